@@ -1,0 +1,50 @@
+#include "common/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+
+namespace tchatator {
+
+std::string RandomSecret() {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  constexpr size_t kLength = 43;
+  std::string out;
+  out.reserve(kLength);
+  while (out.size() < kLength) {
+    std::array<unsigned char, 64> bytes;
+    if (RAND_bytes(bytes.data(), bytes.size()) != 1) {
+      throw std::runtime_error("the system random generator failed");
+    }
+    for (unsigned char b : bytes) {
+      // Rejection sampling keeps every character equally likely: 248 = 4 * 62.
+      if (b < 248 && out.size() < kLength) out.push_back(kAlphabet[b % kAlphabet.size()]);
+    }
+  }
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest;
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(digest.size() * 2);
+  for (unsigned char b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  return out;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace tchatator

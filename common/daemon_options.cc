@@ -1,0 +1,57 @@
+#include "common/daemon_options.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "common/strings.h"
+#include "common/log.h"
+
+namespace tchatator {
+
+std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view program,
+                                      KeyOwner owner, DaemonOptions& options) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << UsageText(program, owner);
+      return 0;
+    }
+    if (arg == "--verbose" || arg == "-v") {
+      options.verbose = true;
+    } else if (arg == "--check-config") {
+      options.check_config = true;
+    } else if (arg == "--config" && i + 1 < argc) {
+      options.config_path = argv[++i];
+    } else if (arg.starts_with("--config=")) {
+      options.config_path = std::string(arg.substr(9));
+    } else {
+      std::cerr << program << ": unknown option '" << arg << "'\n" << UsageText(program, owner);
+      return 2;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view program,
+                               KeyOwner owner, Settings& settings) {
+  absl::StatusOr<Settings> loaded = LoadSettings(options.config_path, ProcessEnvironment());
+  if (!loaded.ok()) {
+    std::cerr << program << ": " << loaded.status().message() << "\n";
+    return 1;
+  }
+  settings = *std::move(loaded);
+  if (options.check_config) {
+    std::cout << "configuration ok\n";
+    return 0;
+  }
+  if (!Log::Configure(settings.log_file, options.verbose)) {
+    std::cerr << program << ": cannot open log file " << settings.log_file << "\n";
+    return 1;
+  }
+  Log::Info(StrCat(program, " starting; config file '", options.config_path,
+                         "', verbose=", options.verbose ? "yes" : "no"));
+  Log::Info(StrCat("effective configuration: ", DescribeSettings(settings, owner)));
+  return std::nullopt;
+}
+
+}  // namespace tchatator

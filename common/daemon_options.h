@@ -1,0 +1,33 @@
+#ifndef TCHATATOR_COMMON_DAEMON_OPTIONS_H_
+#define TCHATATOR_COMMON_DAEMON_OPTIONS_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/settings.h"
+
+namespace tchatator {
+
+// The command line shared by both daemons.
+struct DaemonOptions {
+  std::string config_path;
+  bool verbose = false;
+  bool check_config = false;
+};
+
+// Parses argv. On --help prints the usage to stdout and returns an exit code of 0; on a
+// bad option prints the usage to stderr and returns 2. Otherwise fills `options` and
+// returns nullopt.
+std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view program,
+                                      KeyOwner owner, DaemonOptions& options);
+
+// Loads the settings for `options`, configures the log, logs the effective settings.
+// Returns the exit code when the process should stop now (bad configuration: 1 with a
+// message on stderr; --check-config: 0 after "configuration ok").
+std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view program,
+                               KeyOwner owner, Settings& settings);
+
+}  // namespace tchatator
+
+#endif  // TCHATATOR_COMMON_DAEMON_OPTIONS_H_

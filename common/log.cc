@@ -1,0 +1,59 @@
+#include "common/log.h"
+
+#include <cstdio>
+#include <mutex>
+
+#include "common/strings.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace tchatator {
+namespace {
+
+struct LogState {
+  std::mutex mu;
+  FILE* file = nullptr;  // nullptr: standard error
+  bool verbose = false;
+};
+
+LogState& State() {
+  static LogState* state = new LogState;
+  return *state;
+}
+
+}  // namespace
+
+bool Log::Configure(const std::string& path, bool verbose) {
+  LogState& state = State();
+  FILE* file = nullptr;
+  if (!path.empty()) {
+    file = std::fopen(path.c_str(), "a");
+    if (file == nullptr) return false;
+  }
+  std::lock_guard lock(state.mu);
+  if (state.file != nullptr) std::fclose(state.file);
+  state.file = file;
+  state.verbose = verbose;
+  return true;
+}
+
+void Log::Write(std::string_view user, std::string_view ip, std::string_view text) {
+  std::string line = StrCat(
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " user=", user,
+      " ip=", ip, " ", text);
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  line.push_back('\n');
+  LogState& state = State();
+  std::lock_guard lock(state.mu);
+  if (state.file != nullptr) {
+    std::fwrite(line.data(), 1, line.size(), state.file);
+    std::fflush(state.file);
+  }
+  if (state.file == nullptr || state.verbose) {
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+}
+
+}  // namespace tchatator

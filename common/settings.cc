@@ -1,0 +1,252 @@
+#include "common/settings.h"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+
+extern char** environ;
+
+namespace tchatator {
+namespace {
+
+constexpr int64_t kString = 1;  // min > max: a string key
+constexpr int64_t kNoMax = 0;
+
+constexpr KeySpec kKeys[] = {
+    // gateway
+    {"port", KeyOwner::kGateway, "4242", 1, 65535, false, false,
+     "TCP port of the text protocol.", &Settings::port, nullptr},
+    {"listen-backlog", KeyOwner::kGateway, "1024", 1, 65535, false, false,
+     "Listen queue length of the gateway's socket.", &Settings::listen_backlog, nullptr},
+    {"core-address", KeyOwner::kGateway, "127.0.0.1:50051", kString, kNoMax, false, false,
+     "gRPC target of the core-service (host:port, or dns:///name:port for several replicas).",
+     nullptr, &Settings::core_address},
+    {"core-timeout-ms", KeyOwner::kGateway, "5000", 50, 600000, false, true,
+     "Deadline of each gRPC call to the core; past it the client gets 503.",
+     &Settings::core_timeout_ms, nullptr},
+    {"idle-timeout-seconds", KeyOwner::kGateway, "600", 1, 86400, false, true,
+     "A connection that sends nothing for this long is closed (PING keeps it alive).",
+     &Settings::idle_timeout_seconds, nullptr},
+    {"login-timeout-seconds", KeyOwner::kGateway, "60", 1, 86400, false, true,
+     "A connection that has not sent a successful request this long after connecting is closed.",
+     &Settings::login_timeout_seconds, nullptr},
+    {"request-timeout-seconds", KeyOwner::kGateway, "10", 1, 3600, false, true,
+     "A request left unfinished this long is answered 416 incomplete-request.",
+     &Settings::request_timeout_seconds, nullptr},
+    {"max-line-bytes", KeyOwner::kGateway, "16384", 256, 1048576, false, true,
+     "Longest request line; a longer one is answered 416 request-too-large and the "
+     "connection closed.",
+     &Settings::max_line_bytes, nullptr},
+    {"max-connections", KeyOwner::kGateway, "20000", 1, 1000000, false, true,
+     "Most client connections the gateway holds at once.", &Settings::max_connections, nullptr},
+    {"max-connections-per-ip", KeyOwner::kGateway, "64", 1, 1000000, false, true,
+     "Most client connections from one IP address at once.", &Settings::max_connections_per_ip,
+     nullptr},
+    {"max-output-bytes", KeyOwner::kGateway, "1048576", 4096, 1073741824, false, true,
+     "Most bytes queued for a client that does not read; past it the connection is closed.",
+     &Settings::max_output_bytes, nullptr},
+    {"gateway-threads", KeyOwner::kGateway, "1", 1, 64, false, false,
+     "Event-loop threads of the gateway.", &Settings::gateway_threads, nullptr},
+    // core-service
+    {"grpc-port", KeyOwner::kCore, "50051", 1, 65535, false, false,
+     "TCP port of the core's gRPC API.", &Settings::grpc_port, nullptr},
+    {"database-url", KeyOwner::kCore, "postgresql:///tchatator", kString, kNoMax, true, false,
+     "libpq connection string of the PostgreSQL database.", nullptr, &Settings::database_url},
+    {"database-pool-size", KeyOwner::kCore, "8", 1, 256, false, false,
+     "PostgreSQL connections of the core (and worker threads using them).",
+     &Settings::database_pool_size, nullptr},
+    {"admin-api-key", KeyOwner::kCore, "", kString, kNoMax, true, true,
+     "Administrator API key: authorises AccountService calls and logs in as the built-in "
+     "administrator. Empty disables both.",
+     nullptr, &Settings::admin_api_key},
+    {"max-message-length", KeyOwner::kCore, "1000", 1, 100000, false, true,
+     "Longest message, in characters (Unicode code points).", &Settings::max_message_length,
+     nullptr},
+    {"max-messages-per-minute", KeyOwner::kCore, "12", 0, 1000000, false, true,
+     "Messages one user may send in any 60 seconds; 0 means unlimited.",
+     &Settings::max_messages_per_minute, nullptr},
+    {"max-messages-per-hour", KeyOwner::kCore, "90", 0, 1000000, false, true,
+     "Messages one user may send in any 3600 seconds; 0 means unlimited.",
+     &Settings::max_messages_per_hour, nullptr},
+    {"history-block-size", KeyOwner::kCore, "20", 1, 1000, false, true,
+     "Most messages in one GET_HISTORY answer.", &Settings::history_block_size, nullptr},
+    {"block-duration-hours", KeyOwner::kCore, "24", 1, 876000, false, true,
+     "Length of a block when BLOCK_USER gives no duration-hours.",
+     &Settings::block_duration_hours, nullptr},
+    {"session-ttl-hours", KeyOwner::kCore, "168", 1, 876000, false, true,
+     "Lifetime of a session token after LOGIN.", &Settings::session_ttl_hours, nullptr},
+    // both
+    {"listen-address", KeyOwner::kBoth, "127.0.0.1", kString, kNoMax, false, false,
+     "Address both daemons listen on (0.0.0.0 for every interface).", nullptr,
+     &Settings::listen_address},
+    {"log-file", KeyOwner::kBoth, "", kString, kNoMax, false, true,
+     "Log file of the daemon (appended to, reopened on SIGHUP); empty: standard error.",
+     nullptr, &Settings::log_file},
+};
+
+bool IsString(const KeySpec& spec) { return spec.min > spec.max; }
+
+const KeySpec* FindKey(std::string_view name) {
+  for (const KeySpec& spec : kKeys) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+absl::Status Assign(const KeySpec& spec, std::string_view value, std::string_view where,
+                    Settings& settings) {
+  if (IsString(spec)) {
+    settings.*spec.string_field = std::string(value);
+    return absl::OkStatus();
+  }
+  int64_t number = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec != std::errc() || end != value.data() + value.size() || value.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat(where, ": ", spec.name, " must be a whole number"));
+  }
+  if (number < spec.min || number > spec.max) {
+    return absl::InvalidArgumentError(StrCat(where, ": ", spec.name, " must be between ",
+                                                   spec.min, " and ", spec.max));
+  }
+  settings.*spec.int_field = number;
+  return absl::OkStatus();
+}
+
+std::string_view OwnerName(KeyOwner owner) {
+  switch (owner) {
+    case KeyOwner::kGateway:
+      return "gateway";
+    case KeyOwner::kCore:
+      return "core-service";
+    case KeyOwner::kBoth:
+      return "both";
+  }
+  return "both";
+}
+
+bool Reads(KeyOwner daemon, KeyOwner key) {
+  return key == KeyOwner::kBoth || daemon == KeyOwner::kBoth || key == daemon;
+}
+
+}  // namespace
+
+std::span<const KeySpec> ConfigKeys() { return kKeys; }
+
+std::string EnvironmentName(std::string_view key) {
+  std::string name = StrCat("TCHATATOR_", key);
+  for (char& c : name) {
+    if (c == '-') c = '_';
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return name;
+}
+
+absl::StatusOr<Settings> LoadSettings(const std::string& path,
+                                      const std::map<std::string, std::string>& env) {
+  Settings settings;
+  for (const KeySpec& spec : kKeys) {
+    if (absl::Status s = Assign(spec, spec.default_value, "default", settings); !s.ok()) return s;
+  }
+  if (!path.empty()) {
+    std::ifstream in(path);
+    if (!in) return absl::NotFoundError(StrCat("cannot read configuration file ", path));
+    std::string line;
+    int number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      std::string_view text = StripAsciiWhitespace(line);
+      if (text.empty() || text.front() == '#') continue;
+      const std::string where = StrCat(path, ":", number);
+      const size_t eq = text.find('=');
+      if (eq == std::string_view::npos) {
+        return absl::InvalidArgumentError(StrCat(where, ": expected key=value"));
+      }
+      const std::string_view key = StripAsciiWhitespace(text.substr(0, eq));
+      const std::string_view value = StripAsciiWhitespace(text.substr(eq + 1));
+      const KeySpec* spec = FindKey(key);
+      if (spec == nullptr) {
+        return absl::InvalidArgumentError(StrCat(where, ": unknown key '", key, "'"));
+      }
+      if (absl::Status s = Assign(*spec, value, where, settings); !s.ok()) return s;
+    }
+  }
+  for (const auto& [name, value] : env) {
+    if (!name.starts_with("TCHATATOR_")) continue;
+    const KeySpec* match = nullptr;
+    for (const KeySpec& spec : kKeys) {
+      if (EnvironmentName(spec.name) == name) match = &spec;
+    }
+    // Other TCHATATOR_ variables (the client's API key, test settings) are not ours.
+    if (match == nullptr) continue;
+    if (absl::Status s = Assign(*match, value, name, settings); !s.ok()) return s;
+  }
+  return settings;
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** p = environ; *p != nullptr; ++p) {
+    std::string_view entry(*p);
+    const size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return env;
+}
+
+std::string RenderConfigFile() {
+  std::ostringstream out;
+  out << "# tchatator configuration, read by tchatator-gateway and tchatator-core\n"
+         "# (--config PATH). One key=value per line; '#' starts a comment.\n"
+         "# Every key can be overridden by the environment variable TCHATATOR_<KEY>\n"
+         "# (upper case, '-' as '_'), e.g. TCHATATOR_MAX_MESSAGES_PER_MINUTE=30.\n"
+         "# SIGHUP re-reads this file; keys marked (restart) need a restart.\n"
+         "# Generated from the key table in common/settings.cc: edit there.\n";
+  KeyOwner section = KeyOwner::kBoth;
+  bool first = true;
+  for (const KeySpec& spec : kKeys) {
+    if (first || spec.owner != section) {
+      out << "\n# ---- " << OwnerName(spec.owner) << "\n";
+      section = spec.owner;
+      first = false;
+    }
+    out << "\n# " << spec.doc;
+    if (!IsString(spec)) out << " [" << spec.min << ".." << spec.max << "]";
+    if (!spec.reloadable) out << " (restart)";
+    out << "\n" << spec.name << "=" << spec.default_value << "\n";
+  }
+  return out.str();
+}
+
+std::string DescribeSettings(const Settings& settings, KeyOwner owner) {
+  std::string out;
+  for (const KeySpec& spec : kKeys) {
+    if (!Reads(owner, spec.owner)) continue;
+    std::string value = IsString(spec) ? settings.*spec.string_field
+                                       : StrCat(settings.*spec.int_field);
+    if (spec.secret && !value.empty()) value = "***";
+    StrAppend(&out, spec.name, "=", value, "\n");
+  }
+  return out;
+}
+
+std::string UsageText(std::string_view program, KeyOwner owner) {
+  std::string out = StrCat(
+      "usage: ", program, " [--config PATH] [--verbose] [--check-config] [--help]\n\n",
+      "  --config PATH   read this key=value configuration file\n",
+      "  --verbose       also log to the terminal\n",
+      "  --check-config  validate the configuration and exit (0 when valid)\n",
+      "  --help          print this text and exit\n\n",
+      "Configuration keys (environment: TCHATATOR_<KEY>):\n");
+  for (const KeySpec& spec : kKeys) {
+    if (!Reads(owner, spec.owner)) continue;
+    StrAppend(&out, "  ", spec.name, " (default '", spec.default_value, "')\n      ",
+                    spec.doc, "\n");
+  }
+  return out;
+}
+
+}  // namespace tchatator

@@ -1,0 +1,134 @@
+// tchatator-admin: operator commands through the core's AccountService.
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "tchatator/v1/chat.grpc.pb.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: tchatator-admin [--core HOST:PORT] [--admin-key KEY] COMMAND\n"
+    "\n"
+    "  user add --role member|pro|admin --name NAME   create a user; prints user-id: and api-key:\n"
+    "  user regen-key --user-id N                     new API key; the old one stops working\n"
+    "  user get --user-id N                           prints user-id:, name:, role:\n"
+    "\n"
+    "--core defaults to 127.0.0.1:50051; --admin-key defaults to $TCHATATOR_ADMIN_API_KEY.\n"
+    "Exit status: 0 done, 1 refused or failed (reason on stderr), 2 bad usage.\n";
+
+int Usage(const std::string& problem) {
+  std::cerr << "tchatator-admin: " << problem << "\n" << kUsage;
+  return 2;
+}
+
+std::string RoleName(tchatator::v1::Role role) {
+  switch (role) {
+    case tchatator::v1::ROLE_MEMBER:
+      return "member";
+    case tchatator::v1::ROLE_PRO:
+      return "pro";
+    case tchatator::v1::ROLE_ADMIN:
+      return "admin";
+    default:
+      return "unknown";
+  }
+}
+
+int Failed(const grpc::Status& status, const grpc::ClientContext& context) {
+  std::string token;
+  auto it = context.GetServerTrailingMetadata().find("tchatator-error");
+  if (it != context.GetServerTrailingMetadata().end()) {
+    token = std::string(it->second.data(), it->second.size());
+  }
+  std::cerr << "tchatator-admin: " << status.error_code() << " " << token << ": "
+            << status.error_message() << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string core = "127.0.0.1:50051";
+  const char* env_key = std::getenv("TCHATATOR_ADMIN_API_KEY");
+  std::string admin_key = env_key != nullptr ? env_key : "";
+  std::vector<std::string> words;
+  std::map<std::string, std::string> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (arg.starts_with("--")) {
+      if (i + 1 >= argc) return Usage(arg + " needs a value");
+      std::string value = argv[++i];
+      if (arg == "--core") {
+        core = value;
+      } else if (arg == "--admin-key") {
+        admin_key = value;
+      } else {
+        flags[arg.substr(2)] = value;
+      }
+    } else {
+      words.push_back(arg);
+    }
+  }
+  if (words.size() != 2 || words[0] != "user") return Usage("expected a command");
+
+  auto channel = grpc::CreateChannel(core, grpc::InsecureChannelCredentials());
+  auto stub = tchatator::v1::AccountService::NewStub(channel);
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + admin_key);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+
+  const std::string& command = words[1];
+  if (command == "add") {
+    tchatator::v1::CreateUserRequest request;
+    const std::string role = flags["role"];
+    if (role == "member") {
+      request.set_role(tchatator::v1::ROLE_MEMBER);
+    } else if (role == "pro") {
+      request.set_role(tchatator::v1::ROLE_PRO);
+    } else if (role == "admin") {
+      request.set_role(tchatator::v1::ROLE_ADMIN);
+    } else {
+      return Usage("--role must be member, pro or admin");
+    }
+    if (flags["name"].empty()) return Usage("--name is required");
+    request.set_name(flags["name"]);
+    tchatator::v1::CreateUserResponse response;
+    grpc::Status status = stub->CreateUser(&context, request, &response);
+    if (!status.ok()) return Failed(status, context);
+    std::cout << "user-id:" << response.user_id() << "\napi-key:" << response.api_key() << "\n";
+    return 0;
+  }
+  if (command == "regen-key" || command == "get") {
+    char* end = nullptr;
+    const std::string& id_text = flags["user-id"];
+    const long long id = std::strtoll(id_text.c_str(), &end, 10);
+    if (id_text.empty() || *end != '\0' || id <= 0) return Usage("--user-id must be a number");
+    if (command == "get") {
+      tchatator::v1::GetUserRequest request;
+      request.set_user_id(id);
+      tchatator::v1::User response;
+      grpc::Status status = stub->GetUser(&context, request, &response);
+      if (!status.ok()) return Failed(status, context);
+      std::cout << "user-id:" << response.user_id() << "\nname:" << response.name()
+                << "\nrole:" << RoleName(response.role()) << "\n";
+      return 0;
+    }
+    tchatator::v1::RegenerateApiKeyRequest request;
+    request.set_user_id(id);
+    tchatator::v1::RegenerateApiKeyResponse response;
+    grpc::Status status = stub->RegenerateApiKey(&context, request, &response);
+    if (!status.ok()) return Failed(status, context);
+    std::cout << "user-id:" << response.user_id() << "\napi-key:" << response.api_key() << "\n";
+    return 0;
+  }
+  return Usage("unknown command 'user " + command + "'");
+}

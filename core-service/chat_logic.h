@@ -1,0 +1,90 @@
+#ifndef TCHATATOR_CORE_SERVICE_CHAT_LOGIC_H_
+#define TCHATATOR_CORE_SERVICE_CHAT_LOGIC_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/settings.h"
+#include "storage/store.h"
+
+namespace tchatator::core {
+
+// Who makes a request: the owner of a valid session.
+struct Caller {
+  int64_t user_id = 0;
+  storage::Role role = storage::Role::kMember;
+  std::string token_hash;
+};
+
+struct LoginResult {
+  std::string token;  // the session token, shown once
+  storage::User user;
+  absl::Time expires_at;
+};
+
+struct NewAccount {
+  int64_t user_id = 0;
+  std::string api_key;  // shown once
+};
+
+// Every business rule of tchatator: authentication, sessions, who may write to whom,
+// ownership, content limits. Blocking (it waits on the store): call it from worker
+// threads, never from gRPC's callback threads. Errors carry contract tokens (errors.h).
+class ChatLogic {
+ public:
+  ChatLogic(storage::Store& store, const Clock& clock, const SettingsHolder& settings);
+
+  // PERMISSION_DENIED invalid-api-key for an unknown key.
+  absl::StatusOr<LoginResult> Login(std::string_view api_key);
+  // UNAUTHENTICATED not-authenticated for an unknown, expired or ended session.
+  absl::StatusOr<Caller> Authenticate(std::string_view token);
+  absl::Status Logout(const Caller& caller);
+
+  // Stores a message once every rule passes: INVALID_ARGUMENT empty-content,
+  // content-too-long, bad-value; NOT_FOUND unknown-user; PERMISSION_DENIED
+  // recipient-not-allowed; RESOURCE_EXHAUSTED rate-limited (retry-after).
+  absl::StatusOr<storage::Message> Send(const Caller& caller, int64_t recipient_id,
+                                        std::string_view content);
+  // NOT_FOUND unknown-message (absent or deleted); PERMISSION_DENIED not-owner; content
+  // errors as Send.
+  absl::StatusOr<storage::Message> Update(const Caller& caller, int64_t message_id,
+                                          std::string_view content);
+  // As Update; an admin may delete any message.
+  absl::Status Delete(const Caller& caller, int64_t message_id);
+  // Every unread message to the caller, oldest first, now read.
+  absl::StatusOr<std::vector<storage::Message>> TakeUnread(const Caller& caller);
+
+  // AccountService. Each one first needs AuthorizeAdmin.
+  // UNAUTHENTICATED when no admin key is configured or `key` is not it.
+  absl::Status AuthorizeAdmin(std::string_view key) const;
+  // INVALID_ARGUMENT bad-value for an empty, over-long or multi-line name.
+  absl::StatusOr<NewAccount> CreateUser(storage::Role role, std::string_view name);
+  // NOT_FOUND unknown-user.
+  absl::StatusOr<NewAccount> RegenerateApiKey(int64_t user_id);
+  absl::StatusOr<storage::User> GetUser(int64_t user_id);
+
+  const Clock& clock() const { return clock_; }
+
+ private:
+  absl::Status CheckContent(std::string_view content, const Settings& settings) const;
+  // A message the caller may change: present, not deleted, the caller's own (or, with
+  // `admin_may`, anyone's for an admin).
+  absl::StatusOr<storage::Message> OwnMessage(const Caller& caller, int64_t message_id,
+                                              bool admin_may);
+
+  storage::Store& store_;
+  const Clock& clock_;
+  const SettingsHolder& settings_;
+};
+
+// "modifié il y a ..." in the contract's French buckets, for an edit `age` ago.
+std::string ModifiedAgo(absl::Duration age);
+
+}  // namespace tchatator::core
+
+#endif  // TCHATATOR_CORE_SERVICE_CHAT_LOGIC_H_

@@ -1,0 +1,49 @@
+#ifndef TCHATATOR_CORE_SERVICE_CHAT_SERVICE_H_
+#define TCHATATOR_CORE_SERVICE_CHAT_SERVICE_H_
+
+#include "core-service/chat_logic.h"
+#include "core-service/rpc_runner.h"
+#include "tchatator/v1/chat.grpc.pb.h"
+
+namespace tchatator::core {
+
+// tchatator.v1.ChatService: decodes requests, authenticates the bearer token, calls
+// ChatLogic on the worker pool, encodes answers. No rule lives here.
+class ChatService final : public v1::ChatService::CallbackService {
+ public:
+  ChatService(ChatLogic& logic, RpcRunner& runner) : logic_(logic), runner_(runner) {}
+
+  grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* context,
+                                  const v1::LoginRequest* request,
+                                  v1::LoginResponse* response) override;
+  grpc::ServerUnaryReactor* Logout(grpc::CallbackServerContext* context,
+                                   const v1::LogoutRequest* request,
+                                   v1::LogoutResponse* response) override;
+  grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* context,
+                                        const v1::SendMessageRequest* request,
+                                        v1::SendMessageResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateMessage(grpc::CallbackServerContext* context,
+                                          const v1::UpdateMessageRequest* request,
+                                          v1::UpdateMessageResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteMessage(grpc::CallbackServerContext* context,
+                                          const v1::DeleteMessageRequest* request,
+                                          v1::DeleteMessageResponse* response) override;
+  grpc::ServerUnaryReactor* ListUnread(grpc::CallbackServerContext* context,
+                                       const v1::ListUnreadRequest* request,
+                                       v1::ListUnreadResponse* response) override;
+
+ private:
+  // Runs `body(caller)` for the session named by the call's bearer token.
+  template <typename Body>
+  grpc::ServerUnaryReactor* Authenticated(grpc::CallbackServerContext* context,
+                                          std::string_view method, Body body);
+  // The message as `caller` sees it.
+  void Fill(const storage::Message& message, const Caller& caller, v1::Message& out) const;
+
+  ChatLogic& logic_;
+  RpcRunner& runner_;
+};
+
+}  // namespace tchatator::core
+
+#endif  // TCHATATOR_CORE_SERVICE_CHAT_SERVICE_H_

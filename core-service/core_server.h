@@ -1,0 +1,43 @@
+#ifndef TCHATATOR_CORE_SERVICE_CORE_SERVER_H_
+#define TCHATATOR_CORE_SERVICE_CORE_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/settings.h"
+#include "core-service/account_service.h"
+#include "core-service/chat_logic.h"
+#include "core-service/chat_service.h"
+#include "core-service/rpc_runner.h"
+#include "grpcpp/grpcpp.h"
+#include "storage/store.h"
+
+namespace tchatator::core {
+
+// The core's gRPC server: ChatService, AccountService, health checking and reflection,
+// over a store, a clock and the settings (all owned by the caller, outliving it).
+class CoreServer {
+ public:
+  CoreServer(storage::Store& store, const Clock& clock, const SettingsHolder& settings);
+  ~CoreServer();
+
+  // Listens on `address` ("host:port"; port 0 picks one) and returns the bound port.
+  absl::StatusOr<int> Start(const std::string& address);
+
+  // Stops accepting calls, lets calls in flight finish (up to `grace`), then returns.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  const SettingsHolder& settings_;
+  ChatLogic logic_;
+  RpcRunner runner_;
+  ChatService chat_;
+  AccountService accounts_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace tchatator::core
+
+#endif  // TCHATATOR_CORE_SERVICE_CORE_SERVER_H_

@@ -1,0 +1,101 @@
+#include "core-service/errors.h"
+
+#include <string>
+
+#include "absl/strings/cord.h"
+#include "absl/time/clock.h"
+#include "storage/store.h"
+
+namespace tchatator::core {
+namespace {
+constexpr char kTokenPayload[] = "tchatator/error";
+constexpr char kUntilPayload[] = "tchatator/until";
+
+// Every code the contract names keeps its meaning; the rest is an internal failure.
+grpc::StatusCode GrpcCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return grpc::StatusCode::OK;
+    case absl::StatusCode::kUnauthenticated:
+      return grpc::StatusCode::UNAUTHENTICATED;
+    case absl::StatusCode::kPermissionDenied:
+      return grpc::StatusCode::PERMISSION_DENIED;
+    case absl::StatusCode::kNotFound:
+      return grpc::StatusCode::NOT_FOUND;
+    case absl::StatusCode::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case absl::StatusCode::kResourceExhausted:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case absl::StatusCode::kUnavailable:
+      return grpc::StatusCode::UNAVAILABLE;
+    case absl::StatusCode::kDeadlineExceeded:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kDoNotUseReservedForFutureExpansionUseDefaultInSwitchInstead_:
+      return grpc::StatusCode::INTERNAL;
+  }
+  return grpc::StatusCode::INTERNAL;
+}
+
+}  // namespace
+
+absl::Status Error(absl::StatusCode code, std::string_view token, std::string_view message) {
+  absl::Status status(code, std::string(message));
+  status.SetPayload(kTokenPayload, absl::Cord(std::string(token)));
+  return status;
+}
+
+absl::Status WithUntil(absl::Status status, absl::Time until) {
+  status.SetPayload(kUntilPayload,
+                    absl::Cord(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", until, absl::UTCTimeZone())));
+  return status;
+}
+
+std::string TokenOf(const absl::Status& status) {
+  if (auto payload = status.GetPayload(kTokenPayload)) {
+    return std::string(*payload);
+  }
+  switch (GrpcCode(status.code())) {
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "not-authenticated";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "forbidden";
+    case grpc::StatusCode::NOT_FOUND:
+      return "not-found";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "bad-value";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "rate-limited";
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "unavailable";
+    default:
+      return "internal";
+  }
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase& context) {
+  if (status.ok()) return grpc::Status::OK;
+  const grpc::StatusCode code = GrpcCode(status.code());
+  context.AddTrailingMetadata(kErrorTokenKey, TokenOf(status));
+  if (auto retry = status.GetPayload(storage::kRetryAfterPayload)) {
+    context.AddTrailingMetadata(kRetryAfterKey, std::string(*retry));
+  }
+  if (auto until = status.GetPayload(kUntilPayload)) {
+    context.AddTrailingMetadata(kUntilKey, std::string(*until));
+  }
+  // Internal failures keep their details in the log only.
+  const std::string message =
+      code == grpc::StatusCode::INTERNAL ? "internal error" : std::string(status.message());
+  return grpc::Status(code, message);
+}
+
+}  // namespace tchatator::core

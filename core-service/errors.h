@@ -1,0 +1,34 @@
+#ifndef TCHATATOR_CORE_SERVICE_ERRORS_H_
+#define TCHATATOR_CORE_SERVICE_ERRORS_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace tchatator::core {
+
+// Trailing metadata keys of a failed RPC (contract section 3).
+inline constexpr char kErrorTokenKey[] = "tchatator-error";
+inline constexpr char kRetryAfterKey[] = "retry-after";
+inline constexpr char kUntilKey[] = "until";
+
+// A failure with its contract token (`not-owner`, `content-too-long`, ...).
+absl::Status Error(absl::StatusCode code, std::string_view token, std::string_view message);
+
+// Adds `until` (a block's end) to a status.
+absl::Status WithUntil(absl::Status status, absl::Time until);
+
+// The token of `status`: the one given to Error, else a default for its code.
+std::string TokenOf(const absl::Status& status);
+
+// The one place where a core status becomes a gRPC status: same code (any code other
+// than the contract's becomes INTERNAL), token, retry-after and until as trailing
+// metadata. Internal details are logged by the caller, not sent.
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase& context);
+
+}  // namespace tchatator::core
+
+#endif  // TCHATATOR_CORE_SERVICE_ERRORS_H_

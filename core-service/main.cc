@@ -1,0 +1,64 @@
+// tchatator-core: the core-service daemon. Wiring only.
+#include <csignal>
+#include <thread>
+
+#include "common/strings.h"
+#include "common/daemon_options.h"
+#include "common/log.h"
+#include "core-service/core_server.h"
+#include "storage/migrations.h"
+#include "storage/pg_store.h"
+
+int main(int argc, char** argv) {
+  using namespace tchatator;
+  constexpr std::string_view kProgram = "tchatator-core";
+  DaemonOptions options;
+  if (auto code = ParseDaemonOptions(argc, argv, kProgram, KeyOwner::kCore, options)) return *code;
+  Settings initial;
+  if (auto code = StartDaemon(options, kProgram, KeyOwner::kCore, initial)) return *code;
+  SettingsHolder settings(initial);
+
+  // Signals are taken by sigwait below, not by handlers on arbitrary threads.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // The database may start after us (compose, reboot): wait for it to migrate.
+  for (int attempt = 1;; ++attempt) {
+    absl::Status migrated = storage::Migrate(initial.database_url);
+    if (migrated.ok()) break;
+    Log::Info(StrCat("migration attempt ", attempt, " failed: ", migrated.message()));
+    if (!absl::IsUnavailable(migrated) || attempt == 60) return 1;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+
+  storage::PgStore store(initial.database_url, initial.database_pool_size);
+  SystemClock clock;
+  core::CoreServer server(store, clock, settings);
+  const std::string address = StrCat(initial.listen_address, ":", initial.grpc_port);
+  absl::StatusOr<int> port = server.Start(address);
+  if (!port.ok()) {
+    Log::Info(std::string(port.status().message()));
+    return 1;
+  }
+  Log::Info(StrCat("tchatator-core listening on ", address));
+
+  for (;;) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) break;
+    absl::StatusOr<Settings> reloaded = LoadSettings(options.config_path, ProcessEnvironment());
+    if (!reloaded.ok()) {
+      Log::Info(StrCat("SIGHUP: configuration kept: ", reloaded.status().message()));
+      continue;
+    }
+    Log::Configure(reloaded->log_file, options.verbose);
+    settings.Set(*std::move(reloaded));
+    Log::Info("SIGHUP: configuration reloaded, log reopened");
+  }
+  Log::Info("tchatator-core stopping");
+  server.Shutdown(absl::Seconds(10));
+  Log::Info("tchatator-core stopped");
+  return 0;
+}

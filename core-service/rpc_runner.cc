@@ -1,0 +1,27 @@
+#include "core-service/rpc_runner.h"
+
+namespace tchatator::core {
+
+std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_view key) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (it == metadata.end()) return "";
+  // Metadata comes from the network: keep it to one short printable line.
+  std::string value(it->second.data(), std::min<size_t>(it->second.size(), 128));
+  for (char& c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return value;
+}
+
+std::string BearerToken(const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "";
+  std::string_view value(it->second.data(), it->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!value.starts_with(kBearer)) return "";
+  return std::string(value.substr(kBearer.size()));
+}
+
+}  // namespace tchatator::core

@@ -1,0 +1,66 @@
+#ifndef TCHATATOR_CORE_SERVICE_RPC_RUNNER_H_
+#define TCHATATOR_CORE_SERVICE_RPC_RUNNER_H_
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
+
+#include "absl/status/status.h"
+#include "common/strings.h"
+#include "common/log.h"
+#include "core-service/errors.h"
+#include "grpcpp/grpcpp.h"
+
+namespace tchatator::core {
+
+// Metadata the gateway adds so that the core's logs name the end client.
+inline constexpr char kClientIpKey[] = "x-client-ip";
+inline constexpr char kRequestIdKey[] = "x-request-id";
+
+// The value of metadata `key` sent by the client, or empty.
+std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_view key);
+
+// The secret of an "authorization: Bearer <secret>" header, or empty.
+std::string BearerToken(const grpc::ServerContextBase& context);
+
+// Runs unary RPC bodies on a worker pool, so that database work never blocks gRPC's
+// callback threads, then finishes the call and logs one line for it.
+class RpcRunner {
+ public:
+  explicit RpcRunner(size_t threads) : pool_(threads) {}
+  ~RpcRunner() { pool_.join(); }
+
+  // Posts `body` (returning absl::Status; it fills the response) and returns the
+  // reactor that gRPC expects. `user` is filled by the body once it knows the caller.
+  template <typename Body>
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, std::string_view method,
+                                Body body) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    asio::post(pool_, [context, reactor, method, body = std::move(body)]() mutable {
+      std::string user;
+      const absl::Status status = body(user);
+      std::string line = StrCat(method, " ", absl::StatusCodeToString(status.code()));
+      if (!status.ok()) StrAppend(&line, " ", TokenOf(status), " (", status.message(), ")");
+      const std::string request_id = ClientMetadata(*context, kRequestIdKey);
+      if (!request_id.empty()) StrAppend(&line, " request=", request_id);
+      std::string ip = ClientMetadata(*context, kClientIpKey);
+      if (ip.empty()) ip = context->peer();
+      Log::Write(user, ip, line);
+      reactor->Finish(ToGrpcStatus(status, *context));
+    });
+    return reactor;
+  }
+
+  // Waits for every posted body to finish.
+  void Join() { pool_.join(); }
+
+ private:
+  asio::thread_pool pool_;
+};
+
+}  // namespace tchatator::core
+
+#endif  // TCHATATOR_CORE_SERVICE_RPC_RUNNER_H_

@@ -1,0 +1,52 @@
+#ifndef TCHATATOR_GATEWAY_DISPATCHER_H_
+#define TCHATATOR_GATEWAY_DISPATCHER_H_
+
+#include <cstdint>
+#include <string>
+
+#include <asio/awaitable.hpp>
+
+#include "gateway/core_client.h"
+#include "gateway/request_parser.h"
+#include "gateway/wire_status.h"
+
+namespace tchatator::gateway {
+
+// What the gateway remembers about one connection between requests.
+struct ConnectionState {
+  std::string client_ip;
+  std::string user_id;        // set by LOGIN on this connection, for logs
+  std::string login_api_key;  // the API key of that LOGIN (legacy clients resend it)
+  std::string login_token;    // the session token that LOGIN returned
+  std::string last_token;     // the session used last here: DISCONNECTED ends it
+  bool authenticated = false; // a request succeeded with a session
+  uint64_t requests = 0;
+};
+
+// What to send back for one request.
+struct Reply {
+  std::string bytes;
+  bool close = false;      // close the connection once `bytes` are written
+  std::string log;         // status and refusal reason, for the log line
+};
+
+// A reply that answers with `status`, error:`token` and message:`message`.
+Reply ErrorReply(WireStatus status, std::string_view token, std::string_view message,
+                 bool close = false);
+
+// Turns each request into gRPC calls to the core and their answers into wire bytes. No
+// business rule lives here: only value syntax, the legacy token rule and formatting.
+class Dispatcher {
+ public:
+  explicit Dispatcher(CoreClient& core) : core_(core) {}
+
+  // Serves one request of the connection described by `state`. Never throws.
+  asio::awaitable<Reply> Dispatch(Request request, ConnectionState& state);
+
+ private:
+  CoreClient& core_;
+};
+
+}  // namespace tchatator::gateway
+
+#endif  // TCHATATOR_GATEWAY_DISPATCHER_H_

@@ -1,0 +1,84 @@
+// tchatator-gateway: the text-protocol front door. Wiring only.
+#include <thread>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "common/daemon_options.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "gateway/core_client.h"
+#include "gateway/dispatcher.h"
+#include "gateway/server.h"
+
+int main(int argc, char** argv) {
+  using namespace tchatator;
+  constexpr std::string_view kProgram = "tchatator-gateway";
+  DaemonOptions options;
+  if (auto code = ParseDaemonOptions(argc, argv, kProgram, KeyOwner::kGateway, options)) {
+    return *code;
+  }
+  Settings initial;
+  if (auto code = StartDaemon(options, kProgram, KeyOwner::kGateway, initial)) return *code;
+  SettingsHolder settings(initial);
+
+  grpc::ChannelArguments channel_args;
+  // Find a restarted core within a second instead of gRPC's default two minutes.
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  channel_args.SetLoadBalancingPolicyName("round_robin");
+  gateway::CoreClient core(
+      grpc::CreateCustomChannel(initial.core_address, grpc::InsecureChannelCredentials(),
+                                channel_args),
+      std::chrono::milliseconds(initial.core_timeout_ms));
+  gateway::Dispatcher dispatcher(core);
+
+  asio::io_context io;
+  gateway::Server server(io, dispatcher, settings);
+  absl::StatusOr<int> port = server.Listen(initial.listen_address, static_cast<int>(initial.port));
+  if (!port.ok()) {
+    Log::Info(std::string(port.status().message()));
+    return 1;
+  }
+  server.Start();
+  Log::Info(StrCat("tchatator-gateway listening on ", initial.listen_address, ":", *port,
+                   ", core at ", initial.core_address));
+
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer shutdown_deadline(io);
+  std::function<void(const asio::error_code&, int)> on_signal =
+      [&](const asio::error_code& ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+          absl::StatusOr<Settings> reloaded =
+              LoadSettings(options.config_path, ProcessEnvironment());
+          if (!reloaded.ok()) {
+            Log::Info(StrCat("SIGHUP: configuration kept: ", reloaded.status().message()));
+          } else {
+            Log::Configure(reloaded->log_file, options.verbose);
+            settings.Set(*std::move(reloaded));
+            Log::Info("SIGHUP: configuration reloaded, log reopened");
+          }
+          signals.async_wait(on_signal);
+          return;
+        }
+        Log::Info("tchatator-gateway stopping: answering requests in flight");
+        server.Drain();
+        shutdown_deadline.expires_after(std::chrono::seconds(10));
+        shutdown_deadline.async_wait([&](const asio::error_code&) { io.stop(); });
+        signals.async_wait([&](const asio::error_code& e, int) {
+          if (!e) io.stop();  // a second signal: stop now
+        });
+      };
+  signals.async_wait(on_signal);
+
+  std::vector<std::thread> threads;
+  for (int64_t i = 1; i < initial.gateway_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (std::thread& t : threads) t.join();
+  Log::Info("tchatator-gateway stopped");
+  return 0;
+}

@@ -1,0 +1,58 @@
+#ifndef TCHATATOR_GATEWAY_SERVER_H_
+#define TCHATATOR_GATEWAY_SERVER_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "absl/status/statusor.h"
+#include "common/settings.h"
+#include "gateway/dispatcher.h"
+#include "gateway/session.h"
+
+namespace tchatator::gateway {
+
+// Accepts TCP connections and gives each one a Session, within the limits on
+// connections in total and per client IP.
+class Server {
+ public:
+  Server(asio::io_context& io, Dispatcher& dispatcher, const SettingsHolder& settings);
+
+  // Binds `address`:`port` with the configured backlog; returns the bound port.
+  absl::StatusOr<int> Listen(const std::string& address, int port);
+
+  // Starts accepting (on the io_context's threads).
+  void Start();
+
+  // Stops accepting and drains every session: requests in flight are answered, then
+  // connections close.
+  void Drain();
+
+  // Connections open now.
+  size_t open_connections() const;
+
+ private:
+  asio::awaitable<void> AcceptLoop();
+  // Registers a connection from `ip`; false when a limit forbids it.
+  bool Admit(const std::string& ip);
+  void Forget(const std::string& ip);
+
+  asio::io_context& io_;
+  Dispatcher& dispatcher_;
+  const SettingsHolder& settings_;
+  asio::ip::tcp::acceptor acceptor_;
+  mutable std::mutex mu_;
+  std::map<std::string, size_t> per_ip_;
+  size_t total_ = 0;
+  std::vector<std::weak_ptr<Session>> sessions_;
+};
+
+}  // namespace tchatator::gateway
+
+#endif  // TCHATATOR_GATEWAY_SERVER_H_

@@ -1,0 +1,39 @@
+#include "storage/migrations.h"
+
+#include <pqxx/pqxx>
+
+#include "common/strings.h"
+
+namespace tchatator::storage {
+namespace {
+// Any constant shared by every core: the advisory lock that serialises migrations.
+constexpr int64_t kMigrationLock = 0x7463686174;  // "tchat"
+}  // namespace
+
+absl::Status Migrate(const std::string& url) {
+  try {
+    pqxx::connection connection(url);
+    pqxx::work txn(connection);
+    txn.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLock) + ")");
+    txn.exec0(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())");
+    for (const Migration& m : Migrations()) {
+      pqxx::result done =
+          txn.exec_params("SELECT 1 FROM schema_migrations WHERE version = $1", m.version);
+      if (!done.empty()) continue;
+      txn.exec0(std::string(m.sql));
+      txn.exec_params0("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                       m.version, std::string(m.name));
+    }
+    txn.commit();
+    return absl::OkStatus();
+  } catch (const pqxx::broken_connection& e) {
+    return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(StrCat("migration failed: ", e.what()));
+  }
+}
+
+}  // namespace tchatator::storage

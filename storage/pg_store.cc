@@ -1,0 +1,262 @@
+#include "storage/pg_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/cord.h"
+#include "common/strings.h"
+
+namespace tchatator::storage {
+namespace {
+
+constexpr std::string_view kMessageColumns =
+    "id, sender_id, recipient_id, content, tch_us(sent_at), tch_us(modified_at), "
+    "deleted_at IS NOT NULL, read_at IS NOT NULL";
+
+struct Statement {
+  const char* name;
+  std::string sql;
+};
+
+std::vector<Statement> Statements() {
+  const std::string cols(kMessageColumns);
+  return {
+      {"create_user",
+       "INSERT INTO users (role, name, api_key_hash) VALUES ($1, $2, $3) RETURNING id"},
+      {"set_key", "UPDATE users SET api_key_hash = $2 WHERE id = $1"},
+      {"get_user", "SELECT id, name, role FROM users WHERE id = $1"},
+      {"user_by_key", "SELECT id, name, role FROM users WHERE api_key_hash = $1"},
+      {"create_session",
+       "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
+       " VALUES ($1, $2, tch_ts($3), tch_ts($4))"},
+      {"find_session",
+       "SELECT s.user_id, u.role, tch_us(s.expires_at) FROM sessions s"
+       " JOIN users u ON u.id = s.user_id"
+       " WHERE s.token_hash = $1 AND s.expires_at > tch_ts($2)"},
+      {"delete_session", "DELETE FROM sessions WHERE token_hash = $1"},
+      {"lock_sender", "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE"},
+      // The sent_at of the sender's N-th latest message (N = $2): if it is inside the
+      // window, a new message would be the (N+1)-th in it.
+      {"nth_latest_send",
+       "SELECT tch_us(sent_at) FROM messages WHERE sender_id = $1"
+       " ORDER BY sent_at DESC OFFSET $2 - 1 LIMIT 1"},
+      {"insert_message",
+       "INSERT INTO messages (sender_id, recipient_id, content, sent_at)"
+       " VALUES ($1, $2, $3, tch_ts($4)) RETURNING " + cols},
+      {"get_message", "SELECT " + cols + " FROM messages WHERE id = $1"},
+      {"update_message",
+       "UPDATE messages SET content = $2, modified_at = tch_ts($3)"
+       " WHERE id = $1 AND deleted_at IS NULL RETURNING " + cols},
+      {"delete_message",
+       "UPDATE messages SET deleted_at = tch_ts($2) WHERE id = $1 AND deleted_at IS NULL"},
+      {"take_unread",
+       "UPDATE messages SET read_at = tch_ts($2)"
+       " WHERE recipient_id = $1 AND read_at IS NULL AND deleted_at IS NULL RETURNING " + cols},
+  };
+}
+
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+Message ReadMessage(const pqxx::row& row) {
+  Message m;
+  m.id = row[0].as<int64_t>();
+  m.sender_id = row[1].as<int64_t>();
+  m.recipient_id = row[2].as<int64_t>();
+  m.content = row[3].as<std::string>();
+  m.sent_at = FromMicros(row[4].as<int64_t>());
+  if (!row[5].is_null()) m.modified_at = FromMicros(row[5].as<int64_t>());
+  m.deleted = row[6].as<bool>();
+  m.read = row[7].as<bool>();
+  return m;
+}
+
+User ReadUser(const pqxx::row& row) {
+  return User{row[0].as<int64_t>(), row[1].as<std::string>(),
+              RoleFromName(row[2].as<std::string>()).value_or(Role::kMember)};
+}
+
+// SQLSTATE classes after which the connection cannot be trusted: connection exceptions
+// (08) and operator intervention such as a server shutdown (57P).
+bool ConnectionLost(const std::string& sqlstate) {
+  return sqlstate.starts_with("08") || sqlstate.starts_with("57P");
+}
+
+}  // namespace
+
+PgStore::PgStore(std::string url, size_t pool_size)
+    : pool_(std::move(url), pool_size, [](pqxx::connection& c) {
+        for (const Statement& s : Statements()) c.prepare(s.name, s.sql);
+      }) {}
+
+template <typename Body>
+auto PgStore::Transact(Body&& body) -> decltype(body(std::declval<pqxx::work&>())) {
+  // A pooled connection may have died while idle (database restart): one retry on a
+  // fresh connection, which is safe because nothing was committed.
+  for (int attempt = 0;; ++attempt) {
+    ConnectionPool::Lease lease;
+    if (absl::Status s = pool_.Acquire(lease); !s.ok()) return s;
+    try {
+      pqxx::work txn(lease.connection());
+      return body(txn);
+    } catch (const pqxx::in_doubt_error& e) {
+      lease.Discard();
+      return absl::UnavailableError(StrCat("commit outcome unknown: ", e.what()));
+    } catch (const pqxx::broken_connection& e) {
+      lease.Discard();
+      if (attempt == 0) continue;
+      return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
+    } catch (const pqxx::unique_violation& e) {
+      return absl::AlreadyExistsError(e.what());
+    } catch (const pqxx::sql_error& e) {
+      if (ConnectionLost(e.sqlstate())) {
+        lease.Discard();
+        if (attempt == 0) continue;
+        return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
+      }
+      return absl::InternalError(StrCat("database error: ", e.what()));
+    } catch (const std::exception& e) {
+      return absl::InternalError(StrCat("database error: ", e.what()));
+    }
+  }
+}
+
+absl::StatusOr<int64_t> PgStore::CreateUser(Role role, std::string_view name,
+                                            std::string_view api_key_hash) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    pqxx::result r = txn.exec_prepared("create_user", std::string(RoleName(role)),
+                                       std::string(name), std::string(api_key_hash));
+    txn.commit();
+    return r[0][0].as<int64_t>();
+  });
+}
+
+absl::Status PgStore::SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) {
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r = txn.exec_prepared("set_key", user_id, std::string(api_key_hash));
+    if (r.affected_rows() == 0) return absl::NotFoundError("no such user");
+    txn.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<User> PgStore::GetUser(int64_t user_id) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<User> {
+    pqxx::result r = txn.exec_prepared("get_user", user_id);
+    if (r.empty()) return absl::NotFoundError("no such user");
+    return ReadUser(r[0]);
+  });
+}
+
+absl::StatusOr<User> PgStore::FindUserByApiKeyHash(std::string_view api_key_hash) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<User> {
+    pqxx::result r = txn.exec_prepared("user_by_key", std::string(api_key_hash));
+    if (r.empty()) return absl::NotFoundError("no such key");
+    return ReadUser(r[0]);
+  });
+}
+
+absl::Status PgStore::CreateSession(std::string_view token_hash, int64_t user_id,
+                                    absl::Time now, absl::Time expires_at) {
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared("create_session", std::string(token_hash), user_id, ToMicros(now),
+                      ToMicros(expires_at));
+    txn.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Session> PgStore::FindSession(std::string_view token_hash, absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<Session> {
+    pqxx::result r = txn.exec_prepared("find_session", std::string(token_hash), ToMicros(now));
+    if (r.empty()) return absl::NotFoundError("no such session");
+    return Session{r[0][0].as<int64_t>(),
+                   RoleFromName(r[0][1].as<std::string>()).value_or(Role::kMember),
+                   FromMicros(r[0][2].as<int64_t>())};
+  });
+}
+
+absl::Status PgStore::DeleteSession(std::string_view token_hash) {
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared("delete_session", std::string(token_hash));
+    txn.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Message> PgStore::InsertMessage(int64_t sender_id, int64_t recipient_id,
+                                               std::string_view content, absl::Time now,
+                                               SendLimits limits) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<Message> {
+    txn.exec_prepared("lock_sender", sender_id);
+    const struct {
+      int64_t limit;
+      absl::Duration window;
+    } windows[] = {{limits.per_minute, absl::Seconds(60)}, {limits.per_hour, absl::Hours(1)}};
+    absl::Duration wait = absl::ZeroDuration();
+    for (const auto& w : windows) {
+      if (w.limit <= 0) continue;
+      pqxx::result r = txn.exec_prepared("nth_latest_send", sender_id, w.limit);
+      if (r.empty()) continue;
+      const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + w.window;
+      if (frees_at > now) wait = std::max(wait, frees_at - now);
+    }
+    if (wait > absl::ZeroDuration()) {
+      absl::Status limited = absl::ResourceExhaustedError("too many messages");
+      const int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))));
+      limited.SetPayload(kRetryAfterPayload, absl::Cord(StrCat(seconds)));
+      return limited;
+    }
+    pqxx::result r = txn.exec_prepared("insert_message", sender_id, recipient_id,
+                                       std::string(content), ToMicros(now));
+    Message m = ReadMessage(r[0]);
+    txn.commit();
+    return m;
+  });
+}
+
+absl::StatusOr<Message> PgStore::GetMessage(int64_t message_id) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<Message> {
+    pqxx::result r = txn.exec_prepared("get_message", message_id);
+    if (r.empty()) return absl::NotFoundError("no such message");
+    return ReadMessage(r[0]);
+  });
+}
+
+absl::StatusOr<Message> PgStore::UpdateMessageContent(int64_t message_id,
+                                                      std::string_view content,
+                                                      absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<Message> {
+    pqxx::result r =
+        txn.exec_prepared("update_message", message_id, std::string(content), ToMicros(now));
+    if (r.empty()) return absl::NotFoundError("no such message");
+    Message m = ReadMessage(r[0]);
+    txn.commit();
+    return m;
+  });
+}
+
+absl::Status PgStore::SoftDeleteMessage(int64_t message_id, absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r = txn.exec_prepared("delete_message", message_id, ToMicros(now));
+    if (r.affected_rows() == 0) return absl::NotFoundError("no such message");
+    txn.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<Message>> PgStore::TakeUnread(int64_t recipient_id,
+                                                         absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Message>> {
+    pqxx::result r = txn.exec_prepared("take_unread", recipient_id, ToMicros(now));
+    std::vector<Message> out;
+    out.reserve(r.size());
+    for (const pqxx::row& row : r) out.push_back(ReadMessage(row));
+    txn.commit();
+    // UPDATE ... RETURNING has no order.
+    std::sort(out.begin(), out.end(),
+              [](const Message& a, const Message& b) { return a.id < b.id; });
+    return out;
+  });
+}
+
+}  // namespace tchatator::storage

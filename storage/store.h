@@ -1,0 +1,98 @@
+#ifndef TCHATATOR_STORAGE_STORE_H_
+#define TCHATATOR_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace tchatator::storage {
+
+enum class Role { kMember, kPro, kAdmin };
+
+// "member", "pro", "admin".
+std::string_view RoleName(Role role);
+// The role named `name`, or nullopt.
+std::optional<Role> RoleFromName(std::string_view name);
+
+struct User {
+  int64_t id = 0;
+  std::string name;
+  Role role = Role::kMember;
+};
+
+struct Session {
+  int64_t user_id = 0;
+  Role role = Role::kMember;
+  absl::Time expires_at;
+};
+
+struct Message {
+  int64_t id = 0;
+  int64_t sender_id = 0;
+  int64_t recipient_id = 0;
+  std::string content;
+  absl::Time sent_at;
+  std::optional<absl::Time> modified_at;
+  bool deleted = false;
+  bool read = false;
+};
+
+// Sliding-window send limits; 0 means unlimited.
+struct SendLimits {
+  int64_t per_minute = 0;
+  int64_t per_hour = 0;
+};
+
+// Payload key of a RESOURCE_EXHAUSTED status: whole seconds until a send may succeed.
+inline constexpr char kRetryAfterPayload[] = "tchatator/retry-after";
+
+// Persistence of tchatator. Every method is one transaction, committed when it returns
+// OK. Errors: NotFound as documented, Unavailable when the database cannot be reached
+// (the caller may retry later), Internal for anything else. Thread-safe.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // AlreadyExists if the hash is taken.
+  virtual absl::StatusOr<int64_t> CreateUser(Role role, std::string_view name,
+                                             std::string_view api_key_hash) = 0;
+  // NotFound if there is no such user.
+  virtual absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) = 0;
+  virtual absl::StatusOr<User> GetUser(int64_t user_id) = 0;
+  virtual absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) = 0;
+
+  virtual absl::Status CreateSession(std::string_view token_hash, int64_t user_id,
+                                     absl::Time now, absl::Time expires_at) = 0;
+  // NotFound if unknown or expired at `now`.
+  virtual absl::StatusOr<Session> FindSession(std::string_view token_hash, absl::Time now) = 0;
+  virtual absl::Status DeleteSession(std::string_view token_hash) = 0;
+
+  // Stores a message unless the sender already sent `limits` messages in the last 60 s
+  // or 3600 s before `now`: then ResourceExhausted with kRetryAfterPayload. Sends of one
+  // sender are serialised, so the limit is exact under concurrency and across processes.
+  virtual absl::StatusOr<Message> InsertMessage(int64_t sender_id, int64_t recipient_id,
+                                                std::string_view content, absl::Time now,
+                                                SendLimits limits) = 0;
+  // Any message, deleted or not. NotFound if the id was never used.
+  virtual absl::StatusOr<Message> GetMessage(int64_t message_id) = 0;
+  // NotFound if absent or deleted.
+  virtual absl::StatusOr<Message> UpdateMessageContent(int64_t message_id,
+                                                       std::string_view content,
+                                                       absl::Time now) = 0;
+  // NotFound if absent or already deleted.
+  virtual absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now) = 0;
+  // Every unread, undeleted message to `recipient_id`, oldest first, now marked read.
+  // Concurrent callers never receive the same message.
+  virtual absl::StatusOr<std::vector<Message>> TakeUnread(int64_t recipient_id,
+                                                          absl::Time now) = 0;
+};
+
+}  // namespace tchatator::storage
+
+#endif  // TCHATATOR_STORAGE_STORE_H_

@@ -16,6 +16,10 @@ std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view pr
       std::cout << UsageText(program, owner);
       return 0;
     }
+    if (arg == "--print-config") {
+      std::cout << RenderConfigFile();
+      return 0;
+    }
     if (arg == "--verbose" || arg == "-v") {
       options.verbose = true;
     } else if (arg == "--check-config") {

@@ -16,7 +16,8 @@ struct DaemonOptions {
   bool check_config = false;
 };
 
-// Parses argv. On --help prints the usage to stdout and returns an exit code of 0; on a
+// Parses argv. On --help (or --print-config) prints the usage (or the configuration
+// file) to stdout and returns an exit code of 0; on a
 // bad option prints the usage to stderr and returns 2. Otherwise fills `options` and
 // returns nullopt.
 std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view program,

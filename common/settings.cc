@@ -235,10 +235,12 @@ std::string DescribeSettings(const Settings& settings, KeyOwner owner) {
 
 std::string UsageText(std::string_view program, KeyOwner owner) {
   std::string out = StrCat(
-      "usage: ", program, " [--config PATH] [--verbose] [--check-config] [--help]\n\n",
+      "usage: ", program,
+      " [--config PATH] [--verbose] [--check-config] [--print-config] [--help]\n\n",
       "  --config PATH   read this key=value configuration file\n",
       "  --verbose       also log to the terminal\n",
       "  --check-config  validate the configuration and exit (0 when valid)\n",
+      "  --print-config  print the self-documented configuration file with every default\n",
       "  --help          print this text and exit\n\n",
       "Configuration keys (environment: TCHATATOR_<KEY>):\n");
   for (const KeySpec& spec : kKeys) {

@@ -67,8 +67,17 @@ int main(int argc, char** argv) {
         }
         Log::Info("tchatator-gateway stopping: answering requests in flight");
         server.Drain();
-        shutdown_deadline.expires_after(std::chrono::seconds(10));
-        shutdown_deadline.async_wait([&](const asio::error_code&) { io.stop(); });
+        // Stop once every connection has closed, or after ten seconds at most.
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        std::function<void(const asio::error_code&)> check = [&, give_up](const asio::error_code&) {
+          if (server.open_connections() == 0 || std::chrono::steady_clock::now() >= give_up) {
+            io.stop();
+            return;
+          }
+          shutdown_deadline.expires_after(std::chrono::milliseconds(20));
+          shutdown_deadline.async_wait(check);
+        };
+        check({});
         signals.async_wait([&](const asio::error_code& e, int) {
           if (!e) io.stop();  // a second signal: stop now
         });

@@ -1,0 +1,54 @@
+#include "tests/support/test_database.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include <pqxx/pqxx>
+
+namespace tchatator::testing {
+namespace {
+
+std::string RandomName() {
+  std::random_device rd;
+  std::mt19937_64 gen(rd());
+  return "t_" + std::to_string(gen() % 1000000000000ULL);
+}
+
+}  // namespace
+
+TestDatabase::TestDatabase() {
+  const char* admin = std::getenv("TCHATATOR_TEST_PG");
+  if (admin == nullptr || *admin == '\0') {
+    std::fprintf(stderr,
+                 "TCHATATOR_TEST_PG is not set: run the tests through tests/run, which starts "
+                 "a throwaway PostgreSQL\n");
+    std::abort();
+  }
+  admin_url_ = admin;
+  name_ = RandomName();
+  pqxx::connection connection(admin_url_);
+  pqxx::nontransaction txn(connection);
+  txn.exec0("CREATE DATABASE " + name_);
+  url_ = admin_url_ + " dbname=" + name_;
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    pqxx::connection connection(admin_url_);
+    pqxx::nontransaction txn(connection);
+    txn.exec0("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "could not drop %s: %s\n", name_.c_str(), e.what());
+  }
+}
+
+std::string TestDatabase::Query(const std::string& sql) const {
+  pqxx::connection connection(url_);
+  pqxx::nontransaction txn(connection);
+  pqxx::result r = txn.exec(sql);
+  if (r.empty() || r[0].empty() || r[0][0].is_null()) return "";
+  return r[0][0].as<std::string>();
+}
+
+}  // namespace tchatator::testing

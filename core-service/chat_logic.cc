@@ -1,5 +1,7 @@
 #include "core-service/chat_logic.h"
 
+#include <limits>
+
 #include "common/strings.h"
 #include "common/crypto.h"
 #include "common/utf8.h"
@@ -49,11 +51,19 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key) {
   if (api_key.empty() || api_key.size() > kMaxSecretBytes) {
     return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key");
   }
-  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(Sha256Hex(api_key));
+  const std::string key_hash = Sha256Hex(api_key);
+  const std::string& admin_key = settings_.Get()->admin_api_key;
+  absl::StatusOr<storage::User> user =
+      !admin_key.empty() && ConstantTimeEquals(api_key, admin_key)
+          ? BuiltInAdmin(key_hash)
+          : store_.FindUserByApiKeyHash(key_hash);
   if (absl::IsNotFound(user.status())) {
     return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key");
   }
   if (!user.ok()) return user.status();
+  if (user->banned) {
+    return Error(absl::StatusCode::kPermissionDenied, "banned", "this account is banned");
+  }
   const absl::Time now = clock_.Now();
   LoginResult result{RandomSecret(), *std::move(user),
                      now + absl::Hours(settings_.Get()->session_ttl_hours)};
@@ -71,7 +81,20 @@ absl::StatusOr<Caller> ChatLogic::Authenticate(std::string_view token) {
   absl::StatusOr<storage::Session> session = store_.FindSession(hash, clock_.Now());
   if (absl::IsNotFound(session.status())) return NotAuthenticated();
   if (!session.ok()) return session.status();
+  if (session->banned) {
+    return Error(absl::StatusCode::kPermissionDenied, "banned", "this account is banned");
+  }
   return Caller{session->user_id, session->role, std::move(hash)};
+}
+
+absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_hash) {
+  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(key_hash);
+  if (!absl::IsNotFound(user.status())) return user;
+  absl::StatusOr<int64_t> id = store_.CreateUser(Role::kAdmin, "Administrateur", key_hash);
+  // Another core created it at the same moment.
+  if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(key_hash);
+  if (!id.ok()) return id.status();
+  return storage::User{*id, "Administrateur", Role::kAdmin, false};
 }
 
 absl::Status ChatLogic::Logout(const Caller& caller) {
@@ -105,8 +128,21 @@ absl::StatusOr<storage::Message> ChatLogic::Send(const Caller& caller, int64_t r
     return Error(absl::StatusCode::kPermissionDenied, "recipient-not-allowed",
                  "members write to pros and pros to members, never to themselves");
   }
+  const absl::Time now = clock_.Now();
+  absl::StatusOr<storage::SendRestriction> restriction =
+      store_.FindSendRestriction(caller.user_id, recipient_id, now);
+  if (!restriction.ok()) return restriction.status();
+  if (restriction->banned) {
+    return Error(absl::StatusCode::kPermissionDenied, "banned",
+                 "you are banned from writing to this user");
+  }
+  if (restriction->blocked_until) {
+    return WithUntil(Error(absl::StatusCode::kPermissionDenied, "blocked",
+                           "you are blocked from writing to this user"),
+                     *restriction->blocked_until);
+  }
   absl::StatusOr<storage::Message> message = store_.InsertMessage(
-      caller.user_id, recipient_id, content, clock_.Now(),
+      caller.user_id, recipient_id, content, now,
       {settings->max_messages_per_minute, settings->max_messages_per_hour});
   if (absl::IsResourceExhausted(message.status())) {
     absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
@@ -148,6 +184,74 @@ absl::Status ChatLogic::Delete(const Caller& caller, int64_t message_id) {
 
 absl::StatusOr<std::vector<storage::Message>> ChatLogic::TakeUnread(const Caller& caller) {
   return store_.TakeUnread(caller.user_id, clock_.Now());
+}
+
+absl::StatusOr<ChatLogic::HistoryBlock> ChatLogic::History(const Caller& caller,
+                                                           int64_t peer_id, int64_t before_id) {
+  const int64_t block = settings_.Get()->history_block_size;
+  absl::StatusOr<std::vector<storage::Message>> newest = store_.ListHistory(
+      caller.user_id, peer_id,
+      before_id > 0 ? before_id : std::numeric_limits<int64_t>::max(), block + 1);
+  if (!newest.ok()) return newest.status();
+  HistoryBlock out;
+  out.has_more = static_cast<int64_t>(newest->size()) > block;
+  if (out.has_more) newest->resize(block);
+  out.messages.assign(newest->rbegin(), newest->rend());
+  return out;
+}
+
+absl::StatusOr<std::vector<storage::Conversation>> ChatLogic::Conversations(
+    const Caller& caller) {
+  return store_.ListConversations(caller.user_id);
+}
+
+absl::StatusOr<std::optional<absl::Time>> ChatLogic::Restrict(const Caller& caller,
+                                                              int64_t target_id,
+                                                              storage::RestrictionKind kind,
+                                                              int64_t duration_hours) {
+  if (caller.role == Role::kMember) {
+    return Error(absl::StatusCode::kPermissionDenied, "forbidden",
+                 "only pros and admins may block or ban");
+  }
+  if (duration_hours < 0 || duration_hours > 876000) {
+    return Error(absl::StatusCode::kInvalidArgument, "bad-value",
+                 "duration-hours must be between 1 and 876000");
+  }
+  absl::StatusOr<storage::User> target = store_.GetUser(target_id);
+  if (!target.ok()) return Tokenize(target.status(), "unknown-user");
+  if (target->id == caller.user_id ||
+      (caller.role == Role::kPro && target->role == Role::kAdmin)) {
+    return Error(absl::StatusCode::kPermissionDenied, "forbidden",
+                 "this user cannot be blocked by you");
+  }
+  const absl::Time now = clock_.Now();
+  std::optional<absl::Time> until;
+  if (kind == storage::RestrictionKind::kBlock) {
+    const int64_t hours =
+        duration_hours > 0 ? duration_hours : settings_.Get()->block_duration_hours;
+    until = now + absl::Hours(hours);
+  }
+  // A pro's restriction protects the pro's own inbox; an admin's, everyone's.
+  const std::optional<int64_t> scope =
+      caller.role == Role::kAdmin ? std::nullopt : std::optional<int64_t>(caller.user_id);
+  if (absl::Status s = store_.AddRestriction(target_id, caller.user_id, scope, kind, until, now);
+      !s.ok()) {
+    return s;
+  }
+  return until;
+}
+
+absl::Status ChatLogic::Lift(const Caller& caller, int64_t target_id,
+                             storage::RestrictionKind kind) {
+  if (caller.role == Role::kMember) {
+    return Error(absl::StatusCode::kPermissionDenied, "forbidden",
+                 "only pros and admins may lift blocks or bans");
+  }
+  absl::StatusOr<storage::User> target = store_.GetUser(target_id);
+  if (!target.ok()) return Tokenize(target.status(), "unknown-user");
+  const std::optional<int64_t> set_by =
+      caller.role == Role::kAdmin ? std::nullopt : std::optional<int64_t>(caller.user_id);
+  return store_.LiftRestrictions(target_id, kind, set_by, clock_.Now()).status();
 }
 
 absl::Status ChatLogic::AuthorizeAdmin(std::string_view key) const {

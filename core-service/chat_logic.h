@@ -39,15 +39,18 @@ class ChatLogic {
  public:
   ChatLogic(storage::Store& store, const Clock& clock, const SettingsHolder& settings);
 
-  // PERMISSION_DENIED invalid-api-key for an unknown key.
+  // PERMISSION_DENIED invalid-api-key for an unknown key, banned for a user under an
+  // admin ban. The configured admin-api-key logs in as the built-in administrator.
   absl::StatusOr<LoginResult> Login(std::string_view api_key);
-  // UNAUTHENTICATED not-authenticated for an unknown, expired or ended session.
+  // UNAUTHENTICATED not-authenticated for an unknown, expired or ended session;
+  // PERMISSION_DENIED banned while an admin ban is in force on its user.
   absl::StatusOr<Caller> Authenticate(std::string_view token);
   absl::Status Logout(const Caller& caller);
 
   // Stores a message once every rule passes: INVALID_ARGUMENT empty-content,
   // content-too-long, bad-value; NOT_FOUND unknown-user; PERMISSION_DENIED
-  // recipient-not-allowed; RESOURCE_EXHAUSTED rate-limited (retry-after).
+  // recipient-not-allowed, banned, blocked (with until); RESOURCE_EXHAUSTED rate-limited
+  // (retry-after).
   absl::StatusOr<storage::Message> Send(const Caller& caller, int64_t recipient_id,
                                         std::string_view content);
   // NOT_FOUND unknown-message (absent or deleted); PERMISSION_DENIED not-owner; content
@@ -58,6 +61,25 @@ class ChatLogic {
   absl::Status Delete(const Caller& caller, int64_t message_id);
   // Every unread message to the caller, oldest first, now read.
   absl::StatusOr<std::vector<storage::Message>> TakeUnread(const Caller& caller);
+
+  // One block of history: up to history-block-size messages before `before_id` (0: the
+  // latest), oldest first, with `peer_id` only when > 0.
+  struct HistoryBlock {
+    std::vector<storage::Message> messages;
+    bool has_more = false;
+  };
+  absl::StatusOr<HistoryBlock> History(const Caller& caller, int64_t peer_id, int64_t before_id);
+  absl::StatusOr<std::vector<storage::Conversation>> Conversations(const Caller& caller);
+
+  // Restricts what `target_id` may send (contract section 2.5). PERMISSION_DENIED
+  // forbidden for members, for a target that is the caller or (for a pro) an admin;
+  // NOT_FOUND unknown-user; INVALID_ARGUMENT bad-value for a negative duration. Returns
+  // the end of a block (nullopt for a ban).
+  absl::StatusOr<std::optional<absl::Time>> Restrict(const Caller& caller, int64_t target_id,
+                                                     storage::RestrictionKind kind,
+                                                     int64_t duration_hours);
+  // Lifts the caller's restrictions of `kind` on the target (an admin's lifts all).
+  absl::Status Lift(const Caller& caller, int64_t target_id, storage::RestrictionKind kind);
 
   // AccountService. Each one first needs AuthorizeAdmin.
   // UNAUTHENTICATED when no admin key is configured or `key` is not it.
@@ -71,6 +93,8 @@ class ChatLogic {
   const Clock& clock() const { return clock_; }
 
  private:
+  // The user the admin API key logs in as, created on first use.
+  absl::StatusOr<storage::User> BuiltInAdmin(const std::string& key_hash);
   absl::Status CheckContent(std::string_view content, const Settings& settings) const;
   // A message the caller may change: present, not deleted, the caller's own (or, with
   // `admin_may`, anyone's for an admin).

@@ -102,4 +102,100 @@ grpc::ServerUnaryReactor* ChatService::ListUnread(grpc::CallbackServerContext* c
   });
 }
 
+grpc::ServerUnaryReactor* ChatService::ListHistory(grpc::CallbackServerContext* context,
+                                                   const v1::ListHistoryRequest* request,
+                                                   v1::ListHistoryResponse* response) {
+  return Authenticated(context, "ListHistory", [this, request, response](const Caller& caller) {
+    absl::StatusOr<ChatLogic::HistoryBlock> block =
+        logic_.History(caller, request->user_id(), request->before_id());
+    if (!block.ok()) return block.status();
+    for (const storage::Message& m : block->messages) Fill(m, caller, *response->add_messages());
+    response->set_has_more(block->has_more);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ChatService::ListConversations(
+    grpc::CallbackServerContext* context, const v1::ListConversationsRequest*,
+    v1::ListConversationsResponse* response) {
+  return Authenticated(context, "ListConversations", [this, response](const Caller& caller) {
+    absl::StatusOr<std::vector<storage::Conversation>> list = logic_.Conversations(caller);
+    if (!list.ok()) return list.status();
+    for (const storage::Conversation& c : *list) {
+      v1::Conversation& out = *response->add_conversations();
+      out.set_peer_id(c.peer.id);
+      out.set_peer_name(c.peer.name);
+      out.set_peer_role(ToProtoRole(c.peer.role));
+      out.set_last_message_id(c.last_message_id);
+      ToTimestamp(c.last_at, *out.mutable_last_at());
+      out.set_unread(c.unread);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ChatService::GetUser(grpc::CallbackServerContext* context,
+                                               const v1::GetUserRequest* request,
+                                               v1::User* response) {
+  return Authenticated(context, "GetUser", [this, request, response](const Caller&) {
+    absl::StatusOr<storage::User> user = logic_.GetUser(request->user_id());
+    if (!user.ok()) return user.status();
+    response->set_user_id(user->id);
+    response->set_name(user->name);
+    response->set_role(ToProtoRole(user->role));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ChatService::Restrict(grpc::CallbackServerContext* context,
+                                                std::string_view method,
+                                                storage::RestrictionKind kind,
+                                                const v1::RestrictRequest* request,
+                                                v1::RestrictResponse* response) {
+  return Authenticated(context, method, [this, kind, request, response](const Caller& caller) {
+    absl::StatusOr<std::optional<absl::Time>> until =
+        logic_.Restrict(caller, request->user_id(), kind, request->duration_hours());
+    if (!until.ok()) return until.status();
+    response->set_user_id(request->user_id());
+    if (*until) ToTimestamp(**until, *response->mutable_until());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ChatService::Lift(grpc::CallbackServerContext* context,
+                                            std::string_view method,
+                                            storage::RestrictionKind kind,
+                                            const v1::LiftRequest* request,
+                                            v1::LiftResponse* response) {
+  return Authenticated(context, method, [this, kind, request, response](const Caller& caller) {
+    if (absl::Status s = logic_.Lift(caller, request->user_id(), kind); !s.ok()) return s;
+    response->set_user_id(request->user_id());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ChatService::Block(grpc::CallbackServerContext* context,
+                                             const v1::RestrictRequest* request,
+                                             v1::RestrictResponse* response) {
+  return Restrict(context, "Block", storage::RestrictionKind::kBlock, request, response);
+}
+
+grpc::ServerUnaryReactor* ChatService::Ban(grpc::CallbackServerContext* context,
+                                           const v1::RestrictRequest* request,
+                                           v1::RestrictResponse* response) {
+  return Restrict(context, "Ban", storage::RestrictionKind::kBan, request, response);
+}
+
+grpc::ServerUnaryReactor* ChatService::Unblock(grpc::CallbackServerContext* context,
+                                               const v1::LiftRequest* request,
+                                               v1::LiftResponse* response) {
+  return Lift(context, "Unblock", storage::RestrictionKind::kBlock, request, response);
+}
+
+grpc::ServerUnaryReactor* ChatService::Unban(grpc::CallbackServerContext* context,
+                                             const v1::LiftRequest* request,
+                                             v1::LiftResponse* response) {
+  return Lift(context, "Unban", storage::RestrictionKind::kBan, request, response);
+}
+
 }  // namespace tchatator::core

@@ -31,12 +31,40 @@ class ChatService final : public v1::ChatService::CallbackService {
   grpc::ServerUnaryReactor* ListUnread(grpc::CallbackServerContext* context,
                                        const v1::ListUnreadRequest* request,
                                        v1::ListUnreadResponse* response) override;
+  grpc::ServerUnaryReactor* ListHistory(grpc::CallbackServerContext* context,
+                                        const v1::ListHistoryRequest* request,
+                                        v1::ListHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* ListConversations(grpc::CallbackServerContext* context,
+                                              const v1::ListConversationsRequest* request,
+                                              v1::ListConversationsResponse* response) override;
+  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
+                                    const v1::GetUserRequest* request,
+                                    v1::User* response) override;
+  grpc::ServerUnaryReactor* Block(grpc::CallbackServerContext* context,
+                                  const v1::RestrictRequest* request,
+                                  v1::RestrictResponse* response) override;
+  grpc::ServerUnaryReactor* Unblock(grpc::CallbackServerContext* context,
+                                    const v1::LiftRequest* request,
+                                    v1::LiftResponse* response) override;
+  grpc::ServerUnaryReactor* Ban(grpc::CallbackServerContext* context,
+                                const v1::RestrictRequest* request,
+                                v1::RestrictResponse* response) override;
+  grpc::ServerUnaryReactor* Unban(grpc::CallbackServerContext* context,
+                                  const v1::LiftRequest* request,
+                                  v1::LiftResponse* response) override;
 
  private:
   // Runs `body(caller)` for the session named by the call's bearer token.
   template <typename Body>
   grpc::ServerUnaryReactor* Authenticated(grpc::CallbackServerContext* context,
                                           std::string_view method, Body body);
+  grpc::ServerUnaryReactor* Restrict(grpc::CallbackServerContext* context,
+                                     std::string_view method, storage::RestrictionKind kind,
+                                     const v1::RestrictRequest* request,
+                                     v1::RestrictResponse* response);
+  grpc::ServerUnaryReactor* Lift(grpc::CallbackServerContext* context, std::string_view method,
+                                 storage::RestrictionKind kind, const v1::LiftRequest* request,
+                                 v1::LiftResponse* response);
   // The message as `caller` sees it.
   void Fill(const storage::Message& message, const Caller& caller, v1::Message& out) const;
 

@@ -27,6 +27,30 @@ Reply BadValue(std::string_view key) {
   return ErrorReply(kMisformatted, "bad-value", StrCat(key, " must be a positive whole number"));
 }
 
+// The stub call of RPC `method`, in the shape CoreClient::Call takes.
+#define TCHATATOR_RPC(method)                                                    \
+  [](Async* a, grpc::ClientContext* c, const auto* q, auto* r, Callback cb) { \
+    a->method(c, q, r, std::move(cb));                                         \
+  }
+
+std::string_view RoleName(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_PRO:
+      return "pro";
+    case v1::ROLE_ADMIN:
+      return "admin";
+    default:
+      return "member";
+  }
+}
+
+// An optional id parameter: absent is 0, present must be valid.
+std::optional<int64_t> OptionalId(const Request& request, std::string_view key) {
+  const std::string* text = request.Find(key);
+  if (text == nullptr) return 0;
+  return ParseId(text);
+}
+
 Reply Ok(ResponseWriter&& writer) { return Reply{std::move(writer).Finish(), false, "200"}; }
 
 // The wire answer to a failed call.
@@ -68,8 +92,11 @@ Reply ErrorReply(WireStatus status, std::string_view token, std::string_view mes
 asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& state) {
   CallContext call{ResolveToken(request, state), state.client_ip,
                    StrCat(state.client_ip, "#", ++state.requests)};
-  auto session_ok = [&state](const auto& result) {
-    if (result.status.ok()) state.authenticated = true;
+  // Any answer but 401 proves the session valid: the login deadline no longer applies.
+  auto settle = [&state](const auto& result) {
+    if (result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
+      state.authenticated = true;
+    }
   };
 
   switch (request.command) {
@@ -79,10 +106,7 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
     case Command::kLogin: {
       v1::LoginRequest rpc;
       rpc.set_api_key(*request.Find("api-token"));
-      auto result = co_await core_.Call<v1::LoginResponse>(
-          [](Async* a, grpc::ClientContext* c, const v1::LoginRequest* q, v1::LoginResponse* r,
-             Callback cb) { a->Login(c, q, r, std::move(cb)); },
-          std::move(rpc), call);
+      auto result = co_await core_.Call<v1::LoginResponse>(TCHATATOR_RPC(Login), std::move(rpc), call);
       if (!result.status.ok()) co_return Failure(result);
       const v1::LoginResponse& r = result.response;
       state.login_api_key = *request.Find("api-token");
@@ -90,13 +114,10 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
       state.last_token = r.token();
       state.user_id = std::to_string(r.user_id());
       state.authenticated = true;
-      std::string_view role = r.role() == v1::ROLE_PRO     ? "pro"
-                              : r.role() == v1::ROLE_ADMIN ? "admin"
-                                                           : "member";
       co_return Ok(std::move(ResponseWriter(kOk)
                                  .Field("token", r.token())
                                  .Field("user-id", r.user_id())
-                                 .Field("role", role)));
+                                 .Field("role", RoleName(r.role()))));
     }
 
     case Command::kSendMsg: {
@@ -105,11 +126,9 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
       v1::SendMessageRequest rpc;
       rpc.set_recipient_id(*recipient);
       rpc.set_content(*request.Find("content"));
-      auto result = co_await core_.Call<v1::SendMessageResponse>(
-          [](Async* a, grpc::ClientContext* c, const v1::SendMessageRequest* q,
-             v1::SendMessageResponse* r, Callback cb) { a->SendMessage(c, q, r, std::move(cb)); },
-          std::move(rpc), call);
-      session_ok(result);
+      auto result = co_await core_.Call<v1::SendMessageResponse>(TCHATATOR_RPC(SendMessage),
+                                                                 std::move(rpc), call);
+      settle(result);
       if (!result.status.ok()) co_return Failure(result);
       co_return Ok(std::move(ResponseWriter(kOk)
                                  .Field("message-id", result.response.message_id())
@@ -122,12 +141,9 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
       v1::UpdateMessageRequest rpc;
       rpc.set_message_id(*id);
       rpc.set_content(*request.Find("content"));
-      auto result = co_await core_.Call<v1::UpdateMessageResponse>(
-          [](Async* a, grpc::ClientContext* c, const v1::UpdateMessageRequest* q,
-             v1::UpdateMessageResponse* r,
-             Callback cb) { a->UpdateMessage(c, q, r, std::move(cb)); },
-          std::move(rpc), call);
-      session_ok(result);
+      auto result = co_await core_.Call<v1::UpdateMessageResponse>(TCHATATOR_RPC(UpdateMessage),
+                                                                   std::move(rpc), call);
+      settle(result);
       if (!result.status.ok()) co_return Failure(result);
       co_return Ok(std::move(ResponseWriter(kOk)
                                  .Field("message-id", result.response.message_id())
@@ -139,12 +155,9 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
       if (!id) co_return BadValue("message-id");
       v1::DeleteMessageRequest rpc;
       rpc.set_message_id(*id);
-      auto result = co_await core_.Call<v1::DeleteMessageResponse>(
-          [](Async* a, grpc::ClientContext* c, const v1::DeleteMessageRequest* q,
-             v1::DeleteMessageResponse* r,
-             Callback cb) { a->DeleteMessage(c, q, r, std::move(cb)); },
-          std::move(rpc), call);
-      session_ok(result);
+      auto result = co_await core_.Call<v1::DeleteMessageResponse>(TCHATATOR_RPC(DeleteMessage),
+                                                                   std::move(rpc), call);
+      settle(result);
       if (!result.status.ok()) co_return Failure(result);
       co_return Ok(
           std::move(ResponseWriter(kOk).Field("message-id", result.response.message_id())));
@@ -152,10 +165,8 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
 
     case Command::kGetUnread: {
       auto result = co_await core_.Call<v1::ListUnreadResponse>(
-          [](Async* a, grpc::ClientContext* c, const v1::ListUnreadRequest* q,
-             v1::ListUnreadResponse* r, Callback cb) { a->ListUnread(c, q, r, std::move(cb)); },
-          v1::ListUnreadRequest(), call);
-      session_ok(result);
+          TCHATATOR_RPC(ListUnread), v1::ListUnreadRequest(), call);
+      settle(result);
       if (!result.status.ok()) co_return Failure(result);
       ResponseWriter out(kOk);
       out.Field("count", static_cast<int64_t>(result.response.messages_size()));
@@ -163,14 +174,108 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
       co_return Ok(std::move(out));
     }
 
+    case Command::kGetHistory: {
+      std::optional<int64_t> peer = OptionalId(request, "user-id");
+      if (!peer) co_return BadValue("user-id");
+      std::optional<int64_t> before = OptionalId(request, "before-id");
+      if (!before) co_return BadValue("before-id");
+      v1::ListHistoryRequest rpc;
+      rpc.set_user_id(*peer);
+      rpc.set_before_id(*before);
+      auto result = co_await core_.Call<v1::ListHistoryResponse>(TCHATATOR_RPC(ListHistory),
+                                                                 std::move(rpc), call);
+      settle(result);
+      if (!result.status.ok()) co_return Failure(result);
+      ResponseWriter out(kOk);
+      out.Field("count", static_cast<int64_t>(result.response.messages_size()));
+      out.Field("has-more", result.response.has_more() ? "yes" : "no");
+      for (const v1::Message& m : result.response.messages()) out.Record(m);
+      co_return Ok(std::move(out));
+    }
+
+    case Command::kGetConversations: {
+      auto result = co_await core_.Call<v1::ListConversationsResponse>(
+          TCHATATOR_RPC(ListConversations), v1::ListConversationsRequest(), call);
+      settle(result);
+      if (!result.status.ok()) co_return Failure(result);
+      ResponseWriter out(kOk);
+      out.Field("count", static_cast<int64_t>(result.response.conversations_size()));
+      for (const v1::Conversation& c : result.response.conversations()) {
+        out.Field("peer-id", c.peer_id())
+            .Field("peer-name", c.peer_name())
+            .Field("peer-role", RoleName(c.peer_role()))
+            .Field("last-message-id", c.last_message_id())
+            .Time("last-at", c.last_at())
+            .Field("unread", c.unread());
+      }
+      co_return Ok(std::move(out));
+    }
+
+    case Command::kUserInfo: {
+      std::optional<int64_t> id = ParseId(request.Find("user-id"));
+      if (!id) co_return BadValue("user-id");
+      v1::GetUserRequest rpc;
+      rpc.set_user_id(*id);
+      auto result = co_await core_.Call<v1::User>(TCHATATOR_RPC(GetUser), std::move(rpc), call);
+      settle(result);
+      if (!result.status.ok()) co_return Failure(result);
+      co_return Ok(std::move(ResponseWriter(kOk)
+                                 .Field("user-id", result.response.user_id())
+                                 .Field("name", result.response.name())
+                                 .Field("role", RoleName(result.response.role()))));
+    }
+
+    case Command::kBlockUser:
+    case Command::kBanUser: {
+      std::optional<int64_t> id = ParseId(request.Find("user-id"));
+      if (!id) co_return BadValue("user-id");
+      std::optional<int64_t> hours = OptionalId(request, "duration-hours");
+      if (!hours) co_return BadValue("duration-hours");
+      v1::RestrictRequest rpc;
+      rpc.set_user_id(*id);
+      rpc.set_duration_hours(*hours);
+      // Not `cond ? co_await a : co_await b`: GCC 12 destroys such temporaries twice.
+      CallResult<v1::RestrictResponse> result;
+      if (request.command == Command::kBlockUser) {
+        result = co_await core_.Call<v1::RestrictResponse>(TCHATATOR_RPC(Block), std::move(rpc),
+                                                           call);
+      } else {
+        result = co_await core_.Call<v1::RestrictResponse>(TCHATATOR_RPC(Ban), std::move(rpc),
+                                                           call);
+      }
+      settle(result);
+      if (!result.status.ok()) co_return Failure(result);
+      ResponseWriter out(kOk);
+      out.Field("user-id", result.response.user_id());
+      if (result.response.has_until()) out.Time("until", result.response.until());
+      co_return Ok(std::move(out));
+    }
+
+    case Command::kUnblockUser:
+    case Command::kUnbanUser: {
+      std::optional<int64_t> id = ParseId(request.Find("user-id"));
+      if (!id) co_return BadValue("user-id");
+      v1::LiftRequest rpc;
+      rpc.set_user_id(*id);
+      CallResult<v1::LiftResponse> result;
+      if (request.command == Command::kUnblockUser) {
+        result = co_await core_.Call<v1::LiftResponse>(TCHATATOR_RPC(Unblock), std::move(rpc),
+                                                       call);
+      } else {
+        result = co_await core_.Call<v1::LiftResponse>(TCHATATOR_RPC(Unban), std::move(rpc),
+                                                       call);
+      }
+      settle(result);
+      if (!result.status.ok()) co_return Failure(result);
+      co_return Ok(std::move(ResponseWriter(kOk).Field("user-id", result.response.user_id())));
+    }
+
     case Command::kDisconnected: {
       // The session used on this connection ends; without one there is nothing to end.
       if (!state.last_token.empty()) {
         call.token = state.last_token;
-        auto result = co_await core_.Call<v1::LogoutResponse>(
-            [](Async* a, grpc::ClientContext* c, const v1::LogoutRequest* q,
-               v1::LogoutResponse* r, Callback cb) { a->Logout(c, q, r, std::move(cb)); },
-            v1::LogoutRequest(), call);
+        auto result = co_await core_.Call<v1::LogoutResponse>(TCHATATOR_RPC(Logout),
+                                                              v1::LogoutRequest(), call);
         if (!result.status.ok() &&
             result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
           Reply failed = Failure(result);
@@ -183,18 +288,13 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
       co_return bye;
     }
 
-    case Command::kGetHistory:
-    case Command::kGetConversations:
-    case Command::kUserInfo:
-    case Command::kBlockUser:
-    case Command::kUnblockUser:
-    case Command::kBanUser:
-    case Command::kUnbanUser:
     case Command::kSubscribe:
     case Command::kNewChgAvailable:
       co_return ErrorReply(kError, "not-implemented", "this command is not available yet");
   }
   co_return ErrorReply(kError, "internal", "unhandled command");
 }
+
+#undef TCHATATOR_RPC
 
 }  // namespace tchatator::gateway

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
 
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer shutdown_deadline(io);
+  std::function<void(const asio::error_code&)> check_drained;
   std::function<void(const asio::error_code&, int)> on_signal =
       [&](const asio::error_code& ec, int signal) {
         if (ec) return;
@@ -69,15 +70,15 @@ int main(int argc, char** argv) {
         server.Drain();
         // Stop once every connection has closed, or after ten seconds at most.
         const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        std::function<void(const asio::error_code&)> check = [&, give_up](const asio::error_code&) {
+        check_drained = [&, give_up](const asio::error_code&) {
           if (server.open_connections() == 0 || std::chrono::steady_clock::now() >= give_up) {
             io.stop();
             return;
           }
           shutdown_deadline.expires_after(std::chrono::milliseconds(20));
-          shutdown_deadline.async_wait(check);
+          shutdown_deadline.async_wait(check_drained);
         };
-        check({});
+        check_drained({});
         signals.async_wait([&](const asio::error_code& e, int) {
           if (!e) io.stop();  // a second signal: stop now
         });

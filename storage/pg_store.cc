@@ -19,17 +19,36 @@ struct Statement {
 
 std::vector<Statement> Statements() {
   const std::string cols(kMessageColumns);
+  // An admin ban in force on user u.
+  const std::string admin_ban =
+      "EXISTS (SELECT 1 FROM restrictions r WHERE r.target_id = u.id AND r.kind = 'ban'"
+      " AND r.scope_id IS NULL AND r.lifted_at IS NULL)";
+  const std::string user_cols = "u.id, u.name, u.role, " + admin_ban;
+  // Newest first, strictly before the given id, at most the limit: sent by $1 (to $2),
+  // and received by $1 (from $2) once read. Each branch walks one index backwards.
+  const std::string history_sent =
+      "(SELECT " + cols + " FROM messages WHERE sender_id = $1 AND deleted_at IS NULL"
+      " AND id < $2 ORDER BY id DESC LIMIT $3)";
+  const std::string history_received =
+      "(SELECT " + cols + " FROM messages WHERE recipient_id = $1 AND read_at IS NOT NULL"
+      " AND deleted_at IS NULL AND id < $2 ORDER BY id DESC LIMIT $3)";
+  const std::string peer_sent =
+      "(SELECT " + cols + " FROM messages WHERE sender_id = $1 AND recipient_id = $2"
+      " AND deleted_at IS NULL AND id < $3 ORDER BY id DESC LIMIT $4)";
+  const std::string peer_received =
+      "(SELECT " + cols + " FROM messages WHERE sender_id = $2 AND recipient_id = $1"
+      " AND read_at IS NOT NULL AND deleted_at IS NULL AND id < $3 ORDER BY id DESC LIMIT $4)";
   return {
       {"create_user",
        "INSERT INTO users (role, name, api_key_hash) VALUES ($1, $2, $3) RETURNING id"},
       {"set_key", "UPDATE users SET api_key_hash = $2 WHERE id = $1"},
-      {"get_user", "SELECT id, name, role FROM users WHERE id = $1"},
-      {"user_by_key", "SELECT id, name, role FROM users WHERE api_key_hash = $1"},
+      {"get_user", "SELECT " + user_cols + " FROM users u WHERE id = $1"},
+      {"user_by_key", "SELECT " + user_cols + " FROM users u WHERE api_key_hash = $1"},
       {"create_session",
        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
        " VALUES ($1, $2, tch_ts($3), tch_ts($4))"},
       {"find_session",
-       "SELECT s.user_id, u.role, tch_us(s.expires_at) FROM sessions s"
+       "SELECT s.user_id, u.role, tch_us(s.expires_at), " + admin_ban + " FROM sessions s"
        " JOIN users u ON u.id = s.user_id"
        " WHERE s.token_hash = $1 AND s.expires_at > tch_ts($2)"},
       {"delete_session", "DELETE FROM sessions WHERE token_hash = $1"},
@@ -48,6 +67,34 @@ std::vector<Statement> Statements() {
        " WHERE id = $1 AND deleted_at IS NULL RETURNING " + cols},
       {"delete_message",
        "UPDATE messages SET deleted_at = tch_ts($2) WHERE id = $1 AND deleted_at IS NULL"},
+      {"history",
+       "SELECT * FROM (" + history_sent + " UNION ALL " + history_received +
+           ") h ORDER BY 1 DESC LIMIT $3"},
+      {"history_peer",
+       "SELECT * FROM (" + peer_sent + " UNION ALL " + peer_received +
+           ") h ORDER BY 1 DESC LIMIT $4"},
+      {"conversations",
+       "WITH mine AS ("
+       " SELECT recipient_id AS peer, id, sent_at, false AS unread FROM messages"
+       "  WHERE sender_id = $1 AND deleted_at IS NULL"
+       " UNION ALL"
+       " SELECT sender_id, id, sent_at, read_at IS NULL FROM messages"
+       "  WHERE recipient_id = $1 AND deleted_at IS NULL)"
+       " SELECT " + user_cols + ", max(m.id), tch_us(max(m.sent_at)),"
+       "  count(*) FILTER (WHERE m.unread)"
+       " FROM mine m JOIN users u ON u.id = m.peer"
+       " GROUP BY u.id ORDER BY max(m.id) DESC"},
+      {"add_restriction",
+       "INSERT INTO restrictions (target_id, set_by, scope_id, kind, until, created_at)"
+       " VALUES ($1, $2, $3, $4, tch_ts($5), tch_ts($6))"},
+      {"lift_restrictions",
+       "UPDATE restrictions SET lifted_at = tch_ts($4)"
+       " WHERE target_id = $1 AND kind = $2 AND lifted_at IS NULL"
+       " AND ($3::bigint IS NULL OR set_by = $3)"},
+      {"send_restriction",
+       "SELECT bool_or(kind = 'ban'), tch_us(max(until)) FROM restrictions"
+       " WHERE target_id = $1 AND lifted_at IS NULL AND (scope_id IS NULL OR scope_id = $2)"
+       " AND (kind = 'ban' OR until > tch_ts($3))"},
       {"take_unread",
        "UPDATE messages SET read_at = tch_ts($2)"
        " WHERE recipient_id = $1 AND read_at IS NULL AND deleted_at IS NULL RETURNING " + cols},
@@ -70,9 +117,15 @@ Message ReadMessage(const pqxx::row& row) {
   return m;
 }
 
-User ReadUser(const pqxx::row& row) {
-  return User{row[0].as<int64_t>(), row[1].as<std::string>(),
-              RoleFromName(row[2].as<std::string>()).value_or(Role::kMember)};
+// The four columns of user_cols, from `first` on.
+User ReadUser(const pqxx::row& row, int first = 0) {
+  return User{row[first].as<int64_t>(), row[first + 1].as<std::string>(),
+              RoleFromName(row[first + 2].as<std::string>()).value_or(Role::kMember),
+              row[first + 3].as<bool>()};
+}
+
+std::string KindName(RestrictionKind kind) {
+  return kind == RestrictionKind::kBan ? "ban" : "block";
 }
 
 // SQLSTATE classes after which the connection cannot be trusted: connection exceptions
@@ -171,7 +224,7 @@ absl::StatusOr<Session> PgStore::FindSession(std::string_view token_hash, absl::
     if (r.empty()) return absl::NotFoundError("no such session");
     return Session{r[0][0].as<int64_t>(),
                    RoleFromName(r[0][1].as<std::string>()).value_or(Role::kMember),
-                   FromMicros(r[0][2].as<int64_t>())};
+                   FromMicros(r[0][2].as<int64_t>()), r[0][3].as<bool>()};
   });
 }
 
@@ -255,6 +308,68 @@ absl::StatusOr<std::vector<Message>> PgStore::TakeUnread(int64_t recipient_id,
     // UPDATE ... RETURNING has no order.
     std::sort(out.begin(), out.end(),
               [](const Message& a, const Message& b) { return a.id < b.id; });
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<Message>> PgStore::ListHistory(int64_t user_id, int64_t peer_id,
+                                                          int64_t before_id, int64_t limit) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Message>> {
+    pqxx::result r =
+        peer_id > 0 ? txn.exec_prepared("history_peer", user_id, peer_id, before_id, limit)
+                    : txn.exec_prepared("history", user_id, before_id, limit);
+    std::vector<Message> out;
+    out.reserve(r.size());
+    for (const pqxx::row& row : r) out.push_back(ReadMessage(row));
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<Conversation>> PgStore::ListConversations(int64_t user_id) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Conversation>> {
+    pqxx::result r = txn.exec_prepared("conversations", user_id);
+    std::vector<Conversation> out;
+    out.reserve(r.size());
+    for (const pqxx::row& row : r) {
+      out.push_back(Conversation{ReadUser(row), row[4].as<int64_t>(),
+                                 FromMicros(row[5].as<int64_t>()), row[6].as<int64_t>()});
+    }
+    return out;
+  });
+}
+
+absl::Status PgStore::AddRestriction(int64_t target_id, int64_t set_by,
+                                     std::optional<int64_t> scope_id, RestrictionKind kind,
+                                     std::optional<absl::Time> until, absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    std::optional<int64_t> until_us;
+    if (kind == RestrictionKind::kBlock && until) until_us = ToMicros(*until);
+    txn.exec_prepared("add_restriction", target_id, set_by, scope_id, KindName(kind), until_us,
+                      ToMicros(now));
+    txn.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> PgStore::LiftRestrictions(int64_t target_id, RestrictionKind kind,
+                                                  std::optional<int64_t> set_by,
+                                                  absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    pqxx::result r =
+        txn.exec_prepared("lift_restrictions", target_id, KindName(kind), set_by, ToMicros(now));
+    txn.commit();
+    return static_cast<int64_t>(r.affected_rows());
+  });
+}
+
+absl::StatusOr<SendRestriction> PgStore::FindSendRestriction(int64_t sender_id,
+                                                             int64_t recipient_id,
+                                                             absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<SendRestriction> {
+    pqxx::result r = txn.exec_prepared("send_restriction", sender_id, recipient_id, ToMicros(now));
+    SendRestriction out;
+    if (!r[0][0].is_null()) out.banned = r[0][0].as<bool>();
+    if (!r[0][1].is_null()) out.blocked_until = FromMicros(r[0][1].as<int64_t>());
     return out;
   });
 }

@@ -33,6 +33,17 @@ class PgStore : public Store {
   absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now) override;
   absl::StatusOr<std::vector<Message>> TakeUnread(int64_t recipient_id,
                                                   absl::Time now) override;
+  absl::StatusOr<std::vector<Message>> ListHistory(int64_t user_id, int64_t peer_id,
+                                                   int64_t before_id, int64_t limit) override;
+  absl::StatusOr<std::vector<Conversation>> ListConversations(int64_t user_id) override;
+  absl::Status AddRestriction(int64_t target_id, int64_t set_by,
+                              std::optional<int64_t> scope_id, RestrictionKind kind,
+                              std::optional<absl::Time> until, absl::Time now) override;
+  absl::StatusOr<int64_t> LiftRestrictions(int64_t target_id, RestrictionKind kind,
+                                           std::optional<int64_t> set_by,
+                                           absl::Time now) override;
+  absl::StatusOr<SendRestriction> FindSendRestriction(int64_t sender_id, int64_t recipient_id,
+                                                      absl::Time now) override;
 
  private:
   // Runs `body` in a transaction on a pooled connection and maps database failures to

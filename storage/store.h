@@ -24,12 +24,30 @@ struct User {
   int64_t id = 0;
   std::string name;
   Role role = Role::kMember;
+  bool banned = false;  // an admin ban is in force
 };
 
 struct Session {
   int64_t user_id = 0;
   Role role = Role::kMember;
   absl::Time expires_at;
+  bool banned = false;  // an admin ban is in force on its user
+};
+
+enum class RestrictionKind { kBlock, kBan };
+
+// What stops one sender from writing to one recipient now.
+struct SendRestriction {
+  bool banned = false;
+  std::optional<absl::Time> blocked_until;  // the latest end of the blocks in force
+};
+
+// One line of a user's conversation list.
+struct Conversation {
+  User peer;
+  int64_t last_message_id = 0;
+  absl::Time last_at;
+  int64_t unread = 0;
 };
 
 struct Message {
@@ -91,6 +109,29 @@ class Store {
   // Concurrent callers never receive the same message.
   virtual absl::StatusOr<std::vector<Message>> TakeUnread(int64_t recipient_id,
                                                           absl::Time now) = 0;
+  // Up to `limit` messages of `user_id`'s history with an id below `before_id`, newest
+  // first: sent ones, and received ones already read; never deleted ones. With
+  // `peer_id` > 0, only those exchanged with that user.
+  virtual absl::StatusOr<std::vector<Message>> ListHistory(int64_t user_id, int64_t peer_id,
+                                                           int64_t before_id,
+                                                           int64_t limit) = 0;
+  // Every person `user_id` exchanged undeleted messages with, most recent first.
+  virtual absl::StatusOr<std::vector<Conversation>> ListConversations(int64_t user_id) = 0;
+
+  // Records a restriction on what `target_id` may send: to `scope_id` only, or to
+  // everyone when nullopt. `until` is required for a block and ignored for a ban.
+  virtual absl::Status AddRestriction(int64_t target_id, int64_t set_by,
+                                      std::optional<int64_t> scope_id, RestrictionKind kind,
+                                      std::optional<absl::Time> until, absl::Time now) = 0;
+  // Lifts the restrictions of `kind` in force on `target_id`: those set by `set_by`, or
+  // all of them when nullopt. Returns how many were lifted.
+  virtual absl::StatusOr<int64_t> LiftRestrictions(int64_t target_id, RestrictionKind kind,
+                                                   std::optional<int64_t> set_by,
+                                                   absl::Time now) = 0;
+  // The restrictions in force at `now` on `sender_id` writing to `recipient_id`.
+  virtual absl::StatusOr<SendRestriction> FindSendRestriction(int64_t sender_id,
+                                                              int64_t recipient_id,
+                                                              absl::Time now) = 0;
 };
 
 }  // namespace tchatator::storage

@@ -205,6 +205,25 @@ absl::StatusOr<std::vector<storage::Conversation>> ChatLogic::Conversations(
   return store_.ListConversations(caller.user_id);
 }
 
+absl::StatusOr<std::vector<storage::Change>> ChatLogic::TakeChanges(const Caller& caller,
+                                                                    int64_t after_id,
+                                                                    int64_t limit) {
+  return store_.TakeChanges(caller.user_id, after_id, limit, clock_.Now());
+}
+
+absl::StatusOr<int64_t> ChatLogic::LatestChangeId(const Caller& caller) {
+  return store_.LatestChangeId(caller.user_id);
+}
+
+absl::StatusOr<std::vector<storage::Change>> ChatLogic::PollChanges(const Caller& caller) {
+  constexpr int64_t kMaxChangesPerPoll = 1000;
+  absl::StatusOr<std::vector<storage::Change>> changes =
+      store_.PollChanges(caller.token_hash, caller.user_id, kMaxChangesPerPoll, clock_.Now());
+  // The session ended between authentication and the poll.
+  if (absl::IsNotFound(changes.status())) return NotAuthenticated();
+  return changes;
+}
+
 absl::StatusOr<std::optional<absl::Time>> ChatLogic::Restrict(const Caller& caller,
                                                               int64_t target_id,
                                                               storage::RestrictionKind kind,

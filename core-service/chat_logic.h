@@ -71,6 +71,14 @@ class ChatLogic {
   absl::StatusOr<HistoryBlock> History(const Caller& caller, int64_t peer_id, int64_t before_id);
   absl::StatusOr<std::vector<storage::Conversation>> Conversations(const Caller& caller);
 
+  // Changes concerning the caller after `after_id` (at most `limit`), new messages now
+  // read; for live delivery.
+  absl::StatusOr<std::vector<storage::Change>> TakeChanges(const Caller& caller,
+                                                           int64_t after_id, int64_t limit);
+  absl::StatusOr<int64_t> LatestChangeId(const Caller& caller);
+  // The changes since this session's previous poll (or its login), at most 1000.
+  absl::StatusOr<std::vector<storage::Change>> PollChanges(const Caller& caller);
+
   // Restricts what `target_id` may send (contract section 2.5). PERMISSION_DENIED
   // forbidden for members, for a target that is the caller or (for a pro) an admin;
   // NOT_FOUND unknown-user; INVALID_ARGUMENT bad-value for a negative duration. Returns

@@ -2,6 +2,7 @@
 
 #include "common/strings.h"
 #include "core-service/proto_convert.h"
+#include "core-service/subscription.h"
 
 namespace tchatator::core {
 
@@ -19,18 +20,7 @@ grpc::ServerUnaryReactor* ChatService::Authenticated(grpc::CallbackServerContext
 
 void ChatService::Fill(const storage::Message& message, const Caller& caller,
                        v1::Message& out) const {
-  out.set_message_id(message.id);
-  out.set_sender_id(message.sender_id);
-  out.set_recipient_id(message.recipient_id);
-  out.set_direction(message.sender_id == caller.user_id ? v1::DIRECTION_SENT
-                                                        : v1::DIRECTION_RECEIVED);
-  ToTimestamp(message.sent_at, *out.mutable_sent_at());
-  if (message.modified_at) {
-    ToTimestamp(*message.modified_at, *out.mutable_modified_at());
-    out.set_modified_ago(ModifiedAgo(logic_.clock().Now() - *message.modified_at));
-  }
-  out.set_read(message.read);
-  out.set_content(message.content);
+  FillMessage(message, caller.user_id, logic_.clock().Now(), out);
 }
 
 grpc::ServerUnaryReactor* ChatService::Login(grpc::CallbackServerContext* context,
@@ -196,6 +186,33 @@ grpc::ServerUnaryReactor* ChatService::Unban(grpc::CallbackServerContext* contex
                                              const v1::LiftRequest* request,
                                              v1::LiftResponse* response) {
   return Lift(context, "Unban", storage::RestrictionKind::kBan, request, response);
+}
+
+grpc::ServerWriteReactor<v1::Change>* ChatService::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  if (feed_ == nullptr) {
+    class Refused : public grpc::ServerWriteReactor<v1::Change> {
+     public:
+      Refused() { Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no live delivery")); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused;
+  }
+  return new Subscription(context, *request, logic_, runner_, *feed_);
+}
+
+grpc::ServerUnaryReactor* ChatService::PollChanges(grpc::CallbackServerContext* context,
+                                                   const v1::PollChangesRequest*,
+                                                   v1::PollChangesResponse* response) {
+  return Authenticated(context, "PollChanges", [this, response](const Caller& caller) {
+    absl::StatusOr<std::vector<storage::Change>> changes = logic_.PollChanges(caller);
+    if (!changes.ok()) return changes.status();
+    const absl::Time now = logic_.clock().Now();
+    for (const storage::Change& c : *changes) {
+      FillChange(c, caller.user_id, now, *response->add_changes());
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace tchatator::core

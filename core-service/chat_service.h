@@ -1,6 +1,7 @@
 #ifndef TCHATATOR_CORE_SERVICE_CHAT_SERVICE_H_
 #define TCHATATOR_CORE_SERVICE_CHAT_SERVICE_H_
 
+#include "core-service/change_feed.h"
 #include "core-service/chat_logic.h"
 #include "core-service/rpc_runner.h"
 #include "tchatator/v1/chat.grpc.pb.h"
@@ -11,7 +12,9 @@ namespace tchatator::core {
 // ChatLogic on the worker pool, encodes answers. No rule lives here.
 class ChatService final : public v1::ChatService::CallbackService {
  public:
-  ChatService(ChatLogic& logic, RpcRunner& runner) : logic_(logic), runner_(runner) {}
+  // Without a feed, Subscribe answers UNIMPLEMENTED.
+  ChatService(ChatLogic& logic, RpcRunner& runner, ChangeFeed* feed)
+      : logic_(logic), runner_(runner), feed_(feed) {}
 
   grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* context,
                                   const v1::LoginRequest* request,
@@ -46,6 +49,11 @@ class ChatService final : public v1::ChatService::CallbackService {
   grpc::ServerUnaryReactor* Unblock(grpc::CallbackServerContext* context,
                                     const v1::LiftRequest* request,
                                     v1::LiftResponse* response) override;
+  grpc::ServerWriteReactor<v1::Change>* Subscribe(grpc::CallbackServerContext* context,
+                                                  const v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* PollChanges(grpc::CallbackServerContext* context,
+                                        const v1::PollChangesRequest* request,
+                                        v1::PollChangesResponse* response) override;
   grpc::ServerUnaryReactor* Ban(grpc::CallbackServerContext* context,
                                 const v1::RestrictRequest* request,
                                 v1::RestrictResponse* response) override;
@@ -70,6 +78,7 @@ class ChatService final : public v1::ChatService::CallbackService {
 
   ChatLogic& logic_;
   RpcRunner& runner_;
+  ChangeFeed* feed_;
 };
 
 }  // namespace tchatator::core

@@ -7,12 +7,12 @@
 namespace tchatator::core {
 
 CoreServer::CoreServer(storage::Store& store, const Clock& clock,
-                       const SettingsHolder& settings)
+                       const SettingsHolder& settings, ChangeFeed* feed)
     : settings_(settings),
       logic_(store, clock, settings),
       // One worker per database connection: a worker never waits for a connection.
       runner_(static_cast<size_t>(settings.Get()->database_pool_size)),
-      chat_(logic_, runner_),
+      chat_(logic_, runner_, feed),
       accounts_(logic_, runner_) {}
 
 CoreServer::~CoreServer() { Shutdown(absl::Seconds(5)); }

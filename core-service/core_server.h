@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/settings.h"
 #include "core-service/account_service.h"
+#include "core-service/change_feed.h"
 #include "core-service/chat_logic.h"
 #include "core-service/chat_service.h"
 #include "core-service/rpc_runner.h"
@@ -20,7 +21,9 @@ namespace tchatator::core {
 // over a store, a clock and the settings (all owned by the caller, outliving it).
 class CoreServer {
  public:
-  CoreServer(storage::Store& store, const Clock& clock, const SettingsHolder& settings);
+  // `feed` (may be null: no live delivery) must be started by the caller.
+  CoreServer(storage::Store& store, const Clock& clock, const SettingsHolder& settings,
+             ChangeFeed* feed = nullptr);
   ~CoreServer();
 
   // Listens on `address` ("host:port"; port 0 picks one) and returns the bound port.

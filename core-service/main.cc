@@ -5,6 +5,7 @@
 #include "common/strings.h"
 #include "common/daemon_options.h"
 #include "common/log.h"
+#include "core-service/change_feed.h"
 #include "core-service/core_server.h"
 #include "storage/migrations.h"
 #include "storage/pg_store.h"
@@ -35,7 +36,9 @@ int main(int argc, char** argv) {
 
   storage::PgStore store(initial.database_url, initial.database_pool_size);
   SystemClock clock;
-  core::CoreServer server(store, clock, settings);
+  core::ChangeFeed feed(initial.database_url);
+  feed.Start();
+  core::CoreServer server(store, clock, settings, &feed);
   const std::string address = StrCat(initial.listen_address, ":", initial.grpc_port);
   absl::StatusOr<int> port = server.Start(address);
   if (!port.ok()) {

@@ -1,5 +1,7 @@
 #include "core-service/proto_convert.h"
 
+#include "core-service/chat_logic.h"
+
 namespace tchatator::core {
 
 void ToTimestamp(absl::Time time, google::protobuf::Timestamp& out) {
@@ -38,6 +40,40 @@ std::optional<storage::Role> FromProtoRole(v1::Role role) {
     default:
       return std::nullopt;
   }
+}
+
+void FillMessage(const storage::Message& message, int64_t viewer_id, absl::Time now,
+                 v1::Message& out) {
+  out.set_message_id(message.id);
+  out.set_sender_id(message.sender_id);
+  out.set_recipient_id(message.recipient_id);
+  out.set_direction(message.sender_id == viewer_id ? v1::DIRECTION_SENT
+                                                   : v1::DIRECTION_RECEIVED);
+  ToTimestamp(message.sent_at, *out.mutable_sent_at());
+  if (message.modified_at) {
+    ToTimestamp(*message.modified_at, *out.mutable_modified_at());
+    out.set_modified_ago(ModifiedAgo(now - *message.modified_at));
+  }
+  out.set_read(message.read);
+  out.set_content(message.content);
+}
+
+void FillChange(const storage::Change& change, int64_t viewer_id, absl::Time now,
+                v1::Change& out) {
+  out.set_change_id(change.id);
+  switch (change.kind) {
+    case storage::ChangeKind::kNewMessage:
+      out.set_kind(v1::CHANGE_KIND_NEW_MESSAGE);
+      break;
+    case storage::ChangeKind::kMessageUpdated:
+      out.set_kind(v1::CHANGE_KIND_MESSAGE_UPDATED);
+      break;
+    case storage::ChangeKind::kMessageDeleted:
+      out.set_kind(v1::CHANGE_KIND_MESSAGE_DELETED);
+      out.mutable_message()->set_message_id(change.message.id);
+      return;
+  }
+  FillMessage(change.message, viewer_id, now, *out.mutable_message());
 }
 
 }  // namespace tchatator::core

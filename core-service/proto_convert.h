@@ -12,6 +12,12 @@ namespace tchatator::core {
 
 void ToTimestamp(absl::Time time, google::protobuf::Timestamp& out);
 v1::Role ToProtoRole(storage::Role role);
+// `message` as the user `viewer_id` sees it at `now` (direction, modified-ago).
+void FillMessage(const storage::Message& message, int64_t viewer_id, absl::Time now,
+                 v1::Message& out);
+// A change for its recipient; a deletion carries only the message id.
+void FillChange(const storage::Change& change, int64_t viewer_id, absl::Time now,
+                v1::Change& out);
 // nullopt for ROLE_UNSPECIFIED or an unknown value.
 std::optional<storage::Role> FromProtoRole(v1::Role role);
 

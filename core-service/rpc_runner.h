@@ -1,6 +1,7 @@
 #ifndef TCHATATOR_CORE_SERVICE_RPC_RUNNER_H_
 #define TCHATATOR_CORE_SERVICE_RPC_RUNNER_H_
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,9 @@ class RpcRunner {
     });
     return reactor;
   }
+
+  // Runs `task` on a worker.
+  void Post(std::function<void()> task) { asio::post(pool_, std::move(task)); }
 
   // Waits for every posted body to finish.
   void Join() { pool_.join(); }

@@ -48,6 +48,9 @@ class CoreClient {
   asio::awaitable<CallResult<Response>> Call(Method method, Request request,
                                              const CallContext& call);
 
+  // For streams (EventStream).
+  v1::ChatService::Stub& stub() { return *stub_; }
+
  private:
   std::unique_ptr<v1::ChatService::Stub> stub_;
   std::chrono::milliseconds timeout_;

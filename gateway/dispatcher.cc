@@ -3,6 +3,8 @@
 #include <charconv>
 #include <optional>
 
+#include <asio/this_coro.hpp>
+
 #include "common/crypto.h"
 #include "common/strings.h"
 #include "gateway/response.h"
@@ -288,9 +290,32 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
       co_return bye;
     }
 
-    case Command::kSubscribe:
-    case Command::kNewChgAvailable:
-      co_return ErrorReply(kError, "not-implemented", "this command is not available yet");
+    case Command::kNewChgAvailable: {
+      auto result = co_await core_.Call<v1::PollChangesResponse>(
+          TCHATATOR_RPC(PollChanges), v1::PollChangesRequest(), call);
+      settle(result);
+      if (!result.status.ok()) co_return Failure(result);
+      ResponseWriter out(kOk);
+      out.Field("count", static_cast<int64_t>(result.response.changes_size()));
+      for (const v1::Change& c : result.response.changes()) out.ChangeRecord(c);
+      co_return Ok(std::move(out));
+    }
+
+    case Command::kSubscribe: {
+      if (state.events) co_return Ok(ResponseWriter(kOk));
+      // No co_await among the arguments: GCC 12 mishandles temporaries around it.
+      asio::any_io_executor executor = co_await asio::this_coro::executor;
+      std::function<void(const v1::Change&)> deliver =
+          [push = state.push_event](const v1::Change& change) {
+            if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
+          };
+      auto stream = std::make_shared<EventStream>(core_.stub(), executor, call, std::move(deliver));
+      CallResult<bool> result = co_await stream->Open();
+      settle(result);
+      if (!result.status.ok()) co_return Failure(result);
+      state.events = std::move(stream);
+      co_return Ok(ResponseWriter(kOk));
+    }
   }
   co_return ErrorReply(kError, "internal", "unhandled command");
 }

@@ -2,11 +2,14 @@
 #define TCHATATOR_GATEWAY_DISPATCHER_H_
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include <asio/awaitable.hpp>
 
 #include "gateway/core_client.h"
+#include "gateway/event_stream.h"
 #include "gateway/request_parser.h"
 #include "gateway/wire_status.h"
 
@@ -21,6 +24,9 @@ struct ConnectionState {
   std::string last_token;     // the session used last here: DISCONNECTED ends it
   bool authenticated = false; // a request succeeded with a session
   uint64_t requests = 0;
+  // Writes an event frame on the connection (set by the session; runs on its executor).
+  std::function<void(std::string)> push_event;
+  std::shared_ptr<EventStream> events;  // after SUBSCRIBE
 };
 
 // What to send back for one request.

@@ -55,6 +55,20 @@ ResponseWriter& ResponseWriter::Record(const v1::Message& message) {
   return Content(message.content());
 }
 
+ResponseWriter& ResponseWriter::ChangeRecord(const v1::Change& change) {
+  switch (change.kind()) {
+    case v1::CHANGE_KIND_MESSAGE_DELETED:
+      Field("change", "message_deleted");
+      return Field("message-id", change.message().message_id());
+    case v1::CHANGE_KIND_MESSAGE_UPDATED:
+      Field("change", "message_updated");
+      return Record(change.message());
+    default:
+      Field("change", "new_message");
+      return Record(change.message());
+  }
+}
+
 std::string ResponseWriter::Finish() && {
   out_.push_back('\n');
   return std::move(out_);

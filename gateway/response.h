@@ -31,6 +31,10 @@ class ResponseWriter {
   // A message record (contract section 2.4).
   ResponseWriter& Record(const v1::Message& message);
 
+  // A change record: change:<kind>, then the message record (only message-id for a
+  // deletion).
+  ResponseWriter& ChangeRecord(const v1::Change& change);
+
   // The bytes, ending with the empty line.
   std::string Finish() &&;
 

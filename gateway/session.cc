@@ -58,7 +58,18 @@ Session::~Session() {
   if (on_close_) on_close_();
 }
 
+void Session::PushEvent(std::string frame) {
+  asio::dispatch(socket_.get_executor(),
+                 [self = shared_from_this(), frame = std::move(frame)]() mutable {
+                   self->Send(std::move(frame));
+                 });
+}
+
 void Session::Start() {
+  std::weak_ptr<Session> weak = weak_from_this();
+  state_.push_event = [weak](std::string frame) {
+    if (auto self = weak.lock()) self->PushEvent(std::move(frame));
+  };
   asio::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   socket_.non_blocking(true, ignored);
@@ -149,6 +160,7 @@ void Session::CloseAfterFlush() {
 void Session::Close() {
   if (closed_) return;
   closed_ = true;
+  if (state_.events) state_.events->Cancel();
   asio::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -30,6 +30,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Starts the reader, the writer and the watchdog on the socket's executor.
   void Start();
 
+  // Queues an event frame (from any thread); dropped once the connection closes.
+  void PushEvent(std::string frame);
+
   // Graceful stop: the request in flight is answered, no new one is read, then the
   // connection closes. Safe from any thread.
   void Drain();

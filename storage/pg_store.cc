@@ -44,15 +44,40 @@ std::vector<Statement> Statements() {
       {"set_key", "UPDATE users SET api_key_hash = $2 WHERE id = $1"},
       {"get_user", "SELECT " + user_cols + " FROM users u WHERE id = $1"},
       {"user_by_key", "SELECT " + user_cols + " FROM users u WHERE api_key_hash = $1"},
+      // A new session's NEW_CHG_AVAILABLE starts from its LOGIN.
       {"create_session",
-       "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
-       " VALUES ($1, $2, tch_ts($3), tch_ts($4))"},
+       "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_change_id)"
+       " VALUES ($1, $2, tch_ts($3), tch_ts($4),"
+       " COALESCE((SELECT max(id) FROM changes WHERE user_id = $2), 0))"},
       {"find_session",
        "SELECT s.user_id, u.role, tch_us(s.expires_at), " + admin_ban + " FROM sessions s"
        " JOIN users u ON u.id = s.user_id"
        " WHERE s.token_hash = $1 AND s.expires_at > tch_ts($2)"},
       {"delete_session", "DELETE FROM sessions WHERE token_hash = $1"},
-      {"lock_sender", "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE"},
+      // Sender (rate limit) and recipient (change order), always in id order: no deadlock.
+      {"lock_pair",
+       "SELECT id FROM users WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE"},
+      {"lock_recipient_of",
+       "SELECT u.id FROM users u JOIN messages m ON m.recipient_id = u.id"
+       " WHERE m.id = $1 FOR NO KEY UPDATE OF u"},
+      {"add_change",
+       "WITH c AS (INSERT INTO changes (user_id, kind, message_id, created_at)"
+       " VALUES ($1, $2, $3, tch_ts($4)) RETURNING id)"
+       " SELECT pg_notify('" + std::string(kChangeChannel) + "', $1 || ':' || c.id) FROM c"},
+      {"take_changes",
+       "SELECT c.id, c.kind, m.* FROM changes c"
+       " CROSS JOIN LATERAL (SELECT " + cols + ", deleted_at IS NOT NULL AS gone"
+       "  FROM messages WHERE id = c.message_id) m"
+       " WHERE c.user_id = $1 AND c.id > $2 AND (c.kind = 'message_deleted' OR NOT m.gone)"
+       " ORDER BY c.id LIMIT $3"},
+      {"mark_changes_read",
+       "UPDATE messages SET read_at = tch_ts($4) WHERE id IN ("
+       " SELECT message_id FROM changes WHERE user_id = $1 AND id > $2 AND id <= $3"
+       " AND kind = 'new_message') AND read_at IS NULL AND deleted_at IS NULL"},
+      {"session_cursor",
+       "SELECT last_change_id FROM sessions WHERE token_hash = $1 FOR UPDATE"},
+      {"move_cursor", "UPDATE sessions SET last_change_id = $2 WHERE token_hash = $1"},
+      {"latest_change", "SELECT COALESCE(max(id), 0) FROM changes WHERE user_id = $1"},
       // The sent_at of the sender's N-th latest message (N = $2): if it is inside the
       // window, a new message would be the (N+1)-th in it.
       {"nth_latest_send",
@@ -66,7 +91,8 @@ std::vector<Statement> Statements() {
        "UPDATE messages SET content = $2, modified_at = tch_ts($3)"
        " WHERE id = $1 AND deleted_at IS NULL RETURNING " + cols},
       {"delete_message",
-       "UPDATE messages SET deleted_at = tch_ts($2) WHERE id = $1 AND deleted_at IS NULL"},
+       "UPDATE messages SET deleted_at = tch_ts($2) WHERE id = $1 AND deleted_at IS NULL"
+       " RETURNING recipient_id"},
       {"history",
        "SELECT * FROM (" + history_sent + " UNION ALL " + history_received +
            ") h ORDER BY 1 DESC LIMIT $3"},
@@ -104,17 +130,62 @@ std::vector<Statement> Statements() {
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 
-Message ReadMessage(const pqxx::row& row) {
+// The columns of kMessageColumns, from `first` on.
+Message ReadMessage(const pqxx::row& row, int first = 0) {
   Message m;
-  m.id = row[0].as<int64_t>();
-  m.sender_id = row[1].as<int64_t>();
-  m.recipient_id = row[2].as<int64_t>();
-  m.content = row[3].as<std::string>();
-  m.sent_at = FromMicros(row[4].as<int64_t>());
-  if (!row[5].is_null()) m.modified_at = FromMicros(row[5].as<int64_t>());
-  m.deleted = row[6].as<bool>();
-  m.read = row[7].as<bool>();
+  m.id = row[first].as<int64_t>();
+  m.sender_id = row[first + 1].as<int64_t>();
+  m.recipient_id = row[first + 2].as<int64_t>();
+  m.content = row[first + 3].as<std::string>();
+  m.sent_at = FromMicros(row[first + 4].as<int64_t>());
+  if (!row[first + 5].is_null()) m.modified_at = FromMicros(row[first + 5].as<int64_t>());
+  m.deleted = row[first + 6].as<bool>();
+  m.read = row[first + 7].as<bool>();
   return m;
+}
+
+std::string ChangeKindName(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kNewMessage:
+      return "new_message";
+    case ChangeKind::kMessageUpdated:
+      return "message_updated";
+    case ChangeKind::kMessageDeleted:
+      return "message_deleted";
+  }
+  return "new_message";
+}
+
+ChangeKind ChangeKindFromName(const std::string& name) {
+  if (name == "message_updated") return ChangeKind::kMessageUpdated;
+  if (name == "message_deleted") return ChangeKind::kMessageDeleted;
+  return ChangeKind::kNewMessage;
+}
+
+// Records a change for the message's recipient and notifies every listening core; the
+// recipient's row must be locked by the transaction.
+void AddChange(pqxx::work& txn, int64_t user_id, ChangeKind kind, int64_t message_id,
+               absl::Time now) {
+  txn.exec_prepared("add_change", user_id, ChangeKindName(kind), message_id, ToMicros(now));
+}
+
+// Reads changes after `after_id` and marks the new messages among them read.
+std::vector<Change> TakeChangesIn(pqxx::work& txn, int64_t user_id, int64_t after_id,
+                                  int64_t limit, absl::Time now) {
+  pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit);
+  std::vector<Change> out;
+  out.reserve(r.size());
+  for (const pqxx::row& row : r) {
+    out.push_back(Change{row[0].as<int64_t>(), ChangeKindFromName(row[1].as<std::string>()),
+                         ReadMessage(row, 2)});
+  }
+  if (!out.empty()) {
+    txn.exec_prepared("mark_changes_read", user_id, after_id, out.back().id, ToMicros(now));
+    for (Change& c : out) {
+      if (c.kind == ChangeKind::kNewMessage) c.message.read = true;
+    }
+  }
+  return out;
 }
 
 // The four columns of user_cols, from `first` on.
@@ -240,7 +311,7 @@ absl::StatusOr<Message> PgStore::InsertMessage(int64_t sender_id, int64_t recipi
                                                std::string_view content, absl::Time now,
                                                SendLimits limits) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<Message> {
-    txn.exec_prepared("lock_sender", sender_id);
+    txn.exec_prepared("lock_pair", sender_id, recipient_id);
     const struct {
       int64_t limit;
       absl::Duration window;
@@ -262,6 +333,7 @@ absl::StatusOr<Message> PgStore::InsertMessage(int64_t sender_id, int64_t recipi
     pqxx::result r = txn.exec_prepared("insert_message", sender_id, recipient_id,
                                        std::string(content), ToMicros(now));
     Message m = ReadMessage(r[0]);
+    AddChange(txn, recipient_id, ChangeKind::kNewMessage, m.id, now);
     txn.commit();
     return m;
   });
@@ -279,10 +351,12 @@ absl::StatusOr<Message> PgStore::UpdateMessageContent(int64_t message_id,
                                                       std::string_view content,
                                                       absl::Time now) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<Message> {
+    txn.exec_prepared("lock_recipient_of", message_id);
     pqxx::result r =
         txn.exec_prepared("update_message", message_id, std::string(content), ToMicros(now));
     if (r.empty()) return absl::NotFoundError("no such message");
     Message m = ReadMessage(r[0]);
+    AddChange(txn, m.recipient_id, ChangeKind::kMessageUpdated, m.id, now);
     txn.commit();
     return m;
   });
@@ -290,8 +364,10 @@ absl::StatusOr<Message> PgStore::UpdateMessageContent(int64_t message_id,
 
 absl::Status PgStore::SoftDeleteMessage(int64_t message_id, absl::Time now) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared("lock_recipient_of", message_id);
     pqxx::result r = txn.exec_prepared("delete_message", message_id, ToMicros(now));
-    if (r.affected_rows() == 0) return absl::NotFoundError("no such message");
+    if (r.empty()) return absl::NotFoundError("no such message");
+    AddChange(txn, r[0][0].as<int64_t>(), ChangeKind::kMessageDeleted, message_id, now);
     txn.commit();
     return absl::OkStatus();
   });
@@ -371,6 +447,36 @@ absl::StatusOr<SendRestriction> PgStore::FindSendRestriction(int64_t sender_id,
     if (!r[0][0].is_null()) out.banned = r[0][0].as<bool>();
     if (!r[0][1].is_null()) out.blocked_until = FromMicros(r[0][1].as<int64_t>());
     return out;
+  });
+}
+
+absl::StatusOr<std::vector<Change>> PgStore::TakeChanges(int64_t user_id, int64_t after_id,
+                                                         int64_t limit, absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Change>> {
+    std::vector<Change> out = TakeChangesIn(txn, user_id, after_id, limit, now);
+    txn.commit();
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<Change>> PgStore::PollChanges(std::string_view token_hash,
+                                                         int64_t user_id, int64_t limit,
+                                                         absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Change>> {
+    const std::string hash(token_hash);
+    pqxx::result cursor = txn.exec_prepared("session_cursor", hash);
+    if (cursor.empty()) return absl::NotFoundError("no such session");
+    std::vector<Change> out =
+        TakeChangesIn(txn, user_id, cursor[0][0].as<int64_t>(), limit, now);
+    if (!out.empty()) txn.exec_prepared("move_cursor", hash, out.back().id);
+    txn.commit();
+    return out;
+  });
+}
+
+absl::StatusOr<int64_t> PgStore::LatestChangeId(int64_t user_id) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    return txn.exec_prepared("latest_change", user_id)[0][0].as<int64_t>();
   });
 }
 

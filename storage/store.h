@@ -61,6 +61,19 @@ struct Message {
   bool read = false;
 };
 
+enum class ChangeKind { kNewMessage, kMessageUpdated, kMessageDeleted };
+
+// Something that happened to a message, as its recipient learns it. For a deleted
+// message, `message` holds the row but callers show only its id.
+struct Change {
+  int64_t id = 0;
+  ChangeKind kind = ChangeKind::kNewMessage;
+  Message message;
+};
+
+// Channel of the NOTIFY sent when a change commits; payload "<user id>:<change id>".
+inline constexpr char kChangeChannel[] = "tchatator_changes";
+
 // Sliding-window send limits; 0 means unlimited.
 struct SendLimits {
   int64_t per_minute = 0;
@@ -94,6 +107,8 @@ class Store {
   // Stores a message unless the sender already sent `limits` messages in the last 60 s
   // or 3600 s before `now`: then ResourceExhausted with kRetryAfterPayload. Sends of one
   // sender are serialised, so the limit is exact under concurrency and across processes.
+  // Sending, updating and deleting record a Change for the recipient and NOTIFY
+  // kChangeChannel in the same transaction.
   virtual absl::StatusOr<Message> InsertMessage(int64_t sender_id, int64_t recipient_id,
                                                 std::string_view content, absl::Time now,
                                                 SendLimits limits) = 0;
@@ -128,6 +143,18 @@ class Store {
   virtual absl::StatusOr<int64_t> LiftRestrictions(int64_t target_id, RestrictionKind kind,
                                                    std::optional<int64_t> set_by,
                                                    absl::Time now) = 0;
+  // Up to `limit` changes for `user_id` with an id above `after_id`, oldest first,
+  // skipping changes other than deletion of messages deleted since. New messages among
+  // them are marked read at `now`.
+  virtual absl::StatusOr<std::vector<Change>> TakeChanges(int64_t user_id, int64_t after_id,
+                                                          int64_t limit, absl::Time now) = 0;
+  // As TakeChanges after the session's cursor, which then moves past what is returned.
+  virtual absl::StatusOr<std::vector<Change>> PollChanges(std::string_view token_hash,
+                                                          int64_t user_id, int64_t limit,
+                                                          absl::Time now) = 0;
+  // The id of the latest change for `user_id` (0 if none).
+  virtual absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) = 0;
+
   // The restrictions in force at `now` on `sender_id` writing to `recipient_id`.
   virtual absl::StatusOr<SendRestriction> FindSendRestriction(int64_t sender_id,
                                                               int64_t recipient_id,

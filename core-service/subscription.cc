@@ -1,0 +1,152 @@
+#include "core-service/subscription.h"
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "core-service/errors.h"
+#include "core-service/proto_convert.h"
+
+namespace tchatator::core {
+namespace {
+// Changes read per database round trip; more are read at once if there are.
+constexpr int64_t kFetchBatch = 100;
+}  // namespace
+
+Subscription::Subscription(grpc::CallbackServerContext* context,
+                           const v1::SubscribeRequest& request, ChatLogic& logic,
+                           RpcRunner& runner, ChangeFeed& feed)
+    : context_(context),
+      logic_(logic),
+      runner_(runner),
+      feed_(feed),
+      cursor_(request.after_change_id()) {
+  std::lock_guard lock(mu_);
+  PostLocked(&Subscription::Begin);
+}
+
+void Subscription::PostLocked(void (Subscription::*task)()) {
+  ++tasks_in_flight_;
+  runner_.Post([this, task] {
+    (this->*task)();
+    std::lock_guard lock(mu_);
+    if (--tasks_in_flight_ == 0) idle_.notify_all();
+  });
+}
+
+void Subscription::Begin() {
+  absl::StatusOr<Caller> caller = logic_.Authenticate(BearerToken(*context_));
+  absl::StatusOr<int64_t> latest =
+      caller.ok() ? logic_.LatestChangeId(*caller) : absl::StatusOr<int64_t>(0);
+  std::string ip = ClientMetadata(*context_, kClientIpKey);
+  if (ip.empty()) ip = context_->peer();
+  std::lock_guard lock(mu_);
+  const absl::Status status = caller.ok() ? latest.status() : caller.status();
+  Log::Write(caller.ok() ? StrCat(caller->user_id) : "", ip,
+             StrCat("Subscribe ", absl::StatusCodeToString(status.code())));
+  if (finished_) return;
+  if (!status.ok()) {
+    FinishLocked(ToGrpcStatus(status, *context_));
+    return;
+  }
+  caller_ = *caller;
+  if (cursor_ <= 0) cursor_ = *latest;
+  feed_handle_ = feed_.Subscribe(caller_->user_id, [this] { Wake(); });
+  // Tells the gateway the stream is accepted (a refusal sends trailers only).
+  context_->AddInitialMetadata("tchatator-subscribed", "1");
+  StartSendInitialMetadata();
+  // A resumed stream may have missed changes: read them now.
+  fetching_ = true;
+  PostLocked(&Subscription::Fetch);
+}
+
+void Subscription::Wake() {
+  std::lock_guard lock(mu_);
+  if (finished_ || !caller_) return;
+  if (fetching_) {
+    fetch_again_ = true;
+    return;
+  }
+  fetching_ = true;
+  PostLocked(&Subscription::Fetch);
+}
+
+void Subscription::Fetch() {
+  Caller caller;
+  int64_t cursor;
+  {
+    std::lock_guard lock(mu_);
+    if (finished_) {
+      fetching_ = false;
+      return;
+    }
+    caller = *caller_;
+    cursor = cursor_;
+  }
+  absl::StatusOr<std::vector<storage::Change>> changes =
+      logic_.TakeChanges(caller, cursor, kFetchBatch);
+  const absl::Time now = logic_.clock().Now();
+  std::lock_guard lock(mu_);
+  fetching_ = false;
+  if (finished_) return;
+  if (!changes.ok()) {
+    // The database is away; the next hint or the feed's reconnection wakes us again.
+    Log::Info(StrCat("Subscribe fetch failed: ", changes.status().message()));
+    return;
+  }
+  for (const storage::Change& change : *changes) {
+    FillChange(change, caller.user_id, now, pending_.emplace_back());
+    cursor_ = change.id;
+  }
+  if (fetch_again_ || static_cast<int64_t>(changes->size()) == kFetchBatch) {
+    fetch_again_ = false;
+    fetching_ = true;
+    PostLocked(&Subscription::Fetch);
+  }
+  WriteNextLocked();
+}
+
+void Subscription::WriteNextLocked() {
+  if (finished_ || write_in_flight_ || pending_.empty()) return;
+  writing_ = std::move(pending_.front());
+  pending_.pop_front();
+  write_in_flight_ = true;
+  StartWrite(&writing_);
+}
+
+void Subscription::OnWriteDone(bool ok) {
+  std::lock_guard lock(mu_);
+  write_in_flight_ = false;
+  if (!ok) {
+    FinishLocked(grpc::Status::CANCELLED);
+    return;
+  }
+  WriteNextLocked();
+}
+
+void Subscription::OnCancel() {
+  std::lock_guard lock(mu_);
+  FinishLocked(grpc::Status::CANCELLED);
+}
+
+void Subscription::FinishLocked(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  Finish(status);
+}
+
+void Subscription::OnDone() {
+  std::optional<uint64_t> handle;
+  {
+    std::lock_guard lock(mu_);
+    finished_ = true;
+    handle = feed_handle_;
+  }
+  // No wake after this, and no database task still touching us.
+  if (handle) feed_.Unsubscribe(*handle);
+  {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [this] { return tasks_in_flight_ == 0; });
+  }
+  delete this;
+}
+
+}  // namespace tchatator::core

@@ -1,0 +1,125 @@
+// Unit tests of the process-wide log: line format, newline folding, reopening.
+
+#include "common/log.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace tchatator {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+class LogTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    path_ = testing::TempDir() + "log_" + info->name() + ".log";
+    std::remove(path_.c_str());
+    std::remove((path_ + ".1").c_str());
+    ASSERT_TRUE(Log::Configure(path_, false));
+  }
+  void TearDown() override {
+    Log::Configure("", false);  // back to standard error
+    std::remove(path_.c_str());
+    std::remove((path_ + ".1").c_str());
+  }
+  std::string path_;
+};
+
+TEST_F(LogTest, OneLineWithTimeUserIpAndFoldedText) {
+  const absl::Time before = absl::Now();
+  Log::Write("17", "10.0.0.1", "hello\nworld");
+  const std::string text = ReadFile(path_);
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  const std::vector<std::string> lines = Lines(text);
+  ASSERT_EQ(lines.size(), 1u) << text;
+  const std::regex format(
+      R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z user=17 ip=10\.0\.0\.1 hello world$)");
+  EXPECT_TRUE(std::regex_match(lines[0], format)) << lines[0];
+
+  // The time is now, in UTC.
+  absl::Time logged;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E3SZ", lines[0].substr(0, 24),
+                              absl::UTCTimeZone(), &logged, &error))
+      << error << ": " << lines[0];
+  EXPECT_GE(logged, before - absl::Milliseconds(1));  // the line holds milliseconds
+  EXPECT_LE(logged, absl::Now());
+}
+
+TEST_F(LogTest, CarriageReturnsAreFoldedToo) {
+  Log::Write("", "", "a\r\nb\rc");
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].ends_with("Z user= ip= a  b c")) << lines[0];
+}
+
+TEST_F(LogTest, InfoHasNoClient) {
+  Log::Info("started");
+  Log::Write("3", "::1", "second");
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(lines[0].ends_with("Z user= ip= started")) << lines[0];
+  EXPECT_TRUE(lines[1].ends_with("Z user=3 ip=::1 second")) << lines[1];
+}
+
+TEST_F(LogTest, ConfigureAppends) {
+  Log::Info("first");
+  ASSERT_TRUE(Log::Configure(path_, false));
+  Log::Info("second");
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(lines[0].ends_with(" first"));
+  EXPECT_TRUE(lines[1].ends_with(" second"));
+}
+
+TEST_F(LogTest, ConfigureAgainReopensAfterRotation) {
+  Log::Info("before rotation");
+  ASSERT_EQ(std::rename(path_.c_str(), (path_ + ".1").c_str()), 0);
+  Log::Info("still the old file");
+  ASSERT_TRUE(Log::Configure(path_, false));
+  Log::Info("after rotation");
+
+  const std::vector<std::string> old_lines = Lines(ReadFile(path_ + ".1"));
+  ASSERT_EQ(old_lines.size(), 2u);
+  EXPECT_TRUE(old_lines[0].ends_with(" before rotation"));
+  EXPECT_TRUE(old_lines[1].ends_with(" still the old file"));
+  const std::vector<std::string> new_lines = Lines(ReadFile(path_));
+  ASSERT_EQ(new_lines.size(), 1u);
+  EXPECT_TRUE(new_lines[0].ends_with(" after rotation"));
+}
+
+TEST_F(LogTest, UnopenablePathKeepsThePreviousDestination) {
+  EXPECT_FALSE(Log::Configure(testing::TempDir() + "no-such-dir/x/y.log", false));
+  Log::Info("kept");
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].ends_with(" kept"));
+}
+
+}  // namespace
+}  // namespace tchatator

@@ -77,6 +77,9 @@ constexpr KeySpec kKeys[] = {
      &Settings::block_duration_hours, nullptr},
     {"session-ttl-hours", KeyOwner::kCore, "168", 1, 876000, false, true,
      "Lifetime of a session token after LOGIN.", &Settings::session_ttl_hours, nullptr},
+    {"max-failed-logins-per-minute", KeyOwner::kCore, "10", 0, 1000000, false, true,
+     "Failed LOGINs one client IP may make in any 60 seconds before 426; 0 means unlimited.",
+     &Settings::max_failed_logins_per_minute, nullptr},
     // both
     {"listen-address", KeyOwner::kBoth, "127.0.0.1", kString, kNoMax, false, false,
      "Address both daemons listen on (0.0.0.0 for every interface).", nullptr,

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "tchatator/v1/chat.grpc.pb.h"
 
 namespace {
@@ -17,9 +17,11 @@ constexpr char kUsage[] =
     "  user add --role member|pro|admin --name NAME   create a user; prints user-id: and api-key:\n"
     "  user regen-key --user-id N                     new API key; the old one stops working\n"
     "  user get --user-id N                           prints user-id:, name:, role:\n"
+    "  health                                         prints status:SERVING or NOT_SERVING\n"
     "\n"
     "--core defaults to 127.0.0.1:50051; --admin-key defaults to $TCHATATOR_ADMIN_API_KEY.\n"
-    "Exit status: 0 done, 1 refused or failed (reason on stderr), 2 bad usage.\n";
+    "Exit status: 0 done (health: serving), 1 refused, failed or not serving (reason on\n"
+    "stderr), 2 bad usage.\n";
 
 int Usage(const std::string& problem) {
   std::cerr << "tchatator-admin: " << problem << "\n" << kUsage;
@@ -78,9 +80,22 @@ int main(int argc, char** argv) {
       words.push_back(arg);
     }
   }
+  auto channel = grpc::CreateChannel(core, grpc::InsecureChannelCredentials());
+  if (words.size() == 1 && words[0] == "health") {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = grpc::health::v1::Health::NewStub(channel)->Check(
+        &context, grpc::health::v1::HealthCheckRequest(), &response);
+    if (!status.ok()) return Failed(status, context);
+    const bool serving = response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+    std::cout << "status:"
+              << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())
+              << "\n";
+    return serving ? 0 : 1;
+  }
   if (words.size() != 2 || words[0] != "user") return Usage("expected a command");
 
-  auto channel = grpc::CreateChannel(core, grpc::InsecureChannelCredentials());
   auto stub = tchatator::v1::AccountService::NewStub(channel);
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer " + admin_key);

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "common/strings.h"
+#include "absl/strings/cord.h"
 #include "common/crypto.h"
 #include "common/utf8.h"
 #include "core-service/errors.h"
@@ -47,18 +48,40 @@ absl::Status Tokenize(absl::Status status, std::string_view not_found_token) {
 ChatLogic::ChatLogic(storage::Store& store, const Clock& clock, const SettingsHolder& settings)
     : store_(store), clock_(clock), settings_(settings) {}
 
-absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key) {
+absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
+                                             std::string_view client_ip) {
+  const std::shared_ptr<const Settings> settings = settings_.Get();
+  const int64_t failure_limit = client_ip.empty() ? 0 : settings->max_failed_logins_per_minute;
+  if (failure_limit > 0) {
+    absl::StatusOr<int64_t> wait = store_.LoginRetryAfter(client_ip, failure_limit, clock_.Now());
+    if (!wait.ok()) return wait.status();
+    if (*wait > 0) {
+      absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
+                                   "too many failed logins from this address: retry later");
+      limited.SetPayload(storage::kRetryAfterPayload, absl::Cord(StrCat(*wait)));
+      return limited;
+    }
+  }
+  // Every refusal below counts as a failure of this address.
+  auto refuse = [&](absl::Status refusal) -> absl::Status {
+    if (failure_limit > 0) {
+      if (absl::Status s = store_.RecordLoginFailure(client_ip, clock_.Now()); !s.ok()) return s;
+    }
+    return refusal;
+  };
   if (api_key.empty() || api_key.size() > kMaxSecretBytes) {
-    return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key");
+    return refuse(
+        Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key"));
   }
   const std::string key_hash = Sha256Hex(api_key);
-  const std::string& admin_key = settings_.Get()->admin_api_key;
+  const std::string& admin_key = settings->admin_api_key;
   absl::StatusOr<storage::User> user =
       !admin_key.empty() && ConstantTimeEquals(api_key, admin_key)
           ? BuiltInAdmin(key_hash)
           : store_.FindUserByApiKeyHash(key_hash);
   if (absl::IsNotFound(user.status())) {
-    return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key");
+    return refuse(
+        Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key"));
   }
   if (!user.ok()) return user.status();
   if (user->banned) {
@@ -66,7 +89,7 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key) {
   }
   const absl::Time now = clock_.Now();
   LoginResult result{RandomSecret(), *std::move(user),
-                     now + absl::Hours(settings_.Get()->session_ttl_hours)};
+                     now + absl::Hours(settings->session_ttl_hours)};
   if (absl::Status s =
           store_.CreateSession(Sha256Hex(result.token), result.user.id, now, result.expires_at);
       !s.ok()) {

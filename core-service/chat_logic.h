@@ -41,7 +41,9 @@ class ChatLogic {
 
   // PERMISSION_DENIED invalid-api-key for an unknown key, banned for a user under an
   // admin ban. The configured admin-api-key logs in as the built-in administrator.
-  absl::StatusOr<LoginResult> Login(std::string_view api_key);
+  // RESOURCE_EXHAUSTED rate-limited (retry-after) once `client_ip` (when not empty)
+  // failed max-failed-logins-per-minute times in the last 60 s.
+  absl::StatusOr<LoginResult> Login(std::string_view api_key, std::string_view client_ip = "");
   // UNAUTHENTICATED not-authenticated for an unknown, expired or ended session;
   // PERMISSION_DENIED banned while an admin ban is in force on its user.
   absl::StatusOr<Caller> Authenticate(std::string_view token);

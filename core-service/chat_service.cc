@@ -26,8 +26,8 @@ void ChatService::Fill(const storage::Message& message, const Caller& caller,
 grpc::ServerUnaryReactor* ChatService::Login(grpc::CallbackServerContext* context,
                                              const v1::LoginRequest* request,
                                              v1::LoginResponse* response) {
-  return runner_.Run(context, "Login", [this, request, response](std::string& user) {
-    absl::StatusOr<LoginResult> result = logic_.Login(request->api_key());
+  return runner_.Run(context, "Login", [this, context, request, response](std::string& user) {
+    absl::StatusOr<LoginResult> result = logic_.Login(request->api_key(), ClientIp(*context));
     if (!result.ok()) return result.status();
     user = StrCat(result->user.id);
     response->set_token(result->token);

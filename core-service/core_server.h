@@ -1,7 +1,10 @@
 #ifndef TCHATATOR_CORE_SERVICE_CORE_SERVER_H_
 #define TCHATATOR_CORE_SERVICE_CORE_SERVER_H_
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -33,6 +36,15 @@ class CoreServer {
   void Shutdown(absl::Duration grace);
 
  private:
+  // Every second, reports SERVING through grpc.health.v1 while the database answers and
+  // NOT_SERVING while it does not.
+  void WatchHealth();
+
+  storage::Store& store_;
+  std::thread health_thread_;
+  std::mutex health_mu_;
+  std::condition_variable health_cv_;
+  bool stopping_ = false;
   const SettingsHolder& settings_;
   ChatLogic logic_;
   RpcRunner runner_;

@@ -14,6 +14,19 @@ std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_v
   return value;
 }
 
+std::string ClientIp(const grpc::ServerContextBase& context) {
+  std::string ip = ClientMetadata(context, kClientIpKey);
+  if (!ip.empty()) return ip;
+  // "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000".
+  std::string peer = context.peer();
+  const size_t scheme = peer.find(':');
+  const size_t port = peer.rfind(':');
+  if (scheme == std::string::npos || port == scheme) return peer;
+  std::string address = peer.substr(scheme + 1, port - scheme - 1);
+  if (address.size() >= 2 && address.front() == '[') address = address.substr(1, address.size() - 2);
+  return address;
+}
+
 std::string BearerToken(const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");

@@ -24,6 +24,10 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 // The value of metadata `key` sent by the client, or empty.
 std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_view key);
 
+// The end client's IP: what the gateway says (x-client-ip), else the caller's address
+// without its port. The gRPC port is for trusted backends only: it is not published.
+std::string ClientIp(const grpc::ServerContextBase& context);
+
 // The secret of an "authorization: Bearer <secret>" header, or empty.
 std::string BearerToken(const grpc::ServerContextBase& context);
 
@@ -47,9 +51,7 @@ class RpcRunner {
       if (!status.ok()) StrAppend(&line, " ", TokenOf(status), " (", status.message(), ")");
       const std::string request_id = ClientMetadata(*context, kRequestIdKey);
       if (!request_id.empty()) StrAppend(&line, " request=", request_id);
-      std::string ip = ClientMetadata(*context, kClientIpKey);
-      if (ip.empty()) ip = context->peer();
-      Log::Write(user, ip, line);
+      Log::Write(user, ClientIp(*context), line);
       reactor->Finish(ToGrpcStatus(status, *context));
     });
     return reactor;

@@ -36,8 +36,7 @@ void Subscription::Begin() {
   absl::StatusOr<Caller> caller = logic_.Authenticate(BearerToken(*context_));
   absl::StatusOr<int64_t> latest =
       caller.ok() ? logic_.LatestChangeId(*caller) : absl::StatusOr<int64_t>(0);
-  std::string ip = ClientMetadata(*context_, kClientIpKey);
-  if (ip.empty()) ip = context_->peer();
+  const std::string ip = ClientIp(*context_);
   std::lock_guard lock(mu_);
   const absl::Status status = caller.ok() ? latest.status() : caller.status();
   Log::Write(caller.ok() ? StrCat(caller->user_id) : "", ip,

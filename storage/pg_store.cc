@@ -121,6 +121,11 @@ std::vector<Statement> Statements() {
        "SELECT bool_or(kind = 'ban'), tch_us(max(until)) FROM restrictions"
        " WHERE target_id = $1 AND lifted_at IS NULL AND (scope_id IS NULL OR scope_id = $2)"
        " AND (kind = 'ban' OR until > tch_ts($3))"},
+      {"nth_latest_login_failure",
+       "SELECT tch_us(at) FROM login_failures WHERE ip = $1 ORDER BY at DESC OFFSET $2 - 1 LIMIT 1"},
+      {"record_login_failure",
+       "WITH old AS (DELETE FROM login_failures WHERE at < tch_ts($2) - interval '1 hour')"
+       " INSERT INTO login_failures (ip, at) VALUES ($1, tch_ts($2))"},
       {"take_unread",
        "UPDATE messages SET read_at = tch_ts($2)"
        " WHERE recipient_id = $1 AND read_at IS NULL AND deleted_at IS NULL RETURNING " + cols},
@@ -242,6 +247,32 @@ auto PgStore::Transact(Body&& body) -> decltype(body(std::declval<pqxx::work&>()
       return absl::InternalError(StrCat("database error: ", e.what()));
     }
   }
+}
+
+absl::Status PgStore::Ping() {
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    txn.exec("SELECT 1");
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> PgStore::LoginRetryAfter(std::string_view ip, int64_t limit,
+                                                 absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    pqxx::result r = txn.exec_prepared("nth_latest_login_failure", std::string(ip), limit);
+    if (r.empty()) return int64_t{0};
+    const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + absl::Seconds(60);
+    if (frees_at <= now) return int64_t{0};
+    return std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(frees_at - now, absl::Seconds(1))));
+  });
+}
+
+absl::Status PgStore::RecordLoginFailure(std::string_view ip, absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared("record_login_failure", std::string(ip), ToMicros(now));
+    txn.commit();
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<int64_t> PgStore::CreateUser(Role role, std::string_view name,

@@ -15,6 +15,10 @@ class PgStore : public Store {
   // `url` is a libpq connection string; `pool_size` connections at most.
   PgStore(std::string url, size_t pool_size);
 
+  absl::Status Ping() override;
+  absl::StatusOr<int64_t> LoginRetryAfter(std::string_view ip, int64_t limit,
+                                          absl::Time now) override;
+  absl::Status RecordLoginFailure(std::string_view ip, absl::Time now) override;
   absl::StatusOr<int64_t> CreateUser(Role role, std::string_view name,
                                      std::string_view api_key_hash) override;
   absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) override;

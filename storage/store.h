@@ -90,6 +90,16 @@ class Store {
  public:
   virtual ~Store() = default;
 
+  // Seconds until `ip` may try to log in again when it already failed `limit` times in
+  // the 60 s before `now` (0: it may try now).
+  virtual absl::StatusOr<int64_t> LoginRetryAfter(std::string_view ip, int64_t limit,
+                                                  absl::Time now) = 0;
+  // Records a failed LOGIN from `ip` (and forgets those older than an hour).
+  virtual absl::Status RecordLoginFailure(std::string_view ip, absl::Time now) = 0;
+
+  // OK when the database answers.
+  virtual absl::Status Ping() = 0;
+
   // AlreadyExists if the hash is taken.
   virtual absl::StatusOr<int64_t> CreateUser(Role role, std::string_view name,
                                              std::string_view api_key_hash) = 0;

@@ -18,7 +18,7 @@ TCHATATOR_DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libpqxx-dev libasio-dev libabsl-dev libgtest-dev libgmock-dev libssl-dev
-  postgresql-15 python3 ca-certificates netcat-openbsd
+  postgresql-15 python3 ca-certificates netcat-openbsd docker-compose python3-yaml
 )
 TCHATATOR_PG_BIN=${TCHATATOR_PG_BIN:-/usr/lib/postgresql/15/bin}
 

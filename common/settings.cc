@@ -23,7 +23,7 @@ constexpr KeySpec kKeys[] = {
     {"core-address", KeyOwner::kGateway, "127.0.0.1:50051", kString, kNoMax, false, false,
      "gRPC target of the core-service (host:port, or dns:///name:port for several replicas).",
      nullptr, &Settings::core_address},
-    {"core-timeout-ms", KeyOwner::kGateway, "5000", 50, 600000, false, true,
+    {"core-timeout-ms", KeyOwner::kGateway, "5000", 50, 600000, false, false,
      "Deadline of each gRPC call to the core; past it the client gets 503.",
      &Settings::core_timeout_ms, nullptr},
     {"idle-timeout-seconds", KeyOwner::kGateway, "600", 1, 86400, false, true,

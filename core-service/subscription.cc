@@ -33,7 +33,8 @@ void Subscription::PostLocked(void (Subscription::*task)()) {
 }
 
 void Subscription::Begin() {
-  absl::StatusOr<Caller> caller = logic_.Authenticate(BearerToken(*context_));
+  token_ = BearerToken(*context_);
+  absl::StatusOr<Caller> caller = logic_.Authenticate(token_);
   absl::StatusOr<int64_t> latest =
       caller.ok() ? logic_.LatestChangeId(*caller) : absl::StatusOr<int64_t>(0);
   const std::string ip = ClientIp(*context_);
@@ -80,12 +81,19 @@ void Subscription::Fetch() {
     caller = *caller_;
     cursor = cursor_;
   }
+  // The session may have ended (logout, expiry, ban) since the stream began.
+  absl::StatusOr<Caller> still = logic_.Authenticate(token_);
   absl::StatusOr<std::vector<storage::Change>> changes =
-      logic_.TakeChanges(caller, cursor, kFetchBatch);
+      still.ok() ? logic_.TakeChanges(caller, cursor, kFetchBatch)
+                 : absl::StatusOr<std::vector<storage::Change>>(still.status());
   const absl::Time now = logic_.clock().Now();
   std::lock_guard lock(mu_);
   fetching_ = false;
   if (finished_) return;
+  if (!still.ok() && !absl::IsUnavailable(still.status())) {
+    FinishLocked(ToGrpcStatus(still.status(), *context_));
+    return;
+  }
   if (!changes.ok()) {
     // The database is away; the next hint or the feed's reconnection wakes us again.
     Log::Info(StrCat("Subscribe fetch failed: ", changes.status().message()));

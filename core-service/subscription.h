@@ -45,6 +45,7 @@ class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
   std::mutex mu_;
   std::condition_variable idle_;
   std::optional<Caller> caller_;
+  std::string token_;
   std::optional<uint64_t> feed_handle_;
   int64_t cursor_;
   std::deque<v1::Change> pending_;

@@ -1,6 +1,9 @@
 #include "gateway/dispatcher.h"
 
+#include <atomic>
 #include <charconv>
+#include <cstdio>
+#include <random>
 #include <optional>
 
 #include <asio/this_coro.hpp>
@@ -84,6 +87,19 @@ std::string ResolveToken(const Request& request, ConnectionState& state) {
   return resolved;
 }
 
+// "<process tag>-<counter>": unique across gateway processes and restarts, shared by
+// the gateway's and the core's log lines of one request.
+std::string NextRequestId() {
+  static const std::string tag = [] {
+    std::random_device rd;
+    char buffer[9];
+    std::snprintf(buffer, sizeof buffer, "%08x", static_cast<unsigned>(rd()));
+    return std::string(buffer);
+  }();
+  static std::atomic<uint64_t> counter{0};
+  return StrCat(tag, "-", ++counter);
+}
+
 }  // namespace
 
 Reply ErrorReply(WireStatus status, std::string_view token, std::string_view message,
@@ -92,8 +108,9 @@ Reply ErrorReply(WireStatus status, std::string_view token, std::string_view mes
 }
 
 asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& state) {
-  CallContext call{ResolveToken(request, state), state.client_ip,
-                   StrCat(state.client_ip, "#", ++state.requests)};
+  ++state.requests;
+  CallContext call{ResolveToken(request, state), state.client_ip, NextRequestId()};
+  state.request_id = call.request_id;
   // Any answer but 401 proves the session valid: the login deadline no longer applies.
   auto settle = [&state](const auto& result) {
     if (result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {

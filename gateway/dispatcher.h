@@ -24,6 +24,7 @@ struct ConnectionState {
   std::string last_token;     // the session used last here: DISCONNECTED ends it
   bool authenticated = false; // a request succeeded with a session
   uint64_t requests = 0;
+  std::string request_id;     // of the request served last, for the log
   // Writes an event frame on the connection (set by the session; runs on its executor).
   std::function<void(std::string)> push_event;
   std::shared_ptr<EventStream> events;  // after SUBSCRIBE

@@ -125,7 +125,10 @@ void EventStream::OnEnded(const grpc::Status& status, std::string error_token) {
       refused = std::move(on_open_);
       on_open_ = nullptr;
     } else {
-      retry = accepted_ && !cancelled_;
+      // Only a core that went away is worth another try; a refused session is final.
+      retry = accepted_ && !cancelled_ &&
+              (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+               status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
     }
   }
   if (refused) {

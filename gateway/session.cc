@@ -133,7 +133,9 @@ asio::awaitable<bool> Session::Consume(std::string_view input) {
 }
 
 void Session::Answer(const Reply& reply, std::string_view command) {
-  Log::Write(state_.user_id, state_.client_ip, StrCat(command, " ", reply.log));
+  std::string line = StrCat(command, " ", reply.log);
+  if (command != "-" && !state_.request_id.empty()) StrAppend(&line, " request=", state_.request_id);
+  Log::Write(state_.user_id, state_.client_ip, line);
   Send(reply.bytes);
   if (reply.close) CloseAfterFlush();
 }

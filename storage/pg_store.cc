@@ -219,13 +219,23 @@ PgStore::PgStore(std::string url, size_t pool_size)
 
 template <typename Body>
 auto PgStore::Transact(Body&& body) -> decltype(body(std::declval<pqxx::work&>())) {
+  return Run<pqxx::work>(std::forward<Body>(body));
+}
+
+template <typename Body>
+auto PgStore::Read(Body&& body) -> decltype(body(std::declval<pqxx::nontransaction&>())) {
+  return Run<pqxx::nontransaction>(std::forward<Body>(body));
+}
+
+template <typename Txn, typename Body>
+auto PgStore::Run(Body&& body) -> decltype(body(std::declval<Txn&>())) {
   // A pooled connection may have died while idle (database restart): one retry on a
   // fresh connection, which is safe because nothing was committed.
   for (int attempt = 0;; ++attempt) {
     ConnectionPool::Lease lease;
     if (absl::Status s = pool_.Acquire(lease); !s.ok()) return s;
     try {
-      pqxx::work txn(lease.connection());
+      Txn txn(lease.connection());
       return body(txn);
     } catch (const pqxx::in_doubt_error& e) {
       lease.Discard();
@@ -250,7 +260,7 @@ auto PgStore::Transact(Body&& body) -> decltype(body(std::declval<pqxx::work&>()
 }
 
 absl::Status PgStore::Ping() {
-  return Transact([&](pqxx::work& txn) -> absl::Status {
+  return Read([&](pqxx::nontransaction& txn) -> absl::Status {
     txn.exec("SELECT 1");
     return absl::OkStatus();
   });
@@ -258,7 +268,7 @@ absl::Status PgStore::Ping() {
 
 absl::StatusOr<int64_t> PgStore::LoginRetryAfter(std::string_view ip, int64_t limit,
                                                  absl::Time now) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<int64_t> {
     pqxx::result r = txn.exec_prepared("nth_latest_login_failure", std::string(ip), limit);
     if (r.empty()) return int64_t{0};
     const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + absl::Seconds(60);
@@ -295,7 +305,7 @@ absl::Status PgStore::SetApiKeyHash(int64_t user_id, std::string_view api_key_ha
 }
 
 absl::StatusOr<User> PgStore::GetUser(int64_t user_id) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<User> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<User> {
     pqxx::result r = txn.exec_prepared("get_user", user_id);
     if (r.empty()) return absl::NotFoundError("no such user");
     return ReadUser(r[0]);
@@ -303,7 +313,7 @@ absl::StatusOr<User> PgStore::GetUser(int64_t user_id) {
 }
 
 absl::StatusOr<User> PgStore::FindUserByApiKeyHash(std::string_view api_key_hash) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<User> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<User> {
     pqxx::result r = txn.exec_prepared("user_by_key", std::string(api_key_hash));
     if (r.empty()) return absl::NotFoundError("no such key");
     return ReadUser(r[0]);
@@ -321,7 +331,7 @@ absl::Status PgStore::CreateSession(std::string_view token_hash, int64_t user_id
 }
 
 absl::StatusOr<Session> PgStore::FindSession(std::string_view token_hash, absl::Time now) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<Session> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<Session> {
     pqxx::result r = txn.exec_prepared("find_session", std::string(token_hash), ToMicros(now));
     if (r.empty()) return absl::NotFoundError("no such session");
     return Session{r[0][0].as<int64_t>(),
@@ -371,7 +381,7 @@ absl::StatusOr<Message> PgStore::InsertMessage(int64_t sender_id, int64_t recipi
 }
 
 absl::StatusOr<Message> PgStore::GetMessage(int64_t message_id) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<Message> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<Message> {
     pqxx::result r = txn.exec_prepared("get_message", message_id);
     if (r.empty()) return absl::NotFoundError("no such message");
     return ReadMessage(r[0]);
@@ -421,7 +431,7 @@ absl::StatusOr<std::vector<Message>> PgStore::TakeUnread(int64_t recipient_id,
 
 absl::StatusOr<std::vector<Message>> PgStore::ListHistory(int64_t user_id, int64_t peer_id,
                                                           int64_t before_id, int64_t limit) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Message>> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<std::vector<Message>> {
     pqxx::result r =
         peer_id > 0 ? txn.exec_prepared("history_peer", user_id, peer_id, before_id, limit)
                     : txn.exec_prepared("history", user_id, before_id, limit);
@@ -433,7 +443,7 @@ absl::StatusOr<std::vector<Message>> PgStore::ListHistory(int64_t user_id, int64
 }
 
 absl::StatusOr<std::vector<Conversation>> PgStore::ListConversations(int64_t user_id) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Conversation>> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<std::vector<Conversation>> {
     pqxx::result r = txn.exec_prepared("conversations", user_id);
     std::vector<Conversation> out;
     out.reserve(r.size());
@@ -472,7 +482,7 @@ absl::StatusOr<int64_t> PgStore::LiftRestrictions(int64_t target_id, Restriction
 absl::StatusOr<SendRestriction> PgStore::FindSendRestriction(int64_t sender_id,
                                                              int64_t recipient_id,
                                                              absl::Time now) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<SendRestriction> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<SendRestriction> {
     pqxx::result r = txn.exec_prepared("send_restriction", sender_id, recipient_id, ToMicros(now));
     SendRestriction out;
     if (!r[0][0].is_null()) out.banned = r[0][0].as<bool>();
@@ -506,7 +516,7 @@ absl::StatusOr<std::vector<Change>> PgStore::PollChanges(std::string_view token_
 }
 
 absl::StatusOr<int64_t> PgStore::LatestChangeId(int64_t user_id) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<int64_t> {
     return txn.exec_prepared("latest_change", user_id)[0][0].as<int64_t>();
   });
 }

@@ -59,6 +59,11 @@ class PgStore : public Store {
   // statuses. `body` commits when it succeeds.
   template <typename Body>
   auto Transact(Body&& body) -> decltype(body(std::declval<pqxx::work&>()));
+  // Runs `body`, a single read, outside any transaction block: one round trip.
+  template <typename Body>
+  auto Read(Body&& body) -> decltype(body(std::declval<pqxx::nontransaction&>()));
+  template <typename Txn, typename Body>
+  auto Run(Body&& body) -> decltype(body(std::declval<Txn&>()));
 
   ConnectionPool pool_;
 };

@@ -1,0 +1,1191 @@
+// The core's gRPC services through a real server on a local port, over a fresh
+// PostgreSQL database and a FakeClock: every RPC of ChatService and AccountService,
+// their errors (status code and `tchatator-error` trailer), rate limits, sessions and
+// the durability promise (contract 2.3 to 2.6 and 3).
+
+#include "core-service/core_server.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/settings.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "storage/migrations.h"
+#include "storage/pg_store.h"
+#include "tchatator/v1/chat.grpc.pb.h"
+#include "tests/support/test_database.h"
+
+namespace tchatator::core {
+namespace {
+
+using ::tchatator::testing::TestDatabase;
+using ::testing::AssertionFailure;
+using ::testing::AssertionResult;
+using ::testing::AssertionSuccess;
+
+// 2026-11-26T10:15:00.250Z: times travel with their sub-second part.
+const absl::Time kStart =
+    absl::FromCivil(absl::CivilSecond(2026, 11, 26, 10, 15, 0), absl::UTCTimeZone()) +
+    absl::Milliseconds(250);
+constexpr char kAdminKey[] = "admin-key-for-tests-0123456789";
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+bool IsSecret(const std::string& s) {
+  if (s.size() != 43) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// The outcome of one call, as a client sees it.
+
+struct Reply {
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  std::string message;
+  std::string error;        // trailing `tchatator-error`, "" when absent
+  std::string retry_after;  // trailing `retry-after`, "" when absent
+  bool ok() const { return code == grpc::StatusCode::OK; }
+};
+
+std::ostream& operator<<(std::ostream& os, const Reply& r) {
+  return os << "{code " << static_cast<int>(r.code) << ", error '" << r.error << "', message '"
+            << r.message << "', retry-after '" << r.retry_after << "'}";
+}
+
+AssertionResult IsOk(const Reply& r) {
+  if (r.ok() && r.error.empty()) return AssertionSuccess();
+  return AssertionFailure() << "expected OK, got " << r;
+}
+
+AssertionResult IsError(const Reply& r, grpc::StatusCode code, const std::string& token) {
+  if (r.code == code && r.error == token) return AssertionSuccess();
+  return AssertionFailure() << "expected code " << static_cast<int>(code) << " with '" << token
+                            << "', got " << r;
+}
+
+std::string Trailer(const grpc::ClientContext& context, const std::string& key) {
+  const auto& metadata = context.GetServerTrailingMetadata();
+  auto it = metadata.find(key);
+  if (it == metadata.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+// The client address every call claims (metadata x-client-ip, as the gateway sends it),
+// unique to each test so that per-address counters (failed logins) of one test never
+// affect another; none when empty.
+std::string& TestClientIp() {
+  static std::string ip;
+  return ip;
+}
+
+// Calls `method` with `authorization` as the whole header value (none when nullopt).
+template <typename Stub, typename Request, typename Response>
+Reply Invoke(Stub& stub,
+             grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+             const std::optional<std::string>& authorization, const Request& request,
+             Response* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (authorization) context.AddMetadata("authorization", *authorization);
+  if (!TestClientIp().empty()) context.AddMetadata("x-client-ip", TestClientIp());
+  const grpc::Status status = (stub.*method)(&context, request, response);
+  Reply r;
+  r.code = status.error_code();
+  r.message = status.error_message();
+  r.error = Trailer(context, "tchatator-error");
+  r.retry_after = Trailer(context, "retry-after");
+  return r;
+}
+
+std::optional<std::string> Bearer(const std::string& secret) { return "Bearer " + secret; }
+
+// The encoded grpc.health.v1.HealthCheckResponse for the whole server ("" on error):
+// "\x08\x01" is SERVING, "\x08\x02" NOT_SERVING. Called without generated stubs.
+std::string HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty(std::string(""));  // HealthCheckRequest{service: ""} encodes to nothing
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status s) { done.set_value(s); });
+  const grpc::Status status = done.get_future().get();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  if (!status.ok()) return "";
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return "";
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return bytes;
+}
+
+// A user created through AccountService, logged in once.
+struct Account {
+  int64_t id = 0;
+  std::string api_key;
+  std::string token;
+};
+
+// ---------------------------------------------------------------------------
+
+// One database per suite (creating one costs more than most tests); every test has its
+// own server, clock and settings, and works with users it creates. Counts in the
+// database only look at rows created by the current test.
+class CoreServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    db_ = new TestDatabase();
+    const absl::Status migrated = storage::Migrate(db_->url());
+    ASSERT_TRUE(migrated.ok()) << migrated.ToString();
+    store_ = new storage::PgStore(db_->url(), 4);
+  }
+  static void TearDownTestSuite() {
+    delete store_;
+    store_ = nullptr;
+    delete db_;
+    db_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(store_, nullptr) << "the suite's database is not ready";
+    static int test_number = 0;
+    ++test_number;
+    TestClientIp() =
+        "198.51." + std::to_string(test_number / 256) + "." + std::to_string(test_number % 256);
+    first_user_ = Db("SELECT coalesce(max(id), 0) + 1 FROM users");
+    first_message_ = Db("SELECT coalesce(max(id), 0) + 1 FROM messages");
+    absl::StatusOr<Settings> settings = LoadSettings("", {});
+    ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+    settings->admin_api_key = kAdminKey;
+    settings->database_pool_size = 4;
+    settings_ = std::make_unique<SettingsHolder>(*settings);
+    server_ = std::make_unique<CoreServer>(*store_, clock_, *settings_);
+    absl::StatusOr<int> port = server_->Start("127.0.0.1:0");
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    ASSERT_GT(*port, 0);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port),
+                                   grpc::InsecureChannelCredentials());
+    chat_ = v1::ChatService::NewStub(channel_);
+    accounts_ = v1::AccountService::NewStub(channel_);
+  }
+
+  void TearDown() override { TestClientIp().clear(); }
+
+  // Changes the settings in force, as a SIGHUP reload does.
+  void Reconfigure(const std::function<void(Settings&)>& change) {
+    Settings s = *settings_->Get();
+    change(s);
+    settings_->Set(s);
+  }
+
+  // AccountService.
+
+  Reply CreateUserCall(v1::Role role, const std::string& name,
+                       const std::optional<std::string>& authorization = Bearer(kAdminKey),
+                       v1::CreateUserResponse* out = nullptr) {
+    v1::CreateUserRequest request;
+    request.set_role(role);
+    request.set_name(name);
+    v1::CreateUserResponse response;
+    Reply r = Invoke(*accounts_, &v1::AccountService::Stub::CreateUser, authorization, request,
+                     &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  Reply RegenerateCall(int64_t user_id,
+                       const std::optional<std::string>& authorization = Bearer(kAdminKey),
+                       v1::RegenerateApiKeyResponse* out = nullptr) {
+    v1::RegenerateApiKeyRequest request;
+    request.set_user_id(user_id);
+    v1::RegenerateApiKeyResponse response;
+    Reply r = Invoke(*accounts_, &v1::AccountService::Stub::RegenerateApiKey, authorization,
+                     request, &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  Reply GetUserCall(int64_t user_id,
+                    const std::optional<std::string>& authorization = Bearer(kAdminKey),
+                    v1::User* out = nullptr) {
+    v1::GetUserRequest request;
+    request.set_user_id(user_id);
+    v1::User response;
+    Reply r =
+        Invoke(*accounts_, &v1::AccountService::Stub::GetUser, authorization, request, &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  // ChatService.
+
+  Reply LoginCall(const std::string& api_key, v1::LoginResponse* out = nullptr) {
+    v1::LoginRequest request;
+    request.set_api_key(api_key);
+    v1::LoginResponse response;
+    Reply r = Invoke(*chat_, &v1::ChatService::Stub::Login, std::nullopt, request, &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  Reply LogoutCall(const std::optional<std::string>& authorization) {
+    v1::LogoutResponse response;
+    return Invoke(*chat_, &v1::ChatService::Stub::Logout, authorization, v1::LogoutRequest(),
+                  &response);
+  }
+
+  Reply SendCall(const std::optional<std::string>& authorization, int64_t recipient_id,
+                 const std::string& content, v1::SendMessageResponse* out = nullptr) {
+    v1::SendMessageRequest request;
+    request.set_recipient_id(recipient_id);
+    request.set_content(content);
+    v1::SendMessageResponse response;
+    Reply r =
+        Invoke(*chat_, &v1::ChatService::Stub::SendMessage, authorization, request, &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  Reply UpdateCall(const std::optional<std::string>& authorization, int64_t message_id,
+                   const std::string& content, v1::UpdateMessageResponse* out = nullptr) {
+    v1::UpdateMessageRequest request;
+    request.set_message_id(message_id);
+    request.set_content(content);
+    v1::UpdateMessageResponse response;
+    Reply r =
+        Invoke(*chat_, &v1::ChatService::Stub::UpdateMessage, authorization, request, &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  Reply DeleteCall(const std::optional<std::string>& authorization, int64_t message_id,
+                   v1::DeleteMessageResponse* out = nullptr) {
+    v1::DeleteMessageRequest request;
+    request.set_message_id(message_id);
+    v1::DeleteMessageResponse response;
+    Reply r =
+        Invoke(*chat_, &v1::ChatService::Stub::DeleteMessage, authorization, request, &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  Reply UnreadCall(const std::optional<std::string>& authorization,
+                   v1::ListUnreadResponse* out = nullptr) {
+    v1::ListUnreadResponse response;
+    Reply r = Invoke(*chat_, &v1::ChatService::Stub::ListUnread, authorization,
+                     v1::ListUnreadRequest(), &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  // Conveniences for tests about something else: they fail the test on error.
+
+  Account NewAccount(v1::Role role, const std::string& name = "someone") {
+    Account a;
+    v1::CreateUserResponse created;
+    const Reply c = CreateUserCall(role, name, Bearer(kAdminKey), &created);
+    EXPECT_TRUE(IsOk(c));
+    a.id = created.user_id();
+    a.api_key = created.api_key();
+    v1::LoginResponse login;
+    const Reply l = LoginCall(a.api_key, &login);
+    EXPECT_TRUE(IsOk(l));
+    a.token = login.token();
+    return a;
+  }
+
+  int64_t Send(const Account& from, const Account& to, const std::string& content) {
+    v1::SendMessageResponse response;
+    const Reply r = SendCall(Bearer(from.token), to.id, content, &response);
+    EXPECT_TRUE(IsOk(r)) << content;
+    return response.message_id();
+  }
+
+  std::vector<v1::Message> Unread(const Account& who) {
+    v1::ListUnreadResponse response;
+    const Reply r = UnreadCall(Bearer(who.token), &response);
+    EXPECT_TRUE(IsOk(r));
+    return {response.messages().begin(), response.messages().end()};
+  }
+
+  static std::string Db(const std::string& sql) { return db_->Query(sql); }
+  // Rows of this test only.
+  std::string NewUsers() const { return " FROM users WHERE id >= " + first_user_; }
+  std::string NewMessages() const { return " FROM messages WHERE id >= " + first_message_; }
+  std::string MessageCount() const { return Db("SELECT count(*)" + NewMessages()); }
+
+  static TestDatabase* db_;
+  static storage::PgStore* store_;
+  std::string first_user_;
+  std::string first_message_;
+  FakeClock clock_{kStart};
+  std::unique_ptr<SettingsHolder> settings_;
+  std::unique_ptr<CoreServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ChatService::Stub> chat_;
+  std::unique_ptr<v1::AccountService::Stub> accounts_;
+};
+
+TestDatabase* CoreServerTest::db_ = nullptr;
+storage::PgStore* CoreServerTest::store_ = nullptr;
+
+using AccountServiceTest = CoreServerTest;
+using ChatServiceTest = CoreServerTest;
+
+// ===========================================================================
+// AccountService
+
+TEST_F(AccountServiceTest, CreateUserReturnsIdAndAFreshApiKey) {
+  const std::vector<std::pair<v1::Role, std::string>> users = {
+      {v1::ROLE_MEMBER, "Alice"}, {v1::ROLE_PRO, "Le Bistrot"}, {v1::ROLE_ADMIN, "Modération"}};
+  std::vector<int64_t> ids;
+  std::vector<std::string> keys;
+  for (const auto& [role, name] : users) {
+    v1::CreateUserResponse created;
+    ASSERT_TRUE(IsOk(CreateUserCall(role, name, Bearer(kAdminKey), &created)));
+    EXPECT_GT(created.user_id(), 0);
+    EXPECT_TRUE(IsSecret(created.api_key())) << created.api_key();
+    ids.push_back(created.user_id());
+    keys.push_back(created.api_key());
+
+    v1::User user;
+    ASSERT_TRUE(IsOk(GetUserCall(created.user_id(), Bearer(kAdminKey), &user)));
+    EXPECT_EQ(user.user_id(), created.user_id());
+    EXPECT_EQ(user.name(), name);
+    EXPECT_EQ(user.role(), role);
+  }
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_NE(ids[1], ids[2]);
+  EXPECT_NE(keys[0], keys[1]);
+  EXPECT_NE(keys[1], keys[2]);
+  // Only a hash of the key is stored.
+  EXPECT_EQ(Db("SELECT count(*) FROM users WHERE api_key_hash = '" + keys[0] + "'"), "0");
+  EXPECT_EQ(Db("SELECT count(*) FROM users WHERE position('" + keys[0] + "' in name) > 0"), "0");
+}
+
+TEST_F(AccountServiceTest, EveryCallNeedsTheAdminKey) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const std::vector<std::optional<std::string>> wrong = {
+      std::nullopt,
+      "",
+      "Bearer ",
+      Bearer("wrong-key"),
+      Bearer(std::string(kAdminKey) + "x"),
+      Bearer(std::string(kAdminKey).substr(1)),
+      std::string(kAdminKey),              // without "Bearer "
+      "bearer " + std::string(kAdminKey),  // scheme is case-sensitive here
+      "Basic " + std::string(kAdminKey),
+      Bearer(member.api_key),
+      Bearer(member.token),
+  };
+  for (const auto& authorization : wrong) {
+    SCOPED_TRACE(authorization.value_or("(no header)"));
+    EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_ADMIN, "intruder", authorization),
+                        grpc::StatusCode::UNAUTHENTICATED, "invalid-api-key"));
+    v1::RegenerateApiKeyResponse regenerated;
+    EXPECT_TRUE(IsError(RegenerateCall(member.id, authorization, &regenerated),
+                        grpc::StatusCode::UNAUTHENTICATED, "invalid-api-key"));
+    EXPECT_TRUE(regenerated.api_key().empty());
+    EXPECT_TRUE(IsError(GetUserCall(member.id, authorization), grpc::StatusCode::UNAUTHENTICATED,
+                        "invalid-api-key"));
+  }
+  // Nothing changed: no user created, the member's key still works.
+  EXPECT_EQ(Db("SELECT count(*)" + NewUsers() + " AND name = 'intruder'"), "0");
+  EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+}
+
+TEST_F(AccountServiceTest, WithoutAConfiguredAdminKeyEveryCallIsRefused) {
+  Reconfigure([](Settings& s) { s.admin_api_key = ""; });
+  for (const std::optional<std::string>& authorization :
+       {std::optional<std::string>(std::nullopt), std::optional<std::string>("Bearer "),
+        Bearer(kAdminKey)}) {
+    SCOPED_TRACE(authorization.value_or("(no header)"));
+    EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_MEMBER, "x", authorization),
+                        grpc::StatusCode::UNAUTHENTICATED, "invalid-api-key"));
+    EXPECT_TRUE(IsError(GetUserCall(1, authorization), grpc::StatusCode::UNAUTHENTICATED,
+                        "invalid-api-key"));
+    EXPECT_TRUE(IsError(RegenerateCall(1, authorization), grpc::StatusCode::UNAUTHENTICATED,
+                        "invalid-api-key"));
+  }
+  EXPECT_EQ(Db("SELECT count(*)" + NewUsers()), "0");
+}
+
+TEST_F(AccountServiceTest, ANewAdminKeyTakesEffectOnReload) {
+  Reconfigure([](Settings& s) { s.admin_api_key = "the-new-admin-key"; });
+  EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_MEMBER, "old", Bearer(kAdminKey)),
+                      grpc::StatusCode::UNAUTHENTICATED, "invalid-api-key"));
+  EXPECT_TRUE(IsOk(CreateUserCall(v1::ROLE_MEMBER, "new", Bearer("the-new-admin-key"))));
+}
+
+TEST_F(AccountServiceTest, CreateUserWithUnknownRoleIsBadValue) {
+  for (v1::Role role : {v1::ROLE_UNSPECIFIED, static_cast<v1::Role>(42)}) {
+    SCOPED_TRACE(static_cast<int>(role));
+    v1::CreateUserResponse created;
+    EXPECT_TRUE(IsError(CreateUserCall(role, "nobody", Bearer(kAdminKey), &created),
+                        grpc::StatusCode::INVALID_ARGUMENT, "bad-value"));
+    EXPECT_TRUE(created.api_key().empty());
+  }
+  EXPECT_EQ(Db("SELECT count(*)" + NewUsers()), "0");
+}
+
+TEST_F(AccountServiceTest, CreateUserRejectsBadNames) {
+  const std::vector<std::string> bad = {
+      "",
+      "\n",
+      "two\nlines",
+      "trailing newline\n",
+      "carriage\rreturn",
+      std::string("nul\0inside", 10),
+      std::string(201, 'x'),
+      Repeat("é", 201),
+  };
+  for (const std::string& name : bad) {
+    SCOPED_TRACE(name);
+    v1::CreateUserResponse created;
+    EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_MEMBER, name, Bearer(kAdminKey), &created),
+                        grpc::StatusCode::INVALID_ARGUMENT, "bad-value"));
+    EXPECT_EQ(created.user_id(), 0);
+  }
+  EXPECT_EQ(Db("SELECT count(*)" + NewUsers()), "0");
+}
+
+TEST_F(AccountServiceTest, CreateUserAcceptsNamesUpTo200Characters) {
+  const std::vector<std::string> good = {
+      "a",
+      std::string(200, 'x'),
+      Repeat("é", 200),  // 200 characters, 400 bytes
+      "L'Oustau de Baumanière \"3 étoiles\" \\ 🍷",
+  };
+  for (const std::string& name : good) {
+    SCOPED_TRACE(name);
+    v1::CreateUserResponse created;
+    ASSERT_TRUE(IsOk(CreateUserCall(v1::ROLE_PRO, name, Bearer(kAdminKey), &created)));
+    v1::User user;
+    ASSERT_TRUE(IsOk(GetUserCall(created.user_id(), Bearer(kAdminKey), &user)));
+    EXPECT_EQ(user.name(), name);
+    EXPECT_EQ(user.role(), v1::ROLE_PRO);
+  }
+}
+
+TEST_F(AccountServiceTest, RegenerateApiKeyReplacesTheKey) {
+  const Account member = NewAccount(v1::ROLE_MEMBER, "Alice");
+  v1::RegenerateApiKeyResponse regenerated;
+  ASSERT_TRUE(IsOk(RegenerateCall(member.id, Bearer(kAdminKey), &regenerated)));
+  EXPECT_EQ(regenerated.user_id(), member.id);
+  EXPECT_TRUE(IsSecret(regenerated.api_key())) << regenerated.api_key();
+  EXPECT_NE(regenerated.api_key(), member.api_key);
+
+  EXPECT_TRUE(
+      IsError(LoginCall(member.api_key), grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key"));
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall(regenerated.api_key(), &login)));
+  EXPECT_EQ(login.user_id(), member.id);
+  EXPECT_EQ(login.role(), v1::ROLE_MEMBER);
+  // The user is otherwise unchanged.
+  v1::User user;
+  ASSERT_TRUE(IsOk(GetUserCall(member.id, Bearer(kAdminKey), &user)));
+  EXPECT_EQ(user.name(), "Alice");
+  EXPECT_EQ(user.role(), v1::ROLE_MEMBER);
+}
+
+TEST_F(AccountServiceTest, RegenerateApiKeyOfUnknownUserIsUnknownUser) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  v1::RegenerateApiKeyResponse regenerated;
+  EXPECT_TRUE(IsError(RegenerateCall(member.id + 1000, Bearer(kAdminKey), &regenerated),
+                      grpc::StatusCode::NOT_FOUND, "unknown-user"));
+  EXPECT_TRUE(regenerated.api_key().empty());
+  EXPECT_TRUE(IsError(RegenerateCall(0), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+  EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+}
+
+TEST_F(AccountServiceTest, GetUserOfUnknownUserIsUnknownUser) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  EXPECT_TRUE(IsError(GetUserCall(member.id + 1000), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+  EXPECT_TRUE(IsError(GetUserCall(0), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+  EXPECT_TRUE(IsError(GetUserCall(-3), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+}
+
+// ===========================================================================
+// ChatService: sessions
+
+TEST_F(ChatServiceTest, LoginOpensASessionWithItsRole) {
+  for (v1::Role role : {v1::ROLE_MEMBER, v1::ROLE_PRO, v1::ROLE_ADMIN}) {
+    SCOPED_TRACE(static_cast<int>(role));
+    v1::CreateUserResponse created;
+    ASSERT_TRUE(IsOk(CreateUserCall(role, "user", Bearer(kAdminKey), &created)));
+    v1::LoginResponse login;
+    ASSERT_TRUE(IsOk(LoginCall(created.api_key(), &login)));
+    EXPECT_TRUE(IsSecret(login.token())) << login.token();
+    EXPECT_NE(login.token(), created.api_key());
+    EXPECT_EQ(login.user_id(), created.user_id());
+    EXPECT_EQ(login.role(), role);
+    // session-ttl-hours defaults to 168.
+    EXPECT_EQ(FromProto(login.expires_at()), kStart + absl::Hours(168));
+    EXPECT_TRUE(IsOk(UnreadCall(Bearer(login.token()))));
+  }
+}
+
+TEST_F(ChatServiceTest, EachLoginIsAnIndependentSession) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  v1::LoginResponse second;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &second)));
+  EXPECT_NE(second.token(), member.token);
+  ASSERT_TRUE(IsOk(LogoutCall(Bearer(member.token))));
+  EXPECT_TRUE(IsOk(UnreadCall(Bearer(second.token()))));
+  EXPECT_TRUE(IsError(UnreadCall(Bearer(member.token)), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
+}
+
+TEST_F(ChatServiceTest, LoginWithUnknownKeyIsInvalidApiKey) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const std::string stored_hash =
+      Db("SELECT api_key_hash FROM users WHERE id = " + std::to_string(member.id));
+  ASSERT_FALSE(stored_hash.empty());
+  for (const std::string& key :
+       {std::string("not-a-key"), std::string(""), member.api_key + "x",
+        member.api_key.substr(0, 42), member.token, stored_hash, std::string(5000, 'k')}) {
+    SCOPED_TRACE(key.substr(0, 60));
+    v1::LoginResponse login;
+    EXPECT_TRUE(
+        IsError(LoginCall(key, &login), grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key"));
+    EXPECT_TRUE(login.token().empty());
+  }
+}
+
+TEST_F(ChatServiceTest, CallsWithoutAValidSessionAreNotAuthenticated) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const int64_t message = Send(pro, member, "kept");
+  const std::vector<std::optional<std::string>> invalid = {
+      std::nullopt,
+      "",
+      "Bearer ",
+      Bearer("no-such-session"),
+      Bearer(member.token + "x"),
+      member.token,  // without "Bearer "
+      "Basic " + member.token,
+      Bearer(member.api_key),  // an API key is not a session token
+      Bearer(kAdminKey),
+      Bearer(std::string(1000, 't')),
+  };
+  for (const auto& authorization : invalid) {
+    SCOPED_TRACE(authorization.value_or("(no header)"));
+    const grpc::StatusCode code = grpc::StatusCode::UNAUTHENTICATED;
+    EXPECT_TRUE(IsError(LogoutCall(authorization), code, "not-authenticated"));
+    EXPECT_TRUE(IsError(SendCall(authorization, pro.id, "hi"), code, "not-authenticated"));
+    EXPECT_TRUE(IsError(UpdateCall(authorization, message, "edited"), code, "not-authenticated"));
+    EXPECT_TRUE(IsError(DeleteCall(authorization, message), code, "not-authenticated"));
+    v1::ListUnreadResponse unread;
+    EXPECT_TRUE(IsError(UnreadCall(authorization, &unread), code, "not-authenticated"));
+    EXPECT_EQ(unread.messages_size(), 0);
+  }
+  // Nothing happened: one message, unedited, undeleted, still unread.
+  EXPECT_EQ(MessageCount(), "1");
+  const std::vector<v1::Message> got = Unread(member);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].message_id(), message);
+  EXPECT_EQ(got[0].content(), "kept");
+  // The valid session still works.
+  EXPECT_TRUE(IsOk(LogoutCall(Bearer(member.token))));
+}
+
+TEST_F(ChatServiceTest, SessionExpiresAfterTheDefaultTtl) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  clock_.Advance(absl::Hours(168) - absl::Seconds(1));
+  EXPECT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "still here")));
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_TRUE(IsError(SendCall(Bearer(member.token), pro.id, "too late"),
+                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
+  EXPECT_TRUE(IsError(UnreadCall(Bearer(member.token)), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
+  EXPECT_EQ(MessageCount(), "1");
+  // A new LOGIN opens a new session.
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &login)));
+  EXPECT_EQ(FromProto(login.expires_at()), clock_.Now() + absl::Hours(168));
+  EXPECT_TRUE(IsOk(UnreadCall(Bearer(login.token()))));
+}
+
+TEST_F(ChatServiceTest, SessionTtlFollowsTheSetting) {
+  Reconfigure([](Settings& s) { s.session_ttl_hours = 2; });
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &login)));
+  EXPECT_EQ(FromProto(login.expires_at()), kStart + absl::Hours(2));
+  clock_.Advance(absl::Hours(2) - absl::Seconds(1));
+  EXPECT_TRUE(IsOk(UnreadCall(Bearer(login.token()))));
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_TRUE(IsError(UnreadCall(Bearer(login.token())), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
+  EXPECT_TRUE(IsError(UnreadCall(Bearer(member.token)), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
+}
+
+TEST_F(ChatServiceTest, LogoutEndsTheSession) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  ASSERT_TRUE(IsOk(LogoutCall(Bearer(member.token))));
+  EXPECT_TRUE(IsError(SendCall(Bearer(member.token), pro.id, "after logout"),
+                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
+  EXPECT_TRUE(IsError(UnreadCall(Bearer(member.token)), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
+  EXPECT_TRUE(IsError(LogoutCall(Bearer(member.token)), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
+  EXPECT_EQ(MessageCount(), "0");
+  // Other users' sessions are untouched; the user may log in again.
+  EXPECT_TRUE(IsOk(UnreadCall(Bearer(pro.token))));
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &login)));
+  EXPECT_TRUE(IsOk(SendCall(Bearer(login.token()), pro.id, "back")));
+}
+
+// ===========================================================================
+// ChatService: SendMessage
+
+TEST_F(ChatServiceTest, SendMessageReturnsIdAndSentAtAfterTheCommit) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  clock_.Advance(absl::Seconds(5));
+  v1::SendMessageResponse sent;
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "Bonjour, comment ça va ?", &sent)));
+  EXPECT_GT(sent.message_id(), 0);
+  EXPECT_EQ(FromProto(sent.sent_at()), kStart + absl::Seconds(5));
+  // Durability: the row is committed before the answer, visible from another connection.
+  const std::string where = " FROM messages WHERE id = " + std::to_string(sent.message_id());
+  EXPECT_EQ(Db("SELECT content" + where), "Bonjour, comment ça va ?");
+  EXPECT_EQ(Db("SELECT sender_id" + where), std::to_string(member.id));
+  EXPECT_EQ(Db("SELECT recipient_id" + where), std::to_string(pro.id));
+  EXPECT_EQ(Db("SELECT (extract(epoch FROM sent_at) * 1000000)::bigint" + where),
+            std::to_string(absl::ToUnixMicros(kStart + absl::Seconds(5))));
+  EXPECT_EQ(Db("SELECT read_at IS NULL AND deleted_at IS NULL" + where), "t");
+
+  v1::SendMessageResponse second;
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "encore", &second)));
+  EXPECT_GT(second.message_id(), sent.message_id());
+  EXPECT_EQ(MessageCount(), "2");
+}
+
+TEST_F(ChatServiceTest, SendMessageFollowsTheRoleMatrix) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account member2 = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  const Account admin2 = NewAccount(v1::ROLE_ADMIN);
+
+  struct Case {
+    const Account* from;
+    const Account* to;
+    bool allowed;
+    const char* what;
+  };
+  const std::vector<Case> cases = {
+      {&member, &pro, true, "member to pro"},     {&pro, &member, true, "pro to member"},
+      {&admin, &member, true, "admin to member"}, {&admin, &pro, true, "admin to pro"},
+      {&admin, &admin2, true, "admin to admin"},  {&member, &member2, false, "member to member"},
+      {&pro, &pro2, false, "pro to pro"},         {&member, &member, false, "member to self"},
+      {&pro, &pro, false, "pro to self"},
+  };
+  int allowed = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const Reply r = SendCall(Bearer(c.from->token), c.to->id, c.what);
+    if (c.allowed) {
+      EXPECT_TRUE(IsOk(r));
+      ++allowed;
+    } else {
+      EXPECT_TRUE(IsError(r, grpc::StatusCode::PERMISSION_DENIED, "recipient-not-allowed"));
+    }
+  }
+  // Refused sends store nothing.
+  EXPECT_EQ(MessageCount(), std::to_string(allowed));
+  EXPECT_EQ(Db("SELECT count(*)" + NewMessages() + " AND sender_id = recipient_id"), "0");
+}
+
+TEST_F(ChatServiceTest, SendMessageToUnknownUserIsUnknownUser) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  for (int64_t recipient : {pro.id + 1000, int64_t{0}, int64_t{-1}}) {
+    SCOPED_TRACE(recipient);
+    v1::SendMessageResponse sent;
+    EXPECT_TRUE(IsError(SendCall(Bearer(member.token), recipient, "hello?", &sent),
+                        grpc::StatusCode::NOT_FOUND, "unknown-user"));
+    EXPECT_EQ(sent.message_id(), 0);
+  }
+  EXPECT_EQ(MessageCount(), "0");
+}
+
+TEST_F(ChatServiceTest, SendMessageChecksTheContent) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const auto send = [&](const std::string& content) {
+    return SendCall(Bearer(member.token), pro.id, content);
+  };
+  EXPECT_TRUE(IsError(send(""), grpc::StatusCode::INVALID_ARGUMENT, "empty-content"));
+  // max-message-length (1000) counts characters, not bytes.
+  EXPECT_TRUE(IsOk(send(Repeat("é", 1000))));
+  EXPECT_TRUE(
+      IsError(send(Repeat("é", 1001)), grpc::StatusCode::INVALID_ARGUMENT, "content-too-long"));
+  EXPECT_TRUE(IsOk(send(Repeat("😀", 1000))));
+  EXPECT_TRUE(IsError(send(std::string(1001, 'a')), grpc::StatusCode::INVALID_ARGUMENT,
+                      "content-too-long"));
+  EXPECT_TRUE(
+      IsError(send(std::string("nul\0byte", 8)), grpc::StatusCode::INVALID_ARGUMENT, "bad-value"));
+  EXPECT_TRUE(IsOk(send("plusieurs\nlignes\n")));
+  EXPECT_EQ(MessageCount(), "3");
+  // Stored byte for byte.
+  EXPECT_EQ(Db("SELECT content" + NewMessages() + " ORDER BY id LIMIT 1"), Repeat("é", 1000));
+  EXPECT_EQ(Db("SELECT content" + NewMessages() + " ORDER BY id DESC LIMIT 1"),
+            "plusieurs\nlignes\n");
+}
+
+TEST_F(ChatServiceTest, MaxMessageLengthFollowsTheSetting) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  Reconfigure([](Settings& s) { s.max_message_length = 10; });
+  EXPECT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "ça va bien")));  // 10 characters
+  EXPECT_TRUE(IsError(SendCall(Bearer(member.token), pro.id, "ça va bien!"),
+                      grpc::StatusCode::INVALID_ARGUMENT, "content-too-long"));
+}
+
+TEST_F(ChatServiceTest, ThirteenthMessageInAMinuteIsRateLimited) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "msg " + std::to_string(i)))) << i;
+  }
+  v1::SendMessageResponse refused;
+  const Reply r = SendCall(Bearer(member.token), pro.id, "one too many", &refused);
+  EXPECT_TRUE(IsError(r, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited"));
+  EXPECT_EQ(r.retry_after, "60");
+  EXPECT_EQ(refused.message_id(), 0);
+  EXPECT_EQ(MessageCount(), "12");
+
+  clock_.Advance(absl::Seconds(20));
+  const Reply later = SendCall(Bearer(member.token), pro.id, "still too many");
+  EXPECT_TRUE(IsError(later, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited"));
+  EXPECT_EQ(later.retry_after, "40");
+
+  // The pro is not limited by the member's sends.
+  EXPECT_TRUE(IsOk(SendCall(Bearer(pro.token), member.id, "answer")));
+
+  clock_.Advance(absl::Seconds(40));  // 60 s after the first twelve
+  EXPECT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "again")));
+  EXPECT_EQ(MessageCount(), "14");
+}
+
+TEST_F(ChatServiceTest, RateLimitHoldsAcrossSessionsOfOneUser) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  v1::LoginResponse other;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &other)));
+  for (int i = 0; i < 12; ++i) {
+    const std::string& token = i % 2 == 0 ? member.token : other.token();
+    ASSERT_TRUE(IsOk(SendCall(Bearer(token), pro.id, "x"))) << i;
+  }
+  const Reply r = SendCall(Bearer(other.token()), pro.id, "x");
+  EXPECT_TRUE(IsError(r, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited"));
+  EXPECT_EQ(r.retry_after, "60");
+}
+
+TEST_F(ChatServiceTest, RateLimitsFollowTheSettings) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  Reconfigure([](Settings& s) {
+    s.max_messages_per_minute = 2;
+    s.max_messages_per_hour = 3;
+  });
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "1")));
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "2")));
+  Reply r = SendCall(Bearer(member.token), pro.id, "3");
+  EXPECT_TRUE(IsError(r, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited"));
+  EXPECT_EQ(r.retry_after, "60");
+  clock_.Advance(absl::Seconds(60));
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "3")));
+  clock_.Advance(absl::Seconds(60));
+  // Three in the last hour (at 0 s, 0 s and 60 s): free again at 3600 s.
+  r = SendCall(Bearer(member.token), pro.id, "4");
+  EXPECT_TRUE(IsError(r, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited"));
+  EXPECT_EQ(r.retry_after, "3480");
+  // 0 means unlimited.
+  Reconfigure([](Settings& s) {
+    s.max_messages_per_minute = 0;
+    s.max_messages_per_hour = 0;
+  });
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "u")));
+  EXPECT_EQ(MessageCount(), "23");
+}
+
+TEST_F(ChatServiceTest, ConcurrentSendsAreLimitedExactly) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  std::atomic<int> ok{0};
+  std::atomic<int> limited{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 20; ++i) {
+    threads.emplace_back([&] {
+      const Reply r = SendCall(Bearer(member.token), pro.id, "race");
+      if (r.ok()) {
+        ok.fetch_add(1);
+      } else if (r.code == grpc::StatusCode::RESOURCE_EXHAUSTED && r.error == "rate-limited" &&
+                 r.retry_after == "60") {
+        limited.fetch_add(1);
+      } else {
+        ADD_FAILURE() << r;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 12);
+  EXPECT_EQ(limited.load(), 8);
+  EXPECT_EQ(MessageCount(), "12");
+}
+
+// ===========================================================================
+// ChatService: UpdateMessage
+
+TEST_F(ChatServiceTest, UpdateMessageByItsSender) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const int64_t id = Send(member, pro, "Bonjour");
+  clock_.Advance(absl::Seconds(10));
+  v1::UpdateMessageResponse updated;
+  ASSERT_TRUE(IsOk(UpdateCall(Bearer(member.token), id, "Bonjour à tous", &updated)));
+  EXPECT_EQ(updated.message_id(), id);
+  EXPECT_EQ(FromProto(updated.modified_at()), kStart + absl::Seconds(10));
+  // Committed before the answer.
+  EXPECT_EQ(Db("SELECT content FROM messages WHERE id = " + std::to_string(id)), "Bonjour à tous");
+
+  const std::vector<v1::Message> got = Unread(pro);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].message_id(), id);
+  EXPECT_EQ(got[0].content(), "Bonjour à tous");
+  EXPECT_EQ(FromProto(got[0].sent_at()), kStart);
+  ASSERT_TRUE(got[0].has_modified_at());
+  EXPECT_EQ(FromProto(got[0].modified_at()), kStart + absl::Seconds(10));
+  EXPECT_EQ(got[0].modified_ago(), "quelques secondes");
+}
+
+TEST_F(ChatServiceTest, ModifiedAgoIsMeasuredWhenTheMessageIsListed) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const int64_t a = Send(pro, member, "a");
+  const int64_t b = Send(pro, member, "b");
+  const int64_t c = Send(pro, member, "c");
+  ASSERT_TRUE(IsOk(UpdateCall(Bearer(pro.token), a, "a2")));
+  clock_.Advance(absl::Minutes(50));
+  ASSERT_TRUE(IsOk(UpdateCall(Bearer(pro.token), b, "b2")));
+  clock_.Advance(absl::Minutes(80));
+  ASSERT_TRUE(IsOk(UpdateCall(Bearer(pro.token), c, "c2")));
+  clock_.Advance(absl::Minutes(16));  // edits 2 h 26 min, 1 h 36 min and 16 min ago
+  const std::vector<v1::Message> got = Unread(member);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].modified_ago(), "2 h");
+  EXPECT_EQ(got[1].modified_ago(), "1 h");
+  EXPECT_EQ(got[2].modified_ago(), "15 min");
+}
+
+TEST_F(ChatServiceTest, UpdateMessageByAnotherUserIsNotOwner) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  const int64_t id = Send(member, pro, "original");
+  for (const Account* other : {&pro, &admin}) {
+    v1::UpdateMessageResponse updated;
+    EXPECT_TRUE(IsError(UpdateCall(Bearer(other->token), id, "hijacked", &updated),
+                        grpc::StatusCode::PERMISSION_DENIED, "not-owner"));
+    EXPECT_EQ(updated.message_id(), 0);
+  }
+  EXPECT_EQ(Db("SELECT content FROM messages WHERE id = " + std::to_string(id)), "original");
+  EXPECT_EQ(Db("SELECT modified_at IS NULL FROM messages WHERE id = " + std::to_string(id)), "t");
+}
+
+TEST_F(ChatServiceTest, UpdateOfUnknownOrDeletedMessageIsUnknownMessage) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const int64_t id = Send(member, pro, "soon gone");
+  EXPECT_TRUE(IsError(UpdateCall(Bearer(member.token), id + 1000, "x"), grpc::StatusCode::NOT_FOUND,
+                      "unknown-message"));
+  EXPECT_TRUE(IsError(UpdateCall(Bearer(member.token), 0, "x"), grpc::StatusCode::NOT_FOUND,
+                      "unknown-message"));
+  ASSERT_TRUE(IsOk(DeleteCall(Bearer(member.token), id)));
+  EXPECT_TRUE(IsError(UpdateCall(Bearer(member.token), id, "x"), grpc::StatusCode::NOT_FOUND,
+                      "unknown-message"));
+  EXPECT_EQ(Db("SELECT content FROM messages WHERE id = " + std::to_string(id)), "soon gone");
+}
+
+TEST_F(ChatServiceTest, UpdateMessageChecksTheContent) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const int64_t id = Send(member, pro, "original");
+  EXPECT_TRUE(IsError(UpdateCall(Bearer(member.token), id, ""), grpc::StatusCode::INVALID_ARGUMENT,
+                      "empty-content"));
+  EXPECT_TRUE(IsError(UpdateCall(Bearer(member.token), id, Repeat("é", 1001)),
+                      grpc::StatusCode::INVALID_ARGUMENT, "content-too-long"));
+  EXPECT_TRUE(IsOk(UpdateCall(Bearer(member.token), id, Repeat("é", 1000))));
+  EXPECT_EQ(Db("SELECT content FROM messages WHERE id = " + std::to_string(id)), Repeat("é", 1000));
+}
+
+// ===========================================================================
+// ChatService: DeleteMessage
+
+TEST_F(ChatServiceTest, DeleteMessageByItsSender) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const int64_t gone = Send(member, pro, "oops");
+  const int64_t kept = Send(member, pro, "kept");
+  v1::DeleteMessageResponse deleted;
+  ASSERT_TRUE(IsOk(DeleteCall(Bearer(member.token), gone, &deleted)));
+  EXPECT_EQ(deleted.message_id(), gone);
+  // Soft delete, committed before the answer: the row stays.
+  EXPECT_EQ(Db("SELECT deleted_at IS NOT NULL FROM messages WHERE id = " + std::to_string(gone)),
+            "t");
+  EXPECT_EQ(MessageCount(), "2");
+  // Never delivered.
+  const std::vector<v1::Message> got = Unread(pro);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].message_id(), kept);
+  // A second delete finds nothing.
+  EXPECT_TRUE(IsError(DeleteCall(Bearer(member.token), gone), grpc::StatusCode::NOT_FOUND,
+                      "unknown-message"));
+}
+
+TEST_F(ChatServiceTest, DeleteMessageByAnotherNonAdminIsNotOwner) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account other_member = NewAccount(v1::ROLE_MEMBER);
+  const int64_t id = Send(member, pro, "mine");
+  for (const Account* other : {&pro, &other_member}) {
+    v1::DeleteMessageResponse deleted;
+    EXPECT_TRUE(IsError(DeleteCall(Bearer(other->token), id, &deleted),
+                        grpc::StatusCode::PERMISSION_DENIED, "not-owner"));
+    EXPECT_EQ(deleted.message_id(), 0);
+  }
+  EXPECT_EQ(Db("SELECT deleted_at IS NULL FROM messages WHERE id = " + std::to_string(id)), "t");
+  const std::vector<v1::Message> got = Unread(pro);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].message_id(), id);
+}
+
+TEST_F(ChatServiceTest, AdminMayDeleteAnyMessage) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  const int64_t id = Send(member, pro, "spam");
+  v1::DeleteMessageResponse deleted;
+  ASSERT_TRUE(IsOk(DeleteCall(Bearer(admin.token), id, &deleted)));
+  EXPECT_EQ(deleted.message_id(), id);
+  EXPECT_EQ(Db("SELECT deleted_at IS NOT NULL FROM messages WHERE id = " + std::to_string(id)),
+            "t");
+  EXPECT_TRUE(Unread(pro).empty());
+  EXPECT_TRUE(
+      IsError(DeleteCall(Bearer(admin.token), id), grpc::StatusCode::NOT_FOUND, "unknown-message"));
+  EXPECT_TRUE(IsError(DeleteCall(Bearer(member.token), id), grpc::StatusCode::NOT_FOUND,
+                      "unknown-message"));
+}
+
+TEST_F(ChatServiceTest, DeleteOfUnknownMessageIsUnknownMessage) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  EXPECT_TRUE(IsError(DeleteCall(Bearer(member.token), 1000000000), grpc::StatusCode::NOT_FOUND,
+                      "unknown-message"));
+  EXPECT_TRUE(
+      IsError(DeleteCall(Bearer(admin.token), 0), grpc::StatusCode::NOT_FOUND, "unknown-message"));
+}
+
+// ===========================================================================
+// ChatService: ListUnread
+
+TEST_F(ChatServiceTest, ListUnreadReturnsReceivedMessagesOldestFirstThenNothing) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  const int64_t m1 = Send(pro, member, "premier");
+  clock_.Advance(absl::Seconds(1));
+  const int64_t m2 = Send(pro2, member, "deuxième\nsur deux lignes");
+  clock_.Advance(absl::Seconds(1));
+  const int64_t own = Send(member, pro, "réponse");
+  clock_.Advance(absl::Seconds(1));
+  const int64_t m3 = Send(pro, member, "troisième");
+
+  const std::vector<v1::Message> got = Unread(member);
+  ASSERT_EQ(got.size(), 3u);
+  const struct {
+    int64_t id;
+    int64_t sender;
+    const char* content;
+    absl::Time sent_at;
+  } want[] = {{m1, pro.id, "premier", kStart},
+              {m2, pro2.id, "deuxième\nsur deux lignes", kStart + absl::Seconds(1)},
+              {m3, pro.id, "troisième", kStart + absl::Seconds(3)}};
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].message_id(), want[i].id);
+    EXPECT_EQ(got[i].sender_id(), want[i].sender);
+    EXPECT_EQ(got[i].recipient_id(), member.id);
+    EXPECT_EQ(got[i].direction(), v1::DIRECTION_RECEIVED);
+    EXPECT_EQ(FromProto(got[i].sent_at()), want[i].sent_at);
+    EXPECT_EQ(got[i].content(), want[i].content);
+    EXPECT_FALSE(got[i].has_modified_at());
+    EXPECT_EQ(got[i].modified_ago(), "");
+  }
+  // Marked read: the second call is empty, and so it is in the database.
+  EXPECT_TRUE(Unread(member).empty());
+  EXPECT_EQ(Db("SELECT count(*) FROM messages WHERE recipient_id = " + std::to_string(member.id) +
+               " AND read_at IS NULL"),
+            "0");
+  // The member's own message is for the pro only.
+  const std::vector<v1::Message> pro_got = Unread(pro);
+  ASSERT_EQ(pro_got.size(), 1u);
+  EXPECT_EQ(pro_got[0].message_id(), own);
+  EXPECT_EQ(pro_got[0].sender_id(), member.id);
+  EXPECT_EQ(pro_got[0].recipient_id(), pro.id);
+  EXPECT_EQ(pro_got[0].direction(), v1::DIRECTION_RECEIVED);
+  EXPECT_TRUE(Unread(pro2).empty());
+}
+
+TEST_F(ChatServiceTest, ListUnreadDeliversOnlyToItsRecipientAcrossSessions) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  v1::LoginResponse phone;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &phone)));
+  const int64_t id = Send(pro, member, "une fois");
+  v1::ListUnreadResponse first;
+  ASSERT_TRUE(IsOk(UnreadCall(Bearer(phone.token()), &first)));
+  ASSERT_EQ(first.messages_size(), 1);
+  EXPECT_EQ(first.messages(0).message_id(), id);
+  // Read on one device: not delivered again on another.
+  EXPECT_TRUE(Unread(member).empty());
+}
+
+// ===========================================================================
+// Failures below the business rules
+
+// A store whose every user lookup fails with details that must not reach clients.
+class FailingStore : public storage::PgStore {
+ public:
+  using PgStore::PgStore;
+  absl::StatusOr<storage::User> GetUser(int64_t) override {
+    return absl::InternalError("database error: password=hunter2 host=db.internal");
+  }
+  absl::StatusOr<int64_t> CreateUser(storage::Role, std::string_view, std::string_view) override {
+    return absl::AlreadyExistsError("duplicate key value violates unique constraint");
+  }
+};
+
+TEST(CoreServerFailures, InternalErrorsHideTheirDetails) {
+  TestDatabase db;
+  ASSERT_TRUE(storage::Migrate(db.url()).ok());
+  FailingStore store(db.url(), 2);
+  FakeClock clock(kStart);
+  absl::StatusOr<Settings> settings = LoadSettings("", {});
+  ASSERT_TRUE(settings.ok());
+  settings->admin_api_key = kAdminKey;
+  settings->database_pool_size = 2;
+  SettingsHolder holder(*settings);
+  CoreServer server(store, clock, holder);
+  absl::StatusOr<int> port = server.Start("127.0.0.1:0");
+  ASSERT_TRUE(port.ok());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
+  auto accounts = v1::AccountService::NewStub(channel);
+
+  v1::GetUserRequest get;
+  get.set_user_id(1);
+  v1::User user;
+  Reply r = Invoke(*accounts, &v1::AccountService::Stub::GetUser, Bearer(kAdminKey), get, &user);
+  EXPECT_TRUE(IsError(r, grpc::StatusCode::INTERNAL, "internal"));
+  EXPECT_EQ(r.message, "internal error");
+
+  v1::CreateUserRequest create;
+  create.set_role(v1::ROLE_MEMBER);
+  create.set_name("x");
+  v1::CreateUserResponse created;
+  r = Invoke(*accounts, &v1::AccountService::Stub::CreateUser, Bearer(kAdminKey), create, &created);
+  EXPECT_TRUE(IsError(r, grpc::StatusCode::INTERNAL, "internal"));
+  EXPECT_EQ(r.message, "internal error");
+  EXPECT_TRUE(created.api_key().empty());
+}
+
+TEST(CoreServerFailures, UnreachableDatabaseIsUnavailable) {
+  const char* admin = std::getenv("TCHATATOR_TEST_PG");
+  ASSERT_NE(admin, nullptr);
+  storage::PgStore store(std::string(admin) + " dbname=tchatator_no_such_database_for_tests", 2);
+  FakeClock clock(kStart);
+  absl::StatusOr<Settings> settings = LoadSettings("", {});
+  ASSERT_TRUE(settings.ok());
+  settings->admin_api_key = kAdminKey;
+  settings->database_pool_size = 2;
+  SettingsHolder holder(*settings);
+  CoreServer server(store, clock, holder);
+  absl::StatusOr<int> port = server.Start("127.0.0.1:0");
+  ASSERT_TRUE(port.ok());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
+  auto chat = v1::ChatService::NewStub(channel);
+  auto accounts = v1::AccountService::NewStub(channel);
+
+  v1::LoginRequest login;
+  login.set_api_key("some-key");
+  v1::LoginResponse session;
+  EXPECT_TRUE(IsError(Invoke(*chat, &v1::ChatService::Stub::Login, std::nullopt, login, &session),
+                      grpc::StatusCode::UNAVAILABLE, "unavailable"));
+  v1::ListUnreadResponse unread;
+  EXPECT_TRUE(IsError(Invoke(*chat, &v1::ChatService::Stub::ListUnread, Bearer("some-token"),
+                             v1::ListUnreadRequest(), &unread),
+                      grpc::StatusCode::UNAVAILABLE, "unavailable"));
+  v1::CreateUserRequest create;
+  create.set_role(v1::ROLE_MEMBER);
+  create.set_name("x");
+  v1::CreateUserResponse created;
+  EXPECT_TRUE(IsError(
+      Invoke(*accounts, &v1::AccountService::Stub::CreateUser, Bearer(kAdminKey), create, &created),
+      grpc::StatusCode::UNAVAILABLE, "unavailable"));
+  // Health checking tells load balancers to go elsewhere.
+  std::string health;
+  for (int i = 0; i < 50 && health != std::string("\x08\x02", 2); ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    health = HealthCheck(channel);
+  }
+  EXPECT_EQ(health, std::string("\x08\x02", 2));  // status: NOT_SERVING
+}
+
+TEST_F(CoreServerTest, StandardHealthCheckReportsServing) {
+  EXPECT_EQ(HealthCheck(channel_), std::string("\x08\x01", 2));  // status: SERVING
+}
+
+}  // namespace
+}  // namespace tchatator::core

@@ -1,0 +1,114 @@
+// Many clients at once: every one is served, every message arrives.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/stack.h"
+
+namespace tchatator::e2e {
+namespace {
+
+using ConcurrencyTest = SharedStackTest;
+
+constexpr int kSenders = 50;
+constexpr int kPros = 5;
+
+// Runs fn(i) for i in [0, n) on `threads` threads.
+template <typename Fn>
+void ParallelFor(int n, int threads, Fn fn) {
+  std::atomic<int> next{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i; (i = next++) < n;) fn(i);
+    });
+  }
+  for (std::thread& t : pool) t.join();
+}
+
+TEST_F(ConcurrencyTest, FiftyConcurrentSendersAllDelivered) {
+  std::vector<User> members(kSenders);
+  std::vector<User> pros(kPros);
+  std::vector<std::string> errors(kSenders + kPros);
+  ParallelFor(kSenders + kPros, 8, [&](int i) {
+    try {
+      if (i < kSenders) {
+        members[i] = stack().AddUser("member");
+      } else {
+        pros[i - kSenders] = stack().AddUser("pro");
+      }
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+
+  struct Outcome {
+    Response login;
+    Response sent;
+    bool alive = false;
+  };
+  std::vector<Outcome> outcomes(kSenders);
+  std::barrier start(kSenders);
+  std::vector<std::thread> senders;
+  for (int i = 0; i < kSenders; ++i) {
+    senders.emplace_back([&, i] {
+      Outcome& out = outcomes[i];
+      std::optional<Client> c;
+      try {
+        c.emplace(stack().gateway_port());
+      } catch (const std::exception& e) {
+        out.login.failure = e.what();
+      }
+      if (c) out.login = c->Request("LOGIN", {{"api-token", members[i].api_key}});
+      start.arrive_and_wait();  // every connection is open and logged in: go
+      if (!c || out.login.status != "200/OK") return;
+      out.sent = SendMsg(*c, out.login.Get("token"), pros[i % kPros].id,
+                         "message n°" + std::to_string(i) + " de " + std::to_string(members[i].id));
+      out.alive = c->Request("PING").raw == "200/OK\n\n";
+    });
+  }
+  for (std::thread& t : senders) t.join();
+
+  std::multiset<std::string> ids;
+  for (int i = 0; i < kSenders; ++i) {
+    EXPECT_TRUE(IsOk(outcomes[i].login, {"token", "user-id", "role"})) << "sender " << i;
+    EXPECT_TRUE(IsOk(outcomes[i].sent, {"message-id", "sent-at"})) << "sender " << i;
+    EXPECT_TRUE(outcomes[i].alive) << "sender " << i;
+    ids.insert(outcomes[i].sent.Get("message-id"));
+  }
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size())
+      << "message ids must be unique";
+
+  // Each pro finds exactly the messages addressed to it, oldest first.
+  for (int k = 0; k < kPros; ++k) {
+    Client c = stack().Connect();
+    const Response login = c.Request("LOGIN", {{"api-token", pros[k].api_key}});
+    ASSERT_TRUE(IsOk(login, {"token", "user-id", "role"}));
+    const Response u = c.Request("GET_UNREAD", {{"token", login.Get("token")}});
+    ASSERT_TRUE(IsOk(u, {"count"}));
+    std::set<std::string> expected;
+    for (int i = k; i < kSenders; i += kPros) {
+      expected.insert("message n°" + std::to_string(i) + " de " + std::to_string(members[i].id));
+    }
+    std::set<std::string> got;
+    std::vector<long long> order;
+    for (const Record& r : u.records) {
+      got.insert(r.at("content"));
+      order.push_back(std::stoll(r.at("message-id")));
+    }
+    EXPECT_EQ(u.Get("count"), std::to_string(expected.size()));
+    EXPECT_EQ(got, expected) << "pro " << k;
+    EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "oldest first: " << u;
+  }
+}
+
+}  // namespace
+}  // namespace tchatator::e2e

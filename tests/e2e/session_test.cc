@@ -1,0 +1,95 @@
+// Sessions: tokens across connections, the API key as a token, DISCONNECTED.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/e2e/stack.h"
+
+namespace tchatator::e2e {
+namespace {
+
+using SessionTest = SharedStackTest;
+
+TEST_F(SessionTest, DisconnectedClosesConnectionAndEndsSession) {
+  Session m = LoginNew(stack(), "member");
+  const User pro = stack().AddUser("pro");
+  ASSERT_TRUE(IsOk(SendMsg(m.conn, m.token, pro.id, "avant"), {"message-id", "sent-at"}));
+  ASSERT_TRUE(m.conn.Send("DISCONNECTED\n"));
+  const Response bye = m.conn.Read(3s);
+  EXPECT_EQ(bye.raw, "200/OK\n\n") << bye;
+  std::string after;
+  EXPECT_TRUE(m.conn.WaitClosed(3s, &after)) << "the server must close the connection";
+  EXPECT_EQ(after, "");
+  // The session is dead everywhere.
+  Client other = stack().Connect();
+  EXPECT_TRUE(IsError(SendMsg(other, m.token, pro.id, "après"), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(Alive(other));
+  // The API key still logs in.
+  EXPECT_TRUE(IsOk(other.Request("LOGIN", {{"api-token", m.user.api_key}}),
+                   {"token", "user-id", "role"}));
+}
+
+TEST_F(SessionTest, DisconnectedWithoutSessionJustCloses) {
+  Client c = stack().Connect();
+  ASSERT_TRUE(c.Send("DISCONNECTED\n\n"));
+  EXPECT_EQ(c.Read(3s).raw, "200/OK\n\n");
+  EXPECT_TRUE(c.WaitClosed(3s));
+}
+
+TEST_F(SessionTest, DisconnectedEndsOnlyThisConnectionsSession) {
+  const User member = stack().AddUser("member");
+  const User pro = stack().AddUser("pro");
+  // Two devices of one user: two sessions.
+  Client phone = stack().Connect();
+  Client laptop = stack().Connect();
+  const Response a = phone.Request("LOGIN", {{"api-token", member.api_key}});
+  const Response b = laptop.Request("LOGIN", {{"api-token", member.api_key}});
+  ASSERT_TRUE(IsOk(a, {"token", "user-id", "role"}));
+  ASSERT_TRUE(IsOk(b, {"token", "user-id", "role"}));
+  EXPECT_NE(a.Get("token"), b.Get("token"));
+  ASSERT_TRUE(phone.Send("DISCONNECTED\n"));
+  EXPECT_EQ(phone.Read(3s).raw, "200/OK\n\n");
+  EXPECT_TRUE(phone.WaitClosed(3s));
+  EXPECT_TRUE(IsOk(SendMsg(laptop, b.Get("token"), pro.id, "toujours là"),
+                   {"message-id", "sent-at"}));
+  EXPECT_TRUE(IsError(SendMsg(laptop, a.Get("token"), pro.id, "fantôme"), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(Alive(laptop));
+}
+
+TEST_F(SessionTest, TokenValidOnAnotherConnection) {
+  Session m = LoginNew(stack(), "member");
+  const User pro = stack().AddUser("pro");
+  Client other = stack().Connect();
+  EXPECT_TRUE(IsOk(SendMsg(other, m.token, pro.id, "salut"), {"message-id", "sent-at"}));
+  EXPECT_TRUE(Alive(other));
+}
+
+TEST_F(SessionTest, ApiKeyAcceptedAsTokenOnlyOnItsLoginConnection) {
+  Session m = LoginNew(stack(), "member");
+  const User pro = stack().AddUser("pro");
+  // Legacy clients repeat their API key as `token` on the connection that logged in.
+  const Response own = SendMsg(m.conn, m.user.api_key, pro.id, "salut");
+  ASSERT_TRUE(IsOk(own, {"message-id", "sent-at"}));
+  EXPECT_EQ(stack().db().Query("SELECT sender_id FROM messages WHERE id = " +
+                               own.Get("message-id")),
+            std::to_string(m.user.id));
+  EXPECT_TRUE(Alive(m.conn));
+  // Not on another connection, even one where another user logged in.
+  Client other = stack().Connect();
+  EXPECT_TRUE(IsError(SendMsg(other, m.user.api_key, pro.id, "salut"), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(Alive(other));
+  const User someone = stack().AddUser("member");
+  ASSERT_TRUE(IsOk(other.Request("LOGIN", {{"api-token", someone.api_key}}),
+                   {"token", "user-id", "role"}));
+  EXPECT_TRUE(IsError(SendMsg(other, m.user.api_key, pro.id, "salut"), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(IsError(other.Request("GET_UNREAD", {{"token", m.user.api_key}}), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(Alive(other));
+}
+
+}  // namespace
+}  // namespace tchatator::e2e

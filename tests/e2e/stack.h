@@ -1,0 +1,224 @@
+#ifndef TCHATATOR_TESTS_E2E_STACK_H_
+#define TCHATATOR_TESTS_E2E_STACK_H_
+
+// The end-to-end fixture: a fresh database, a tchatator-core and a tchatator-gateway
+// started as child processes on free ports, and a raw TCP client of the text protocol
+// that frames responses exactly as the contract says (contract 2.2).
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/process.h"
+#include "tests/support/test_database.h"
+
+namespace tchatator::e2e {
+
+using namespace std::chrono_literals;
+
+// ------------------------------------------------------------------------ responses
+
+// One key:value line of a response, in the order it came.
+using Field = std::pair<std::string, std::string>;
+using Record = std::map<std::string, std::string>;
+
+// One frame read from the gateway: a response (first line `CODE/LABEL`) or an event
+// (first line `EVENT`). When nothing could be read (timeout, connection closed,
+// malformed frame), `status` is empty and `failure` says why.
+struct Response {
+  std::string status;           // "200/OK", "416/MISFMT", "EVENT"...
+  std::vector<Field> lines;     // every key:value line, in order
+  std::map<std::string, std::string> fields;  // the keys before the first record
+  std::vector<Record> records;  // message / conversation / change records
+  std::string raw;              // the exact bytes of the frame
+  std::string failure;          // why no frame was read
+  size_t top_level_lines = 0;   // lines.front() .. before the first record
+
+  bool ok() const { return failure.empty(); }
+  // The value of a top-level key, or "" when absent.
+  std::string Get(const std::string& key) const;
+  bool Has(const std::string& key) const { return fields.contains(key); }
+  // The top-level keys, sorted (to compare with an expected set).
+  std::vector<std::string> Keys() const;
+};
+
+void PrintTo(const Response& response, std::ostream* os);
+std::ostream& operator<<(std::ostream& os, const Response& response);
+
+// The request `command` followed by `key:value` lines, then an empty line if
+// `end_blank`.
+std::string Build(std::string_view command, const std::vector<Field>& params = {},
+                  bool end_blank = true);
+
+// Number of Unicode code points of valid UTF-8 `text`.
+size_t CharCount(std::string_view text);
+
+// ------------------------------------------------------------------------ raw client
+
+// A blocking TCP client of the gateway. Every read has a deadline.
+class Client {
+ public:
+  explicit Client(int port);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  Client(Client&& other) noexcept;
+  Client& operator=(Client&& other) noexcept;
+
+  bool connected() const { return fd_ >= 0; }
+  // Writes all of `bytes` in one send() call sequence; false if the connection broke.
+  bool Send(std::string_view bytes);
+  // Reads one frame (empty lines before the status line are skipped).
+  Response Read(std::chrono::milliseconds timeout = 5s);
+  // Sends one request built by Build() and reads its answer.
+  Response Request(std::string_view command, const std::vector<Field>& params = {},
+                   bool end_blank = true);
+  // True when the server closes the connection within `within`; every byte read
+  // meanwhile is appended to `*received` if given.
+  bool WaitClosed(std::chrono::milliseconds within = 3s, std::string* received = nullptr);
+  // Bytes received within `within` (stops early at close); for "nothing more came".
+  std::string ReadFor(std::chrono::milliseconds within);
+  // Bytes received but not yet consumed by Read().
+  const std::string& pending() const { return buffer_; }
+  void Close();
+
+ private:
+  enum class Fill { kData, kTimeout, kClosed };
+  Fill FillBuffer(std::chrono::steady_clock::time_point deadline);
+  // Takes bytes up to the first '\n' (removing it and a trailing '\r').
+  bool TakeLine(std::string& line, std::string& raw, std::chrono::steady_clock::time_point d,
+                std::string& failure);
+
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+// ------------------------------------------------------------------------ the stack
+
+struct User {
+  int64_t id = 0;
+  std::string api_key;
+};
+
+struct StackOptions {
+  // Extra environment of the daemons (e.g. TCHATATOR_IDLE_TIMEOUT_SECONDS).
+  std::map<std::string, std::string> core_env;
+  std::map<std::string, std::string> gateway_env;
+};
+
+// A database, a core and a gateway. Throws std::runtime_error when a daemon does not
+// come up. On destruction, if the current test failed, prints the tails of the logs.
+class Stack {
+ public:
+  explicit Stack(StackOptions options = {});
+  ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  int gateway_port() const { return gateway_port_; }
+  int grpc_port() const { return grpc_port_; }
+  const std::string& admin_key() const { return admin_key_; }
+  const testing::TestDatabase& db() const { return *db_; }
+  // The tchatator-admin command line, with its connection options.
+  std::string AdminCommand() const;
+
+  // Creates a user with tchatator-admin. Throws on failure. Thread-safe.
+  User AddUser(std::string_view role);
+
+  // Opens a raw connection to the gateway.
+  Client Connect() const { return Client(gateway_port_); }
+
+  // Fault injection on the core: it keeps its port and database across restarts.
+  void KillCore();   // SIGKILL, waits for the exit
+  void StopCore();   // SIGTERM, waits for the exit (SIGKILL after 10 s)
+  void StartCore();  // waits until it accepts connections
+  void RestartCore() {  // StopCore() then StartCore()
+    StopCore();
+    StartCore();
+  }
+  bool CoreRunning();
+  bool GatewayRunning();
+
+  // The last `lines` lines of each daemon's log, with headers.
+  std::string LogTails(size_t lines = 40) const;
+  // Prints LogTails() to stderr if the running test has failed (once per test).
+  void PrintLogsIfFailed();
+
+ private:
+  void StartGateway();
+
+  StackOptions options_;
+  std::string dir_;
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::string admin_key_;
+  int grpc_port_ = 0;
+  int gateway_port_ = 0;
+  std::unique_ptr<testing::ChildProcess> core_;
+  std::unique_ptr<testing::ChildProcess> gateway_;
+  std::string printed_for_;  // the test whose failure logs were printed
+};
+
+// A logged-in user: its connection and session token.
+struct Session {
+  User user;
+  Client conn;
+  std::string token;
+};
+
+// Creates a user of `role` and logs it in on a new connection. Fails the current test
+// (non-fatally) when LOGIN is not 200.
+Session LoginNew(Stack& stack, std::string_view role);
+
+// SEND_MSG with message-length in characters.
+Response SendMsg(Client& conn, const std::string& token, int64_t recipient,
+                 const std::string& content);
+
+// The stack shared by the tests that need no special configuration: started on first
+// use, stopped when the test program ends.
+Stack& SharedStack();
+// The shared stack if it was started, else nullptr.
+Stack* SharedStackIfStarted();
+
+// Base fixture of the tests that run on the shared stack; prints the daemons' logs
+// when a test fails.
+class SharedStackTest : public ::testing::Test {
+ protected:
+  Stack& stack() { return SharedStack(); }
+  void TearDown() override {
+    if (Stack* shared = SharedStackIfStarted(); shared != nullptr && HasFailure()) {
+      shared->PrintLogsIfFailed();
+    }
+  }
+};
+
+// ------------------------------------------------------------------------ assertions
+
+// `response` is 200/OK with exactly the top-level `keys` (any order).
+::testing::AssertionResult IsOk(const Response& response, std::vector<std::string> keys = {});
+
+// `response` has status line `status`, `error:<error>`, a non-empty `message`, and no
+// other top-level key than those and `extra_keys`.
+::testing::AssertionResult IsError(const Response& response, std::string_view status,
+                                   std::string_view error,
+                                   std::vector<std::string> extra_keys = {});
+
+// The connection still answers PING with exactly "200/OK\n\n" (and nothing before).
+::testing::AssertionResult Alive(Client& conn);
+
+// RFC 3339 UTC: 2026-11-26T10:15:00Z (fractional seconds allowed).
+bool IsRfc3339Utc(const std::string& text);
+
+// A positive decimal number.
+bool IsId(const std::string& text);
+
+}  // namespace tchatator::e2e
+
+#endif  // TCHATATOR_TESTS_E2E_STACK_H_

@@ -1,0 +1,527 @@
+// Integration tests of storage::PgStore (real PostgreSQL): every Store method, its
+// NotFound cases, concurrent TakeUnread and byte-exact round trips of contents.
+
+#include "storage/pg_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "storage/migrations.h"
+#include "tests/support/test_database.h"
+
+namespace tchatator::storage {
+namespace {
+
+using ::tchatator::testing::TestDatabase;
+
+// 2026-11-26T10:15:00Z plus a sub-second part: times travel as microseconds.
+const absl::Time kT0 =
+    absl::FromCivil(absl::CivilSecond(2026, 11, 26, 10, 15, 0), absl::UTCTimeZone()) +
+    absl::Microseconds(123456);
+
+constexpr SendLimits kUnlimited{0, 0};
+
+// One database for the whole suite (creating one costs more than most tests): each
+// test works with its own users, and secrets prefixed by the test's name.
+class PgStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    db_ = new TestDatabase();
+    const absl::Status migrated = Migrate(db_->url());
+    ASSERT_TRUE(migrated.ok()) << migrated.ToString();
+    store_ = new PgStore(db_->url(), 4);
+  }
+  static void TearDownTestSuite() {
+    delete store_;
+    store_ = nullptr;
+    delete db_;
+    db_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(store_, nullptr) << "the suite's database is not ready"; }
+
+  // `s`, made unique to this test.
+  static std::string Key(const std::string& s) {
+    return std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/" + s;
+  }
+
+  int64_t NewUser(Role role, const std::string& name = "someone") {
+    absl::StatusOr<int64_t> id =
+        store_->CreateUser(role, name, Key("hash-" + std::to_string(++n_)));
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.value_or(0);
+  }
+
+  Message Insert(int64_t from, int64_t to, const std::string& content, absl::Time at) {
+    absl::StatusOr<Message> m = store_->InsertMessage(from, to, content, at, kUnlimited);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.value_or(Message{});
+  }
+
+  static std::string Query(const std::string& sql) { return db_->Query(sql); }
+
+  static TestDatabase* db_;
+  static PgStore* store_;
+  int n_ = 0;
+};
+
+TestDatabase* PgStoreTest::db_ = nullptr;
+PgStore* PgStoreTest::store_ = nullptr;
+
+// ---------------------------------------------------------------------------
+// Roles
+
+TEST(RoleName, NamesEveryRoleAndParsesItBack) {
+  EXPECT_EQ(RoleName(Role::kMember), "member");
+  EXPECT_EQ(RoleName(Role::kPro), "pro");
+  EXPECT_EQ(RoleName(Role::kAdmin), "admin");
+  for (Role role : {Role::kMember, Role::kPro, Role::kAdmin}) {
+    EXPECT_EQ(RoleFromName(RoleName(role)), role);
+  }
+  EXPECT_EQ(RoleFromName("Member"), std::nullopt);
+  EXPECT_EQ(RoleFromName(""), std::nullopt);
+  EXPECT_EQ(RoleFromName("root"), std::nullopt);
+}
+
+// ---------------------------------------------------------------------------
+// Users
+
+TEST_F(PgStoreTest, CreateUserThenGetUserReturnsNameAndRole) {
+  const int64_t member = NewUser(Role::kMember, "Alice");
+  const int64_t pro = NewUser(Role::kPro, "Boulangerie Dupont");
+  const int64_t admin = NewUser(Role::kAdmin, "Root");
+  EXPECT_GT(member, 0);
+  EXPECT_NE(member, pro);
+  EXPECT_NE(pro, admin);
+  EXPECT_NE(member, admin);
+
+  absl::StatusOr<User> u = store_->GetUser(member);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u->id, member);
+  EXPECT_EQ(u->name, "Alice");
+  EXPECT_EQ(u->role, Role::kMember);
+
+  u = store_->GetUser(pro);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->name, "Boulangerie Dupont");
+  EXPECT_EQ(u->role, Role::kPro);
+
+  u = store_->GetUser(admin);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->name, "Root");
+  EXPECT_EQ(u->role, Role::kAdmin);
+}
+
+TEST_F(PgStoreTest, GetUserOfUnknownIdIsNotFound) {
+  const int64_t id = NewUser(Role::kMember);
+  EXPECT_EQ(store_->GetUser(id + 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetUser(0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetUser(-5).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, CreateUserWithATakenKeyHashIsAlreadyExists) {
+  ASSERT_TRUE(store_->CreateUser(Role::kMember, "first", Key("same-hash")).ok());
+  const absl::StatusOr<int64_t> second = store_->CreateUser(Role::kPro, "second", Key("same-hash"));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists) << second.status().ToString();
+  EXPECT_EQ(Query("SELECT count(*) FROM users WHERE api_key_hash = '" + Key("same-hash") + "'"),
+            "1");
+}
+
+TEST_F(PgStoreTest, StoresOnlyTheHashGiven) {
+  const int64_t id = NewUser(Role::kMember);
+  EXPECT_EQ(Query("SELECT api_key_hash FROM users WHERE id = " + std::to_string(id)),
+            Key("hash-1"));
+}
+
+TEST_F(PgStoreTest, UserNameWithApostropheAndQuotesRoundTrips) {
+  const std::string name = "L'Auberge du \"Vieux\" Moulin \\ ç 🏰";
+  absl::StatusOr<int64_t> id = store_->CreateUser(Role::kPro, name, Key("k'ey\"hash"));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  absl::StatusOr<User> u = store_->GetUser(*id);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->name, name);
+  u = store_->FindUserByApiKeyHash(Key("k'ey\"hash"));
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u->id, *id);
+  EXPECT_EQ(u->name, name);
+  EXPECT_EQ(Query("SELECT name FROM users WHERE id = " + std::to_string(*id)), name);
+}
+
+TEST_F(PgStoreTest, FindUserByApiKeyHash) {
+  const int64_t a = NewUser(Role::kMember, "a");  // hash-1
+  const int64_t b = NewUser(Role::kPro, "b");     // hash-2
+  absl::StatusOr<User> u = store_->FindUserByApiKeyHash(Key("hash-2"));
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u->id, b);
+  EXPECT_EQ(u->name, "b");
+  EXPECT_EQ(u->role, Role::kPro);
+  u = store_->FindUserByApiKeyHash(Key("hash-1"));
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->id, a);
+  EXPECT_EQ(store_->FindUserByApiKeyHash(Key("hash-3")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindUserByApiKeyHash("").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, SetApiKeyHashReplacesTheOldHash) {
+  const int64_t id = NewUser(Role::kMember);  // hash-1
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash")).ok());
+  EXPECT_EQ(store_->FindUserByApiKeyHash(Key("hash-1")).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<User> u = store_->FindUserByApiKeyHash(Key("new-hash"));
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u->id, id);
+}
+
+TEST_F(PgStoreTest, SetApiKeyHashOfUnknownUserIsNotFound) {
+  const int64_t id = NewUser(Role::kMember);
+  EXPECT_EQ(store_->SetApiKeyHash(id + 1, "x").code(), absl::StatusCode::kNotFound);
+  // Nothing changed for the existing user.
+  EXPECT_TRUE(store_->FindUserByApiKeyHash(Key("hash-1")).ok());
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+
+TEST_F(PgStoreTest, FindSessionReturnsUserRoleAndExpiry) {
+  const int64_t pro = NewUser(Role::kPro);
+  const absl::Time expires = kT0 + absl::Hours(168);
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, kT0, expires).ok());
+  absl::StatusOr<Session> s = store_->FindSession(Key("tok"), kT0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->user_id, pro);
+  EXPECT_EQ(s->role, Role::kPro);
+  EXPECT_EQ(s->expires_at, expires);
+}
+
+TEST_F(PgStoreTest, FindSessionOfUnknownTokenIsNotFound) {
+  const int64_t id = NewUser(Role::kMember);
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), id, kT0, kT0 + absl::Hours(1)).ok());
+  EXPECT_EQ(store_->FindSession("other", kT0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindSession("", kT0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, FindSessionAtOrAfterExpiryIsNotFound) {
+  const int64_t id = NewUser(Role::kMember);
+  const absl::Time expires = kT0 + absl::Hours(2);
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), id, kT0, expires).ok());
+  EXPECT_TRUE(store_->FindSession(Key("tok"), expires - absl::Microseconds(1)).ok());
+  EXPECT_EQ(store_->FindSession(Key("tok"), expires).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindSession(Key("tok"), expires + absl::Hours(1)).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, SessionsOfOneUserAreIndependent) {
+  const int64_t id = NewUser(Role::kMember);
+  ASSERT_TRUE(store_->CreateSession(Key("phone"), id, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("laptop"), id, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->DeleteSession(Key("phone")).ok());
+  EXPECT_EQ(store_->FindSession(Key("phone"), kT0).status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<Session> s = store_->FindSession(Key("laptop"), kT0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->user_id, id);
+}
+
+TEST_F(PgStoreTest, DeleteSessionOfUnknownTokenIsOk) {
+  EXPECT_TRUE(store_->DeleteSession("never-created").ok());
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+TEST_F(PgStoreTest, InsertMessageReturnsTheStoredMessage) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  absl::StatusOr<Message> m =
+      store_->InsertMessage(member, pro, "Bonjour, comment ça va ?", kT0, kUnlimited);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_GT(m->id, 0);
+  EXPECT_EQ(m->sender_id, member);
+  EXPECT_EQ(m->recipient_id, pro);
+  EXPECT_EQ(m->content, "Bonjour, comment ça va ?");
+  EXPECT_EQ(m->sent_at, kT0);
+  EXPECT_EQ(m->modified_at, std::nullopt);
+  EXPECT_FALSE(m->deleted);
+  EXPECT_FALSE(m->read);
+  // Committed: visible from another connection.
+  EXPECT_EQ(Query("SELECT content FROM messages WHERE id = " + std::to_string(m->id)),
+            "Bonjour, comment ça va ?");
+}
+
+TEST_F(PgStoreTest, InsertMessageGivesIncreasingIds) {
+  const int64_t a = NewUser(Role::kMember);
+  const int64_t b = NewUser(Role::kPro);
+  const Message first = Insert(a, b, "1", kT0);
+  const Message second = Insert(b, a, "2", kT0);
+  const Message third = Insert(a, b, "3", kT0 + absl::Seconds(1));
+  EXPECT_LT(first.id, second.id);
+  EXPECT_LT(second.id, third.id);
+}
+
+TEST_F(PgStoreTest, GetMessageReturnsEveryField) {
+  const int64_t a = NewUser(Role::kMember);
+  const int64_t b = NewUser(Role::kPro);
+  const Message sent = Insert(a, b, "hello", kT0);
+  absl::StatusOr<Message> m = store_->GetMessage(sent.id);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->id, sent.id);
+  EXPECT_EQ(m->sender_id, a);
+  EXPECT_EQ(m->recipient_id, b);
+  EXPECT_EQ(m->content, "hello");
+  EXPECT_EQ(m->sent_at, kT0);
+  EXPECT_EQ(m->modified_at, std::nullopt);
+  EXPECT_FALSE(m->deleted);
+  EXPECT_FALSE(m->read);
+}
+
+TEST_F(PgStoreTest, GetMessageOfUnknownIdIsNotFound) {
+  const int64_t a = NewUser(Role::kMember);
+  const int64_t b = NewUser(Role::kPro);
+  const Message sent = Insert(a, b, "hello", kT0);
+  EXPECT_EQ(store_->GetMessage(sent.id + 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetMessage(0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, UpdateMessageContentSetsContentAndModifiedAt) {
+  const int64_t a = NewUser(Role::kMember);
+  const int64_t b = NewUser(Role::kPro);
+  const Message sent = Insert(a, b, "before", kT0);
+  const absl::Time later = kT0 + absl::Minutes(3) + absl::Microseconds(7);
+  absl::StatusOr<Message> m = store_->UpdateMessageContent(sent.id, "after", later);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->id, sent.id);
+  EXPECT_EQ(m->content, "after");
+  EXPECT_EQ(m->sent_at, kT0);
+  EXPECT_EQ(m->modified_at, later);
+  absl::StatusOr<Message> stored = store_->GetMessage(sent.id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->content, "after");
+  EXPECT_EQ(stored->modified_at, later);
+  EXPECT_EQ(stored->sent_at, kT0);
+}
+
+TEST_F(PgStoreTest, UpdateMessageContentOfUnknownOrDeletedIsNotFound) {
+  const int64_t a = NewUser(Role::kMember);
+  const int64_t b = NewUser(Role::kPro);
+  const Message sent = Insert(a, b, "before", kT0);
+  EXPECT_EQ(store_->UpdateMessageContent(sent.id + 1, "x", kT0).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0).ok());
+  EXPECT_EQ(store_->UpdateMessageContent(sent.id, "x", kT0).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<Message> stored = store_->GetMessage(sent.id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->content, "before");
+  EXPECT_EQ(stored->modified_at, std::nullopt);
+}
+
+TEST_F(PgStoreTest, SoftDeleteKeepsTheRowAndMarksItDeleted) {
+  const int64_t a = NewUser(Role::kMember);
+  const int64_t b = NewUser(Role::kPro);
+  const Message sent = Insert(a, b, "secret", kT0);
+  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0 + absl::Seconds(5)).ok());
+  absl::StatusOr<Message> m = store_->GetMessage(sent.id);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(m->deleted);
+  EXPECT_EQ(m->content, "secret");
+  const std::string where = " FROM messages WHERE id = " + std::to_string(sent.id);
+  EXPECT_EQ(Query("SELECT count(*)" + where), "1");
+  EXPECT_EQ(Query("SELECT deleted_at IS NOT NULL" + where), "t");
+}
+
+TEST_F(PgStoreTest, SoftDeleteOfUnknownOrAlreadyDeletedIsNotFound) {
+  const int64_t a = NewUser(Role::kMember);
+  const int64_t b = NewUser(Role::kPro);
+  const Message sent = Insert(a, b, "x", kT0);
+  EXPECT_EQ(store_->SoftDeleteMessage(sent.id + 1, kT0).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0).ok());
+  EXPECT_EQ(store_->SoftDeleteMessage(sent.id, kT0).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, TakeUnreadReturnsOldestFirstAndMarksRead) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro1 = NewUser(Role::kPro);
+  const int64_t pro2 = NewUser(Role::kPro);
+  const Message m1 = Insert(pro1, member, "one", kT0);
+  const Message m2 = Insert(pro2, member, "two", kT0 + absl::Seconds(1));
+  const Message other = Insert(member, pro1, "to pro1", kT0 + absl::Seconds(2));
+  const Message m3 = Insert(pro1, member, "three", kT0 + absl::Seconds(3));
+
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0 + absl::Seconds(10));
+  ASSERT_TRUE(unread.ok()) << unread.status().ToString();
+  ASSERT_EQ(unread->size(), 3u);
+  EXPECT_EQ((*unread)[0].id, m1.id);
+  EXPECT_EQ((*unread)[0].content, "one");
+  EXPECT_EQ((*unread)[0].sender_id, pro1);
+  EXPECT_EQ((*unread)[0].recipient_id, member);
+  EXPECT_EQ((*unread)[0].sent_at, kT0);
+  EXPECT_EQ((*unread)[1].id, m2.id);
+  EXPECT_EQ((*unread)[1].sender_id, pro2);
+  EXPECT_EQ((*unread)[2].id, m3.id);
+  EXPECT_EQ((*unread)[2].content, "three");
+
+  // Marked read: not delivered again, and read for GetMessage.
+  unread = store_->TakeUnread(member, kT0 + absl::Seconds(11));
+  ASSERT_TRUE(unread.ok());
+  EXPECT_TRUE(unread->empty());
+  absl::StatusOr<Message> m = store_->GetMessage(m1.id);
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->read);
+  // The message the member sent is still unread by its recipient.
+  m = store_->GetMessage(other.id);
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(m->read);
+  unread = store_->TakeUnread(pro1, kT0 + absl::Seconds(12));
+  ASSERT_TRUE(unread.ok());
+  ASSERT_EQ(unread->size(), 1u);
+  EXPECT_EQ((*unread)[0].id, other.id);
+}
+
+TEST_F(PgStoreTest, TakeUnreadKeepsArrivalOrderOfMessagesSentInTheSameInstant) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(Insert(pro, member, std::to_string(i), kT0).id);
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0);
+  ASSERT_TRUE(unread.ok());
+  ASSERT_EQ(unread->size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ((*unread)[i].id, ids[i]);
+    EXPECT_EQ((*unread)[i].content, std::to_string(i));
+  }
+}
+
+TEST_F(PgStoreTest, TakeUnreadSkipsDeletedMessages) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  const Message kept = Insert(pro, member, "kept", kT0);
+  const Message gone = Insert(pro, member, "gone", kT0);
+  ASSERT_TRUE(store_->SoftDeleteMessage(gone.id, kT0).ok());
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0);
+  ASSERT_TRUE(unread.ok());
+  ASSERT_EQ(unread->size(), 1u);
+  EXPECT_EQ((*unread)[0].id, kept.id);
+  // The deleted message is never delivered later either.
+  unread = store_->TakeUnread(member, kT0);
+  ASSERT_TRUE(unread.ok());
+  EXPECT_TRUE(unread->empty());
+}
+
+TEST_F(PgStoreTest, TakeUnreadDeliversTheEditedContent) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  const Message sent = Insert(pro, member, "draft", kT0);
+  const absl::Time edited = kT0 + absl::Seconds(30);
+  ASSERT_TRUE(store_->UpdateMessageContent(sent.id, "final", edited).ok());
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0 + absl::Minutes(1));
+  ASSERT_TRUE(unread.ok());
+  ASSERT_EQ(unread->size(), 1u);
+  EXPECT_EQ((*unread)[0].content, "final");
+  EXPECT_EQ((*unread)[0].modified_at, edited);
+  EXPECT_EQ((*unread)[0].sent_at, kT0);
+}
+
+TEST_F(PgStoreTest, TakeUnreadOfUserWithoutMessagesIsEmpty) {
+  const int64_t member = NewUser(Role::kMember);
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0);
+  ASSERT_TRUE(unread.ok()) << unread.status().ToString();
+  EXPECT_TRUE(unread->empty());
+  unread = store_->TakeUnread(member + 100, kT0);
+  ASSERT_TRUE(unread.ok());
+  EXPECT_TRUE(unread->empty());
+}
+
+TEST_F(PgStoreTest, ConcurrentTakeUnreadNeverDeliversAMessageTwice) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  for (int round = 0; round < 3; ++round) {
+    std::set<int64_t> sent;
+    for (int i = 0; i < 200; ++i) sent.insert(Insert(pro, member, "m", kT0).id);
+    ASSERT_EQ(sent.size(), 200u);
+
+    std::atomic<int> ready{0};
+    absl::StatusOr<std::vector<Message>> got[2];
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        ready.fetch_add(1);
+        while (ready.load() < 2) {
+        }
+        got[t] = store_->TakeUnread(member, kT0);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    ASSERT_TRUE(got[0].ok()) << got[0].status().ToString();
+    ASSERT_TRUE(got[1].ok()) << got[1].status().ToString();
+
+    std::multiset<int64_t> all;
+    for (const auto& list : got) {
+      for (const Message& m : *list) all.insert(m.id);
+    }
+    EXPECT_EQ(all.size(), 200u) << "round " << round;
+    EXPECT_EQ(std::set<int64_t>(all.begin(), all.end()), sent) << "round " << round;
+    for (int64_t id : sent) EXPECT_EQ(all.count(id), 1u) << "message " << id;
+    EXPECT_EQ(Query("SELECT count(*) FROM messages WHERE read_at IS NULL AND recipient_id = " +
+                    std::to_string(member)),
+              "0");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Contents travel byte for byte (prepared statements, no quoting surprises).
+
+TEST_F(PgStoreTest, ContentWithSpecialCharactersRoundTripsByteForByte) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  const std::vector<std::string> contents = {
+      "l'hôtel d'été",
+      "il a dit \"oui\" puis 'non'",
+      "C:\\Users\\tchatator\\n n'est pas un saut de ligne \\\\",
+      "ligne 1\nligne 2\n\nligne 4\n",
+      "windows\r\nline\r\n",
+      "\ttab et espaces  ",
+      "emoji 😀🎉👍🏽 et drapeau 🇫🇷",
+      "'; DROP TABLE messages; --",
+      "$1 $2 %s %d {} ${x} E'\\x41'",
+      "Bonjour, comment ça va ?",
+      std::string(1000, 'x'),
+  };
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < contents.size(); ++i) {
+    const Message m = Insert(pro, member, contents[i], kT0 + absl::Seconds(static_cast<int>(i)));
+    EXPECT_EQ(m.content, contents[i]);
+    ids.push_back(m.id);
+    absl::StatusOr<Message> got = store_->GetMessage(m.id);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->content, contents[i]);
+    EXPECT_EQ(got->content.size(), contents[i].size());
+  }
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0);
+  ASSERT_TRUE(unread.ok());
+  ASSERT_EQ(unread->size(), contents.size());
+  for (size_t i = 0; i < contents.size(); ++i) {
+    EXPECT_EQ((*unread)[i].content, contents[i]) << i;
+  }
+  // Updates too.
+  for (size_t i = 0; i < contents.size(); ++i) {
+    const std::string edited = contents[i] + "\n'édité' \\ \"";
+    absl::StatusOr<Message> m = store_->UpdateMessageContent(ids[i], edited, kT0);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->content, edited);
+    absl::StatusOr<Message> got = store_->GetMessage(ids[i]);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->content, edited);
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM messages WHERE recipient_id = " + std::to_string(member)),
+            std::to_string(contents.size()));
+}
+
+}  // namespace
+}  // namespace tchatator::storage

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 # The groups of conformance.py the project implements so far; extend as features land.
-GROUPS_TO_RUN=(seed framing)
+GROUPS_TO_RUN=(seed framing reading rules)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tests/lib/common.sh

@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Writes docs/performance.md and the gnuplot script of its plot from the raw results of
+tests/bench/run. Input: the environment (RESULTS, OUT_DIR, machine facts; see the end
+of tests/bench/run); RESULTS/tmpfs holds the second pass when there was one."""
+
+import glob
+import json
+import math
+import os
+import re
+import sys
+from datetime import datetime, timezone
+
+ENV = os.environ
+RES = ENV["RESULTS"]
+RES2 = os.path.join(RES, "tmpfs")
+OUT = ENV["OUT_DIR"]
+CONCURRENCY = [1, 8, 64]
+NPROC = int(ENV["MACHINE_NPROC"])
+
+
+def load(name, res=RES):
+    with open(os.path.join(res, name + ".json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), math.ceil(q * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def pgbench(name, res=RES):
+    """tps and latency percentiles (ms) of one pgbench run, from its per-transaction logs."""
+    with open(os.path.join(res, name + ".txt"), encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", text, re.M)
+    if not m:
+        sys.exit(f"report.py: no tps in {res}/{name}.txt")
+    latencies = []
+    for path in glob.glob(os.path.join(res, name + ".log*")):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 3:
+                    latencies.append(int(fields[2]) / 1000.0)  # us -> ms
+    latencies.sort()
+    return {
+        "tps": float(m.group(1)),
+        "p50": percentile(latencies, 0.50),
+        "p90": percentile(latencies, 0.90),
+        "p99": percentile(latencies, 0.99),
+        "max": latencies[-1] if latencies else float("nan"),
+    }
+
+
+def ms(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.2f}" if v >= 10 else f"{v:.3f}"
+
+
+def num(v):
+    return f"{v:,.0f}".replace(",", " ")
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def sql_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def bench_command(name, res=RES):
+    with open(os.path.join(res, name + ".cmd"), encoding="utf-8") as f:
+        cmd = f.read().strip()
+    cmd = re.sub(r"^\S*/tchatator-bench", "tchatator-bench", cmd)
+    cmd = re.sub(r"/tmp/tchatator-bench\.\w+/", "", cmd)
+    cmd = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", cmd)
+    cmd = re.sub(r"--gateway-pid \d+", "--gateway-pid PID", cmd)
+    return re.sub(r" --cpu(-tree)? \S+", "", cmd)
+
+
+# ---- data ----------------------------------------------------------------------------
+pg = {c: pgbench(f"pgbench-insert-c{c}") for c in CONCURRENCY}
+txn = {c: pgbench(f"pgbench-sendtxn-c{c}") for c in CONCURRENCY}
+send = {1: load("lockstep"), 8: load("send-c8"), 64: load("send-c64")}
+mix = load("mix-c64")
+limited = load("send-limited")
+idle = load("idle")
+with open(os.path.join(RES, "limit-check.txt"), encoding="utf-8") as f:
+    limit_senders, limit_min, limit_max, limit_window_max = (int(x) for x in f.read().split())
+
+tmpfs = os.path.exists(os.path.join(RES2, "send-c64.json"))
+if tmpfs:
+    pg2 = {c: pgbench(f"pgbench-insert-c{c}", RES2) for c in CONCURRENCY}
+    txn2 = {c: pgbench(f"pgbench-sendtxn-c{c}", RES2) for c in CONCURRENCY}
+    send2 = {1: load("lockstep", RES2), 8: load("send-c8", RES2), 64: load("send-c64", RES2)}
+
+# ---- targets -------------------------------------------------------------------------
+def targets(s, p):
+    return {
+        "ratio64": s[64]["ok_rps"] / p[64]["tps"],
+        "throughput": s[64]["ok_rps"] / p[64]["tps"] >= 1.0,
+        "p99": s[64]["latency_ms"]["p99"] < 10.0,
+        "lockstep": s[1]["latency_ms"]["p50"] < 0.5,
+    }
+
+
+t_main = targets(send, pg)
+t_tmpfs = targets(send2, pg2) if tmpfs else None
+i = idle["idle"]
+growth = i["growth_bytes_per_connection"]
+held_all = i["alive_after_hold"] == i["target"] and i["failed"] == 0
+t_idle = held_all and 0 <= growth < 4096
+acc = limited["accepted_per_sender"]
+t_limit = (limit_window_max <= 12 and acc["max"] <= 12 and limit_max <= 12
+           and acc["limited_without_retry_after"] == 0 and limited["connection_errors"] == 0)
+limit_exact = limit_min == 12 and limit_max == 12 and limit_senders == int(ENV["PAIRS_LIMIT"])
+
+# ---- markdown ------------------------------------------------------------------------
+now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+mem_gib = int(ENV["MACHINE_MEM_KIB"]) / 1024 / 1024
+fsync_ms = int(ENV["FSYNC_US"]) / 1000 if ENV.get("FSYNC_US") else None
+L = []
+w = L.append
+
+
+def send_table(s, p, tx):
+    w("| scenario | conc. | tchatator SEND_MSG/s | p50 | p90 | p99 | max | pgbench INSERT tx/s | ratio | pgbench send txn tx/s |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in CONCURRENCY:
+        r, b = s[c], p[c]
+        lat = r["latency_ms"]
+        label = "lock-step" if c == 1 else "closed loop"
+        w(f"| {label} | {c} | {num(r['ok_rps'])} | {ms(lat['p50'])} | {ms(lat['p90'])} | "
+          f"{ms(lat['p99'])} | {ms(lat['max'])} | {num(b['tps'])} | **{r['ok_rps'] / b['tps']:.2f}x** | "
+          f"{num(tx[c]['tps'])} |")
+
+
+def pgbench_table(p, tx):
+    w("| pgbench script | clients | tx/s | p50 | p90 | p99 | max |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for label, runs in (("single-row INSERT", p), ("product's send transaction", tx)):
+        for c in CONCURRENCY:
+            b = runs[c]
+            w(f"| {label} | {c} | {num(b['tps'])} | {ms(b['p50'])} | {ms(b['p90'])} | "
+              f"{ms(b['p99'])} | {ms(b['max'])} |")
+
+
+def cpu_table(rows):
+    w("| scenario | req/s | gateway | core | postgres | bench | total (of "
+      f"{NPROC}) |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for label, r in rows:
+        cpu = r.get("cpu", {})
+        cells, total = [], 0.0
+        for name in ("gateway", "core", "postgres", "bench"):
+            v = cpu.get(name)
+            if not v or v["seconds"] < 0:
+                cells.append("n/a")
+                continue
+            total += v["cores"]
+            kernel = 100 * v["system_seconds"] / v["seconds"] if v["seconds"] > 0 else 0
+            cells.append(f"{v['cores']:.2f} / {v['us_per_request']:.0f} us / {kernel:.0f}% sys")
+        w(f"| {label} | {num(r['throughput_rps'])} | " + " | ".join(cells) + f" | {total:.2f} |")
+
+
+def statements_table(path, per, label):
+    if not os.path.exists(path):
+        return
+    w(f"{label}: pg_stat_statements over the whole run (`PG_STATEMENTS=1`; log-ins and warm-up")
+    w("included). Mean wall time of each execution inside PostgreSQL (waits for locks and for")
+    w("the CPU included), without the round trips and the WAL flush at COMMIT.")
+    w("")
+    w("| calls per request | mean ms | share of time | statement |")
+    w("|---:|---:|---:|---|")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 5 and "pg_stat_statements" not in parts[4]:
+                rows.append(parts)
+    total_ms = sum(float(r[1]) for r in rows) or 1.0
+    for calls, tot, mean, _rows, query in rows:
+        q = query.replace("|", "\\|")
+        w(f"| {int(calls) / max(per, 1):.2f} | {float(mean):.3f} | "
+          f"{100 * float(tot) / total_ms:.0f}% | `{q}` |")
+    w("")
+
+
+w("# Performance")
+w("")
+w("Written by `tests/bench/run` (issue 8): do not edit by hand, run it again. Every")
+w("tchatator figure is set against pgbench on the same PostgreSQL, measured minutes")
+w("earlier in the same run.")
+w("")
+w("## Machine and run")
+w("")
+w(f"- date: {now}; whole run {ENV['RUN_SECONDS']} s")
+w(f"- CPU: {ENV['MACHINE_CPU']}, {NPROC} logical CPUs; RAM {mem_gib:.1f} GiB")
+w(f"- OS: {ENV['MACHINE_OS']}, kernel {ENV['MACHINE_KERNEL']}")
+w(f"- PostgreSQL {ENV['PG_VERSION_TEXT']}: private cluster, default settings except "
+  "`max_connections = 200` (fsync and synchronous_commit on), reached over TCP on loopback")
+if fsync_ms is not None:
+    w(f"- PostgreSQL data on {ENV['PG_STORAGE']}: one 8 kB synchronous write there takes "
+      f"{fsync_ms:.2f} ms (`dd bs=8k oflag=dsync`, mean of 200), the floor of a commit")
+w(f"- tchatator: commit {ENV['GIT_REV']}, build type {ENV['BUILD_TYPE'] or 'RelWithDebInfo (the default)'};"
+  f" gateway threads {ENV['GATEWAY_THREADS']}, core database pool {ENV['POOL_SIZE']}")
+w(f"- PostgreSQL, core, gateway and the load generators share the {NPROC} CPUs; "
+  f"open-file limit {ENV['ULIMIT_N']}")
+niceness = os.nice(0)
+if niceness != 0:
+    w(f"- run at scheduling priority nice {niceness}, so that other work on the machine disturbs it less")
+load_before = float(ENV["LOAD_BEFORE"].split()[0])
+load_after = float(ENV["LOAD_AFTER"].split()[0])
+busy = max(load_before, load_after) > NPROC / 2
+w(f"- load average (1, 5, 15 min) before measuring: {ENV['LOAD_BEFORE']}; after: {ENV['LOAD_AFTER']}"
+  + (" — **the machine was busy with other work, which distorts every figure below**"
+     " (`WAIT_FOR_QUIET=600 tests/bench/run` waits for a quiet machine)" if busy else ""))
+w("")
+w("## Targets (issue 8)")
+w("")
+w("| target | " + ("PostgreSQL on disk | | on tmpfs (no flush) | |" if tmpfs else "reached | |"))
+w("|---|---|---|" + ("---|---|" if tmpfs else ""))
+
+
+def target_row(label, main_value, main_ok, tmpfs_value=None, tmpfs_ok=None):
+    row = f"| {label} | {main_value} | {verdict(main_ok)} |"
+    if tmpfs:
+        row += f" {tmpfs_value} | {verdict(tmpfs_ok)} |" if tmpfs_value is not None else " | |"
+    w(row)
+
+
+target_row("64 connections: SEND_MSG/s at least 1.0x pgbench INSERT tx/s at 64 clients",
+           f"{t_main['ratio64']:.2f}x ({num(send[64]['ok_rps'])} vs {num(pg[64]['tps'])})",
+           t_main["throughput"],
+           f"{t_tmpfs['ratio64']:.2f}x ({num(send2[64]['ok_rps'])} vs {num(pg2[64]['tps'])})" if tmpfs else None,
+           t_tmpfs["throughput"] if tmpfs else None)
+target_row("64 connections: p99 under 10 ms", f"{ms(send[64]['latency_ms']['p99'])} ms", t_main["p99"],
+           f"{ms(send2[64]['latency_ms']['p99'])} ms" if tmpfs else None,
+           t_tmpfs["p99"] if tmpfs else None)
+target_row("lock-step, one connection: p50 under 0.5 ms", f"{ms(send[1]['latency_ms']['p50'])} ms",
+           t_main["lockstep"], f"{ms(send2[1]['latency_ms']['p50'])} ms" if tmpfs else None,
+           t_tmpfs["lockstep"] if tmpfs else None)
+target_row(f"{i['target']} idle connections held, gateway growth under 4 KiB each",
+           f"{growth:.0f} B per connection, {i['alive_after_hold']} held", t_idle)
+target_row("rate limit on: never more than 12 accepted per sender per minute",
+           f"at most {max(limit_window_max, acc['max'])}", t_limit)
+w("")
+if fsync_ms is not None:
+    w(f"On this storage one synchronous 8 kB write takes {fsync_ms:.2f} ms and pgbench's own")
+    w(f"lock-step INSERT has a p50 of {ms(pg[1]['p50'])} ms: an answer given only after its commit")
+    w("cannot be faster, whatever the software does. The tmpfs pass shows what the software")
+    w("costs when a commit costs no flush (as on a disk with a fast write cache).")
+    w("")
+w("![latency and throughput against concurrency](performance-latency.png)")
+w("")
+w("## SEND_MSG against the bare database")
+w("")
+w("SEND_MSG through gateway, gRPC, core and commit, in a closed loop (each connection")
+w("sends its next request when the previous answer arrives), against pgbench's single-row")
+w("`INSERT INTO messages` at the same concurrency. Rate limit disabled through configuration")
+w("(`TCHATATOR_MAX_MESSAGES_PER_MINUTE=0`, `..._PER_HOUR=0`). Latencies in milliseconds. The")
+w("last column is pgbench running the product's whole send transaction (below).")
+w("")
+w(f"PostgreSQL on {ENV['PG_STORAGE']}:")
+w("")
+send_table(send, pg, txn)
+w("")
+if tmpfs:
+    w(f"PostgreSQL on tmpfs (second pass, {ENV['TMPFS_DURATION']} s per figure):")
+    w("")
+    send_table(send2, pg2, txn2)
+    w("")
+w("Ratio: tchatator's SEND_MSG answered 200 per second divided by pgbench's transactions per")
+all_runs = [("lockstep", send[1]), ("send-c8", send[8]), ("send-c64", send[64]), ("mix-c64", mix)]
+if tmpfs:
+    all_runs += [("tmpfs " + n, r) for n, r in (("lockstep", send2[1]), ("send-c8", send2[8]),
+                                                ("send-c64", send2[64]))]
+bad = {n: r for n, r in all_runs if set(r["status"]) - {"200"} or r["connection_errors"]}
+if bad:
+    w("second. **Not every request was answered 200:** " + "; ".join(
+        f"{n}: statuses {r['status']}, lost connections {r['connection_errors']}"
+        for n, r in bad.items()))
+else:
+    w("second. Every request of these scenarios was answered 200, no connection was lost.")
+w("")
+w("### The mix")
+w("")
+lat = mix["latency_ms"]
+w(f"64 connections (32 member/pro pairs logged in on both sides), each sending SEND_MSG to its")
+w(f"peer, then GET_UNREAD, then GET_HISTORY, in turn: {num(mix['ok_rps'])} requests/s in all.")
+w("")
+w("| request | per second | p50 | p90 | p99 | max |")
+w("|---|---:|---:|---:|---:|---:|")
+w(f"| all | {num(mix['ok_rps'])} | {ms(lat['p50'])} | {ms(lat['p90'])} | {ms(lat['p99'])} | {ms(lat['max'])} |")
+for cmd, v in mix["commands"].items():
+    w(f"| {cmd} | {num(v['count'] / mix['elapsed_s'])} | {ms(v['p50'])} | {ms(v['p90'])} | "
+      f"{ms(v['p99'])} | {ms(v['max'])} |")
+w("")
+w("### The bare database")
+w("")
+w("pgbench: the product's single-row INSERT (the baseline of the ratios) and, for the")
+w("analysis, the write transaction of the product's send path as `storage/pg_store.cc` has")
+w("it (lock sender and recipient rows, INSERT the message, INSERT the change with")
+w("`pg_notify`, in one transaction: 5 round trips with BEGIN and COMMIT).")
+w("")
+w(f"PostgreSQL on {ENV['PG_STORAGE']}:")
+w("")
+pgbench_table(pg, txn)
+w("")
+if tmpfs:
+    w("PostgreSQL on tmpfs:")
+    w("")
+    pgbench_table(pg2, txn2)
+    w("")
+w("### Where the CPU goes")
+w("")
+w("CPU time of each process while the bench measured (/proc/PID/stat): cores busy (CPU")
+w("seconds per second), CPU microseconds per request, and the kernel's share. postgres")
+w("counts the postmaster and all its backends.")
+w("")
+rows = [("lock-step", send[1]), ("SEND_MSG c=8", send[8]), ("SEND_MSG c=64", send[64]),
+        ("mix c=64", mix)]
+if tmpfs:
+    rows += [("tmpfs: lock-step", send2[1]), ("tmpfs: SEND_MSG c=8", send2[8]),
+             ("tmpfs: SEND_MSG c=64", send2[64])]
+cpu_table(rows)
+w("")
+if os.path.exists(os.path.join(RES, "statements-send-c64.tsv")):
+    w("### What the database executes")
+    w("")
+    statements_table(os.path.join(RES, "statements-send-c64.tsv"),
+                     send[64]["accepted_per_sender"]["total"], "SEND_MSG, 64 connections")
+    mix_requests = mix["accepted_per_sender"]["total"] * 3
+    statements_table(os.path.join(RES, "statements-mix-c64.tsv"), mix_requests,
+                     "The mix (SEND_MSG, GET_UNREAD and GET_HISTORY each count as a request)")
+w("## Rate limit enabled (product defaults: 12 per minute, 90 per hour)")
+w("")
+lat = limited["latency_ms"]
+w(f"{limited['connections']} connections share {ENV['PAIRS_LIMIT']} fresh senders (4 connections per"
+  f" sender) and send in a closed loop for {limited['elapsed_s']:.0f} s. Answers:"
+  f" {', '.join(f'{k}: {v}' for k, v in sorted(limited['status'].items()))}"
+  f" ({num(limited['throughput_rps'])} answers/s; p50 {ms(lat['p50'])} ms, p99 {ms(lat['p99'])} ms).")
+w("")
+w(f"- accepted per sender, counted by the bench: min {acc['min']}, max {acc['max']}")
+w(f"- in the database: {limit_senders} senders with {limit_min} to {limit_max} messages each, at most"
+  f" {limit_window_max} in any 60 seconds")
+w(f"- every 426 carried `retry-after`: {'yes' if acc['limited_without_retry_after'] == 0 else 'no'}")
+w(f"- never more than 12 per sender per minute: {verdict(t_limit)}; each sender got exactly 12"
+  f" (the limit is not stricter than configured): {'yes' if limit_exact else 'no'}")
+w("")
+w(f"## {i['target']} idle connections")
+w("")
+w(f"A freshly started gateway. The bench opens one connection and logs it in first (the gateway")
+w("then has its gRPC channel to the core), reads the gateway's VmRSS, opens the others")
+w(f"({i['action'].upper()} on each; {ENV['PAIRS_SEND']} users with many sessions each), holds them"
+  f" {i['held_s']:.0f} s, and sends PING on each.")
+w("")
+w("| gateway | VmRSS (KiB) |")
+w("|---|---:|")
+w(f"| baseline (1 connection) | {i['before']['rss_kib']} |")
+w(f"| all open ({i['opened']} in {idle['open_s']:.1f} s, {i['failed']} failed) | {i['after_open']['rss_kib']} |")
+w(f"| after holding {i['held_s']:.0f} s | {i['after_hold']['rss_kib']} |")
+w(f"| after the bench closed them | {i['after_close']['rss_kib']} |")
+w("")
+w(f"Growth: {growth:.0f} bytes per connection; {i['alive_after_hold']} of {i['target']}"
+  " answered PING after the hold.")
+w("")
+w("## How it was measured")
+w("")
+w("`tests/bench/run` did, in this order (`DURATION`, `PGBENCH_DURATION`, `IDLE_CONNECTIONS`,")
+w("`IDLE_HOLD`, `TMPFS_DURATION`, `PG_STATEMENTS`, `RESULTS_DIR`: see its header):")
+w("")
+w("1. started a private PostgreSQL cluster, `tchatator-core` (rate limit off) and")
+w("   `tchatator-gateway` (`TCHATATOR_MAX_CONNECTIONS=20000`, `..._PER_IP=20000`), and")
+w(f"   created {ENV['PAIRS_SEND']}+{ENV['PAIRS_MIX']}+{ENV['PAIRS_LIMIT']} member/pro pairs with"
+  " `tchatator-admin user add`;")
+w("2. ran pgbench on the migrated `tchatator` database (each at 1, 8 and 64 clients, `-j` 2 at")
+w(f"   most; the INSERT for {ENV['PGBENCH_DURATION']} s, the send transaction for half that):")
+w("")
+w("   ```")
+w(f"   pgbench -n -h 127.0.0.1 -M prepared -c CLIENTS -j THREADS -T {ENV['PGBENCH_DURATION']} -f insert.sql --log tchatator")
+w("   ```")
+w("")
+w("   `insert.sql`, the product's `insert_message` statement, a random member of the send")
+w("   group writing to a pro, 64 characters of content, one row per transaction:")
+w("")
+w("   ```")
+for line in sql_lines(os.path.join(RES, "insert.sql")):
+    w("   " + line)
+w("   ```")
+w("")
+w("   `send-txn.sql`, the write transaction of the product's send path:")
+w("")
+w("   ```")
+for line in sql_lines(os.path.join(RES, "send-txn.sql")):
+    w("   " + line)
+w("   ```")
+w("")
+w("3. ran `tchatator-bench` (`tests/bench/bench_main.cc`: Asio, one client thread, one request")
+w("   at a time per connection, latency from writing the request to having read the whole")
+w("   answer, 1 s of warm-up not counted; each also given `--cpu gateway=PID --cpu core=PID")
+w("   --cpu-tree postgres=PID` for the CPU table):")
+w("")
+for name in ["lockstep", "send-c8", "send-c64", "mix-c64", "send-limited", "idle"]:
+    w(f"   - `{bench_command(name)}`")
+w("")
+w("   the rate-limited run after restarting core and gateway with the default limits (and")
+w("   checking the limit in the database afterwards), the idle run on a restarted gateway;")
+if tmpfs:
+    w("4. stopped everything, started a second cluster on tmpfs with its own core, gateway and")
+    w(f"   {ENV['PAIRS_SEND']} pairs, and ran the same pgbench scripts and SEND_MSG scenarios for"
+      f" {ENV['TMPFS_DURATION']} s each.")
+else:
+    w("4. stopped everything.")
+w("")
+
+with open(os.path.join(OUT, "performance.md"), "w", encoding="utf-8") as f:
+    f.write("\n".join(L))
+
+# ---- plot ------------------------------------------------------------------------------
+dat = os.path.join(RES, "latency.dat")
+with open(dat, "w", encoding="utf-8") as f:
+    f.write("# conc tch_p50 tch_p99 pg_p50 pg_p99 tch_rps pg_tps t_tch_p50 t_pg_p50 t_tch_rps t_pg_tps\n")
+    for c in CONCURRENCY:
+        r, b = send[c], pg[c]
+        extra = (f"{send2[c]['latency_ms']['p50']} {pg2[c]['p50']} {send2[c]['ok_rps']} {pg2[c]['tps']}"
+                 if tmpfs else "NaN NaN NaN NaN")
+        f.write(f"{c} {r['latency_ms']['p50']} {r['latency_ms']['p99']} {b['p50']} {b['p99']} "
+                f"{r['ok_rps']} {b['tps']} {extra}\n")
+png = os.path.join(OUT, "performance-latency.png")
+tmpfs_latency = (f''', \\
+     "{dat}" using 1:8 with linespoints lw 1 pt 6 lc rgb "#1f77b4" dt 3 title "tmpfs: tchatator p50", \\
+     "{dat}" using 1:9 with linespoints lw 1 pt 6 lc rgb "#d62728" dt 3 title "tmpfs: pgbench p50"'''
+                 if tmpfs else "")
+tmpfs_throughput = (f''', \\
+     "{dat}" using 1:10 with linespoints lw 1 pt 6 lc rgb "#1f77b4" dt 3 title "tmpfs: tchatator SEND_MSG/s", \\
+     "{dat}" using 1:11 with linespoints lw 1 pt 6 lc rgb "#d62728" dt 3 title "tmpfs: pgbench INSERT tx/s"'''
+                    if tmpfs else "")
+floor = f'''{fsync_ms} with lines lc rgb "#2ca02c" dt 4 title "one 8 kB O_DSYNC write", \\
+     ''' if fsync_ms else ""
+with open(os.path.join(RES, "latency.gp"), "w", encoding="utf-8") as f:
+    f.write(f"""set terminal png size 1200,620 font ",11" noenhanced
+set output "{png}"
+set multiplot layout 1,2 title "tchatator SEND_MSG vs pgbench single-row INSERT ({NPROC} CPUs, {now}; PostgreSQL on {ENV['PG_STORAGE'].split(' (')[0]}; thin lines, open circles: on tmpfs)"
+set logscale x 2
+set xtics ("1" 1, "8" 8, "64" 64)
+set xrange [0.7:90]
+unset xlabel
+set grid
+set key below horizontal maxrows 5 samplen 2 font ",9"
+set logscale y 10
+set ylabel "latency (ms, log scale)"
+set title "Latency against concurrent connections (pgbench: clients)"
+plot "{dat}" using 1:2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "tchatator p50", \\
+     "{dat}" using 1:3 with linespoints lw 2 pt 5 lc rgb "#1f77b4" dt 2 title "tchatator p99", \\
+     "{dat}" using 1:4 with linespoints lw 2 pt 7 lc rgb "#d62728" title "pgbench INSERT p50", \\
+     "{dat}" using 1:5 with linespoints lw 2 pt 5 lc rgb "#d62728" dt 2 title "pgbench INSERT p99", \\
+     {floor}0.5 with lines lc rgb "#888888" dt 3 title "target: lock-step p50 0.5 ms", \\
+     10 with lines lc rgb "#444444" dt 3 title "target: p99 at 64 10 ms"{tmpfs_latency}
+unset logscale y
+set yrange [0:*]
+set ylabel "requests or transactions per second"
+set title "Throughput against concurrent connections (pgbench: clients)"
+plot "{dat}" using 1:6 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "tchatator SEND_MSG/s", \\
+     "{dat}" using 1:7 with linespoints lw 2 pt 7 lc rgb "#d62728" title "pgbench INSERT tx/s"{tmpfs_throughput}
+unset multiplot
+""")
+
+# ---- summary for the terminal ------------------------------------------------------------
+with open(os.path.join(RES, "summary.txt"), "w", encoding="utf-8") as f:
+    passes = [("disk ", send, pg)] + ([("tmpfs", send2, pg2)] if tmpfs else [])
+    for label, s, p in passes:
+        for c in CONCURRENCY:
+            r, b = s[c], p[c]
+            f.write(f"{label} send c={c:<3} {r['ok_rps']:8.0f}/s p50 {r['latency_ms']['p50']:8.3f} p99 "
+                    f"{r['latency_ms']['p99']:8.3f} ms | pgbench {b['tps']:8.0f}/s p50 {b['p50']:7.3f} "
+                    f"p99 {b['p99']:8.3f} ms | ratio {r['ok_rps'] / b['tps']:.2f}\n")
+    f.write(f"mix c=64 {mix['ok_rps']:.0f}/s p50 {mix['latency_ms']['p50']:.3f} p99 "
+            f"{mix['latency_ms']['p99']:.3f} ms\n")
+    f.write(f"rate limit: {limited['status']}, accepted per sender {acc['min']}-{acc['max']}, "
+            f"max in any 60 s {limit_window_max}: {'ok' if t_limit else 'VIOLATED'}\n")
+    f.write(f"idle: {i['alive_after_hold']}/{i['target']} held, {growth:.0f} B per connection\n")
+    f.write(f"targets (disk): throughput {verdict(t_main['throughput'])}, p99 {verdict(t_main['p99'])}, "
+            f"lock-step {verdict(t_main['lockstep'])}; idle {verdict(t_idle)}, rate limit "
+            f"{verdict(t_limit)}\n".replace("**", ""))
+    if tmpfs:
+        f.write(f"targets (tmpfs): throughput {verdict(t_tmpfs['throughput'])}, p99 "
+                f"{verdict(t_tmpfs['p99'])}, lock-step {verdict(t_tmpfs['lockstep'])}\n".replace("**", ""))

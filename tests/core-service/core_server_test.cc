@@ -1,4 +1,4 @@
-// The core's gRPC services through a real server on a local port, over a fresh
+// The core's gRPC services through a real server on a local port, over a real
 // PostgreSQL database and a FakeClock: every RPC of ChatService and AccountService,
 // their errors (status code and `tchatator-error` trailer), rate limits, sessions and
 // the durability promise (contract 2.3 to 2.6 and 3).

@@ -25,19 +25,23 @@ std::vector<Statement> Statements() {
       " AND r.scope_id IS NULL AND r.lifted_at IS NULL)";
   const std::string user_cols = "u.id, u.name, u.role, " + admin_ban;
   // Newest first, strictly before the given id, at most the limit: sent by $1 (to $2),
-  // and received by $1 (from $2) once read. Each branch walks one index backwards.
+  // and received by $1 (from $2) once read. Each branch walks one index backwards; the
+  // ORDER BY names the index's leading columns so that the generic plan of the prepared
+  // statement uses it instead of scanning the primary key.
   const std::string history_sent =
       "(SELECT " + cols + " FROM messages WHERE sender_id = $1 AND deleted_at IS NULL"
-      " AND id < $2 ORDER BY id DESC LIMIT $3)";
+      " AND id < $2 ORDER BY sender_id DESC, id DESC LIMIT $3)";
   const std::string history_received =
       "(SELECT " + cols + " FROM messages WHERE recipient_id = $1 AND read_at IS NOT NULL"
-      " AND deleted_at IS NULL AND id < $2 ORDER BY id DESC LIMIT $3)";
+      " AND deleted_at IS NULL AND id < $2 ORDER BY recipient_id DESC, id DESC LIMIT $3)";
   const std::string peer_sent =
       "(SELECT " + cols + " FROM messages WHERE sender_id = $1 AND recipient_id = $2"
-      " AND deleted_at IS NULL AND id < $3 ORDER BY id DESC LIMIT $4)";
+      " AND deleted_at IS NULL AND id < $3"
+      " ORDER BY sender_id DESC, recipient_id DESC, id DESC LIMIT $4)";
   const std::string peer_received =
       "(SELECT " + cols + " FROM messages WHERE sender_id = $2 AND recipient_id = $1"
-      " AND read_at IS NOT NULL AND deleted_at IS NULL AND id < $3 ORDER BY id DESC LIMIT $4)";
+      " AND read_at IS NOT NULL AND deleted_at IS NULL AND id < $3"
+      " ORDER BY sender_id DESC, recipient_id DESC, id DESC LIMIT $4)";
   return {
       {"create_user",
        "INSERT INTO users (role, name, api_key_hash) VALUES ($1, $2, $3) RETURNING id"},

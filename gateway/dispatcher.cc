@@ -111,6 +111,13 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
   ++state.requests;
   CallContext call{ResolveToken(request, state), state.client_ip, NextRequestId()};
   state.request_id = call.request_id;
+  // The token travels in a gRPC header, which admits only visible ASCII; gRPC aborts the
+  // process on anything else. No session token has other characters.
+  for (char c : call.token) {
+    if (c < 0x21 || c > 0x7e) {
+      co_return ErrorReply(kUnauthenticated, "not-authenticated", "no valid session: LOGIN first");
+    }
+  }
   // Any answer but 401 proves the session valid: the login deadline no longer applies.
   auto settle = [&state](const auto& result) {
     if (result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {

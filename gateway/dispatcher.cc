@@ -74,6 +74,16 @@ Reply Failure(const CallResult<Response>& result) {
   return Reply{std::move(out).Finish(), false, StrCat(wire.status.code, " ", token)};
 }
 
+// Whether `token` can name a session. It travels in a gRPC header, which admits only
+// visible ASCII (gRPC aborts the process on anything else); no session token has other
+// characters.
+bool CanBeSessionToken(std::string_view token) {
+  for (char c : token) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 // The session token a request names: legacy clients resend their API key as `token` on
 // the connection where they logged in with it.
 std::string ResolveToken(const Request& request, ConnectionState& state) {
@@ -111,12 +121,8 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
   ++state.requests;
   CallContext call{ResolveToken(request, state), state.client_ip, NextRequestId()};
   state.request_id = call.request_id;
-  // The token travels in a gRPC header, which admits only visible ASCII; gRPC aborts the
-  // process on anything else. No session token has other characters.
-  for (char c : call.token) {
-    if (c < 0x21 || c > 0x7e) {
-      co_return ErrorReply(kUnauthenticated, "not-authenticated", "no valid session: LOGIN first");
-    }
+  if (!CanBeSessionToken(call.token)) {
+    co_return ErrorReply(kUnauthenticated, "not-authenticated", "no valid session: LOGIN first");
   }
   // Any answer but 401 proves the session valid: the login deadline no longer applies.
   auto settle = [&state](const auto& result) {
@@ -298,7 +304,7 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
 
     case Command::kDisconnected: {
       // The session used on this connection ends; without one there is nothing to end.
-      if (!state.last_token.empty()) {
+      if (!state.last_token.empty() && CanBeSessionToken(state.last_token)) {
         call.token = state.last_token;
         auto result = co_await core_.Call<v1::LogoutResponse>(TCHATATOR_RPC(Logout),
                                                               v1::LogoutRequest(), call);

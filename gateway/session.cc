@@ -96,7 +96,12 @@ asio::awaitable<void> Session::ReadLoop() {
     if (ec || closed_ || close_after_flush_) break;
     const size_t n = socket_.read_some(asio::buffer(read_buffer), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec || n == 0) break;
+    if (ec == asio::error::eof || (!ec && n == 0)) {
+      // The client ended its side (nc -N): what it asked for is still answered.
+      CloseAfterFlush();
+      break;
+    }
+    if (ec) break;
     last_read_ = Clock::now();
     if (!co_await Consume(std::string_view(read_buffer.data(), n))) break;
     if (parser_.InRequest() != in_request_) {

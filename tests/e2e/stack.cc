@@ -389,7 +389,9 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
   char dir_template[] = "/tmp/tchatator-e2e-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = dir_template;
-  db_ = std::make_unique<testing::TestDatabase>();
+  db_ = options_.pg_admin_url.empty()
+            ? std::make_unique<testing::TestDatabase>()
+            : std::make_unique<testing::TestDatabase>(options_.pg_admin_url);
   admin_key_ = RandomHex(24);
   // A port free a moment ago can be taken before the daemon binds it: retry.
   for (int attempt = 0;; ++attempt) {
@@ -456,8 +458,8 @@ void Stack::StartCore() {
       {"TCHATATOR_LOG_FILE", dir_ + "/core.log"},
   };
   for (const auto& [k, v] : options_.core_env) env[k] = v;
-  core_ = std::make_unique<testing::ChildProcess>(TCHATATOR_CORE_BIN, std::vector<std::string>{},
-                                                  env, dir_ + "/core.log");
+  core_ = std::make_unique<testing::ChildProcess>(TCHATATOR_CORE_BIN, options_.core_args, env,
+                                                  dir_ + "/core.log");
   if (!WaitUntilListening(*core_, grpc_port_, 30s)) {
     core_.reset();
     throw std::runtime_error("tchatator-core did not listen on port " +
@@ -474,7 +476,7 @@ void Stack::StartGateway() {
   };
   for (const auto& [k, v] : options_.gateway_env) env[k] = v;
   gateway_ = std::make_unique<testing::ChildProcess>(
-      TCHATATOR_GATEWAY_BIN, std::vector<std::string>{}, env, dir_ + "/gateway.log");
+      TCHATATOR_GATEWAY_BIN, options_.gateway_args, env, dir_ + "/gateway.log");
   if (!WaitUntilListening(*gateway_, gateway_port_, 30s)) {
     gateway_.reset();
     throw std::runtime_error("tchatator-gateway did not listen on port " +
@@ -498,6 +500,14 @@ void Stack::StopCore() {
     core_->Wait(10s);
   }
   core_.reset();
+}
+
+void Stack::SignalCore(int signal) {
+  if (core_) core_->Signal(signal);
+}
+
+void Stack::SignalGateway(int signal) {
+  if (gateway_) gateway_->Signal(signal);
 }
 
 bool Stack::CoreRunning() { return core_ && core_->Running(); }

@@ -112,6 +112,12 @@ struct StackOptions {
   // Extra environment of the daemons (e.g. TCHATATOR_IDLE_TIMEOUT_SECONDS).
   std::map<std::string, std::string> core_env;
   std::map<std::string, std::string> gateway_env;
+  // Extra command-line arguments of the daemons (e.g. "--config", path).
+  std::vector<std::string> core_args;
+  std::vector<std::string> gateway_args;
+  // libpq connection string of the cluster to create the database in; empty means
+  // TCHATATOR_TEST_PG.
+  std::string pg_admin_url;
 };
 
 // A database, a core and a gateway. Throws std::runtime_error when a daemon does not
@@ -127,6 +133,16 @@ class Stack {
   int grpc_port() const { return grpc_port_; }
   const std::string& admin_key() const { return admin_key_; }
   const testing::TestDatabase& db() const { return *db_; }
+  // The directory of the daemons' logs (core.log, gateway.log, admin.log).
+  const std::string& dir() const { return dir_; }
+  std::string core_log_path() const { return dir_ + "/core.log"; }
+  std::string gateway_log_path() const { return dir_ + "/gateway.log"; }
+  // Sends `signal` to the running daemon (no-op when it is not running).
+  void SignalCore(int signal);
+  void SignalGateway(int signal);
+  // The running daemon's process, or nullptr.
+  testing::ChildProcess* core_process() { return core_.get(); }
+  testing::ChildProcess* gateway_process() { return gateway_.get(); }
   // The tchatator-admin command line, with its connection options.
   std::string AdminCommand() const;
 

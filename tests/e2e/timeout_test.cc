@@ -17,7 +17,9 @@ long long MillisSince(Clock::time_point start) {
 }
 
 TEST(TimeoutTest, UnfinishedRequestIs416IncompleteRequest) {
-  Stack stack({.core_env = {}, .gateway_env = {{"TCHATATOR_REQUEST_TIMEOUT_SECONDS", "1"}}});
+  StackOptions options;
+  options.gateway_env["TCHATATOR_REQUEST_TIMEOUT_SECONDS"] = "1";
+  Stack stack(options);
   Client c = stack.Connect();
   Clock::time_point start = Clock::now();
   ASSERT_TRUE(c.Send("SEND_MSG\ntoken:abc\nrecipient-id:2\n"));
@@ -42,7 +44,9 @@ TEST(TimeoutTest, UnfinishedRequestIs416IncompleteRequest) {
 }
 
 TEST(TimeoutTest, IdleConnectionClosedPingKeepsAlive) {
-  Stack stack({.core_env = {}, .gateway_env = {{"TCHATATOR_IDLE_TIMEOUT_SECONDS", "1"}}});
+  StackOptions options;
+  options.gateway_env["TCHATATOR_IDLE_TIMEOUT_SECONDS"] = "1";
+  Stack stack(options);
   Client idle = stack.Connect();
   Client busy = stack.Connect();
   const Clock::time_point start = Clock::now();

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <utility>
 
 #include <pqxx/pqxx>
 
@@ -17,7 +18,9 @@ std::string RandomName() {
 
 }  // namespace
 
-TestDatabase::TestDatabase() {
+namespace {
+
+std::string AdminUrlFromEnvironment() {
   const char* admin = std::getenv("TCHATATOR_TEST_PG");
   if (admin == nullptr || *admin == '\0') {
     std::fprintf(stderr,
@@ -25,7 +28,14 @@ TestDatabase::TestDatabase() {
                  "a throwaway PostgreSQL\n");
     std::abort();
   }
-  admin_url_ = admin;
+  return admin;
+}
+
+}  // namespace
+
+TestDatabase::TestDatabase() : TestDatabase(AdminUrlFromEnvironment()) {}
+
+TestDatabase::TestDatabase(std::string admin_url) : admin_url_(std::move(admin_url)) {
   name_ = RandomName();
   pqxx::connection connection(admin_url_);
   pqxx::nontransaction txn(connection);

@@ -12,6 +12,8 @@ namespace tchatator::testing {
 class TestDatabase {
  public:
   TestDatabase();
+  // The same in the cluster named by `admin_url` (e.g. a private cluster a test stops).
+  explicit TestDatabase(std::string admin_url);
   ~TestDatabase();
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;

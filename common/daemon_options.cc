@@ -58,4 +58,28 @@ std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view pr
   return std::nullopt;
 }
 
+bool ReloadDaemon(const DaemonOptions& options, KeyOwner owner, SettingsHolder& settings) {
+  absl::StatusOr<Settings> loaded = LoadSettings(options.config_path, ProcessEnvironment());
+  if (!loaded.ok()) {
+    Log::Info(StrCat("SIGHUP: configuration kept: ", loaded.status().message()));
+    return false;
+  }
+  ReloadPlan plan = PlanReload(*settings.Get(), *loaded, owner);
+  // Configure keeps the previous destination when the new file cannot be opened.
+  if (!Log::Configure(plan.applied.log_file, options.verbose)) {
+    Log::Info(StrCat("SIGHUP: configuration kept: cannot open log file ", plan.applied.log_file));
+    return false;
+  }
+  std::string line = "SIGHUP: configuration reloaded, log reopened; changed:";
+  if (plan.changed.empty()) line += " none";
+  for (const std::string& item : plan.changed) StrAppend(&line, " ", item);
+  if (!plan.not_applied.empty()) {
+    line += "; not applied until a restart:";
+    for (const std::string& item : plan.not_applied) StrAppend(&line, " ", item);
+  }
+  settings.Set(std::move(plan.applied));
+  Log::Info(line);
+  return true;
+}
+
 }  // namespace tchatator

@@ -29,6 +29,14 @@ std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view pr
 std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view program,
                                KeyOwner owner, Settings& settings);
 
+// What SIGHUP does: loads the configuration again (file and environment, as at start),
+// reopens the log file, and puts the new values in force, except those of keys that need
+// a restart (PlanReload). Logs one line: "SIGHUP: configuration reloaded, log reopened;
+// changed: k=v ...; not applied until a restart: k=v ..." on success, or
+// "SIGHUP: configuration kept: <why>" when the file is bad or the new log file cannot
+// be opened; then every old value stays in force. Returns whether the reload applied.
+bool ReloadDaemon(const DaemonOptions& options, KeyOwner owner, SettingsHolder& settings);
+
 }  // namespace tchatator
 
 #endif  // TCHATATOR_COMMON_DAEMON_OPTIONS_H_

@@ -236,6 +236,28 @@ std::string DescribeSettings(const Settings& settings, KeyOwner owner) {
   return out;
 }
 
+ReloadPlan PlanReload(const Settings& current, const Settings& loaded, KeyOwner owner) {
+  ReloadPlan plan{loaded, {}, {}};
+  for (const KeySpec& spec : kKeys) {
+    const bool string_key = IsString(spec);
+    const bool differs = string_key ? current.*spec.string_field != loaded.*spec.string_field
+                                    : current.*spec.int_field != loaded.*spec.int_field;
+    if (!spec.reloadable) {
+      // Keep what is in force, so that the holder says what the daemon really uses.
+      if (string_key) {
+        plan.applied.*spec.string_field = current.*spec.string_field;
+      } else {
+        plan.applied.*spec.int_field = current.*spec.int_field;
+      }
+    }
+    if (!differs || !Reads(owner, spec.owner)) continue;
+    std::string value = string_key ? loaded.*spec.string_field : StrCat(loaded.*spec.int_field);
+    if (spec.secret && !value.empty()) value = "***";
+    (spec.reloadable ? plan.changed : plan.not_applied).push_back(StrCat(spec.name, "=", value));
+  }
+  return plan;
+}
+
 std::string UsageText(std::string_view program, KeyOwner owner) {
   std::string out = StrCat(
       "usage: ", program,

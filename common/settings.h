@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -88,6 +89,20 @@ std::string UsageText(std::string_view program, KeyOwner owner);
 
 // The environment variable that overrides `key`: TCHATATOR_ + upper case, '-' as '_'.
 std::string EnvironmentName(std::string_view key);
+
+// What a SIGHUP reload does, from the settings in force to those just loaded.
+struct ReloadPlan {
+  // The settings to put in force: the loaded ones, except that a key that needs a
+  // restart (not `reloadable`) keeps its value in force.
+  Settings applied;
+  // "key=value" of each reloadable key (read by the daemon) whose value changes.
+  std::vector<std::string> changed;
+  // "key=value" of each restart-only key (read by the daemon) whose loaded value differs
+  // from the one in force: not applied until a restart.
+  std::vector<std::string> not_applied;
+};
+// Secret values show as "***" in `changed` and `not_applied`.
+ReloadPlan PlanReload(const Settings& current, const Settings& loaded, KeyOwner owner);
 
 // The settings in force, replaced as a whole on reload. Thread-safe; readers keep the
 // snapshot they took for the length of one request.

@@ -51,14 +51,7 @@ int main(int argc, char** argv) {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal != SIGHUP) break;
-    absl::StatusOr<Settings> reloaded = LoadSettings(options.config_path, ProcessEnvironment());
-    if (!reloaded.ok()) {
-      Log::Info(StrCat("SIGHUP: configuration kept: ", reloaded.status().message()));
-      continue;
-    }
-    Log::Configure(reloaded->log_file, options.verbose);
-    settings.Set(*std::move(reloaded));
-    Log::Info("SIGHUP: configuration reloaded, log reopened");
+    ReloadDaemon(options, KeyOwner::kCore, settings);
   }
   Log::Info("tchatator-core stopping");
   server.Shutdown(absl::Seconds(10));

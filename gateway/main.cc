@@ -54,15 +54,7 @@ int main(int argc, char** argv) {
       [&](const asio::error_code& ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-          absl::StatusOr<Settings> reloaded =
-              LoadSettings(options.config_path, ProcessEnvironment());
-          if (!reloaded.ok()) {
-            Log::Info(StrCat("SIGHUP: configuration kept: ", reloaded.status().message()));
-          } else {
-            Log::Configure(reloaded->log_file, options.verbose);
-            settings.Set(*std::move(reloaded));
-            Log::Info("SIGHUP: configuration reloaded, log reopened");
-          }
+          ReloadDaemon(options, KeyOwner::kGateway, settings);
           signals.async_wait(on_signal);
           return;
         }

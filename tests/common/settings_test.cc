@@ -395,5 +395,60 @@ TEST(UsageTextTest, GatewayUsageListsGatewayKeysOnly) {
   EXPECT_EQ(text.find("grpc-port"), std::string::npos);
 }
 
+// ---------------------------------------------------------------------------
+// PlanReload
+
+TEST(PlanReloadTest, AppliesReloadableKeysAndKeepsRestartOnlyOnes) {
+  const absl::StatusOr<Settings> current =
+      LoadSettings("", Env{{"TCHATATOR_MAX_MESSAGES_PER_MINUTE", "3"}});
+  const absl::StatusOr<Settings> loaded =
+      LoadSettings("", Env{{"TCHATATOR_MAX_MESSAGES_PER_MINUTE", "5"},
+                           {"TCHATATOR_GRPC_PORT", "6000"},
+                           {"TCHATATOR_DATABASE_URL", "postgresql://u:hunter2@db/chat"},
+                           {"TCHATATOR_ADMIN_API_KEY", "s3cretAdminKey"},
+                           {"TCHATATOR_MAX_LINE_BYTES", "600"}});
+  ASSERT_TRUE(current.ok() && loaded.ok());
+  const ReloadPlan plan = PlanReload(*current, *loaded, KeyOwner::kCore);
+  EXPECT_EQ(plan.applied.max_messages_per_minute, 5);
+  EXPECT_EQ(plan.applied.admin_api_key, "s3cretAdminKey");
+  EXPECT_EQ(plan.applied.max_line_bytes, 600) << "every reloadable key, even another daemon's";
+  EXPECT_EQ(plan.applied.grpc_port, 50051) << "a port needs a restart";
+  EXPECT_EQ(plan.applied.database_url, "postgresql:///tchatator");
+  // The core's keys only, in table order, secrets masked.
+  EXPECT_EQ(plan.changed,
+            (std::vector<std::string>{"admin-api-key=***", "max-messages-per-minute=5"}));
+  EXPECT_EQ(plan.not_applied, (std::vector<std::string>{"grpc-port=6000", "database-url=***"}));
+}
+
+TEST(PlanReloadTest, SameValuesChangeNothing) {
+  const absl::StatusOr<Settings> settings = LoadSettings("", {});
+  ASSERT_TRUE(settings.ok());
+  const ReloadPlan plan = PlanReload(*settings, *settings, KeyOwner::kBoth);
+  EXPECT_TRUE(plan.changed.empty());
+  EXPECT_TRUE(plan.not_applied.empty());
+  EXPECT_EQ(DescribeSettings(plan.applied, KeyOwner::kBoth),
+            DescribeSettings(*settings, KeyOwner::kBoth));
+}
+
+TEST(PlanReloadTest, EveryKeyButThePortsAndTheBacklogReloadsOrIsReported) {
+  // Each key changed alone lands in exactly one of the two lists of a daemon reading it.
+  const absl::StatusOr<Settings> base = LoadSettings("", {});
+  ASSERT_TRUE(base.ok());
+  for (const KeySpec& spec : ConfigKeys()) {
+    Settings loaded = *base;
+    if (spec.min > spec.max) {
+      loaded.*spec.string_field += "x";
+    } else {
+      loaded.*spec.int_field = loaded.*spec.int_field == spec.max ? spec.min : spec.max;
+    }
+    const ReloadPlan plan = PlanReload(*base, loaded, spec.owner);
+    EXPECT_EQ(plan.changed.size() + plan.not_applied.size(), 1u) << spec.name;
+    EXPECT_EQ(plan.changed.size(), spec.reloadable ? 1u : 0u) << spec.name;
+    if (spec.name == "port" || spec.name == "grpc-port" || spec.name == "listen-backlog") {
+      EXPECT_FALSE(spec.reloadable) << spec.name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tchatator

@@ -1,1 +1,643 @@
+// Operations (issue #6) on the real daemons: the configuration file given by --config,
+// refused at start when it has an unknown key or an out-of-range value, environment
+// overrides, SIGHUP reloads that change a limit in a running stack (and bad files that
+// keep the old values, saying why), and the logs: line format (date and time, user id,
+// client IP) on real requests, one request id shared by the gateway's and the core's
+// line, no message content or key in any log, the start-up lines with the effective
+// configuration (secrets masked), --verbose, and reopening the log file on SIGHUP.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/stack.h"
+
+namespace tchatator::e2e {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A private directory, removed at the end of the test unless the test failed.
+class TempDir {
+ public:
+  TempDir() {
+    char path[] = "/tmp/tchatator-ops-XXXXXX";
+    if (mkdtemp(path) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = path;
+  }
+  ~TempDir() {
+    if (::testing::Test::HasFailure()) {
+      std::fprintf(stderr, "[ops] files kept in %s\n", path_.c_str());
+      return;
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void WriteFile(const std::string& path, const std::string& text) {
+  // Written aside then renamed: a daemon re-reading it never sees half a file.
+  const std::string temporary = path + ".new";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + temporary);
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> LinesWith(const std::string& path, const std::string& needle) {
+  std::vector<std::string> out;
+  for (std::string& line : ReadLines(path)) {
+    if (line.find(needle) != std::string::npos) out.push_back(std::move(line));
+  }
+  return out;
+}
+
+// Polls `path` until more than `before` of its lines contain `needle`; returns the
+// newest such line, or nullopt after `timeout`.
+std::optional<std::string> WaitForLine(const std::string& path, const std::string& needle,
+                                       size_t before, std::chrono::seconds timeout = 10s) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  for (;;) {
+    std::vector<std::string> lines = LinesWith(path, needle);
+    if (lines.size() > before) return lines.back();
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+constexpr char kReloaded[] = "SIGHUP: configuration reloaded";
+constexpr char kKept[] = "SIGHUP: configuration kept: ";
+
+// Sends SIGHUP to the core (or the gateway) and waits for its log to say the outcome:
+// returns that log line (`needle` is kReloaded or kKept), or "" when it never came.
+std::string HangUp(Stack& stack, bool core, const std::string& needle) {
+  const std::string log = core ? stack.core_log_path() : stack.gateway_log_path();
+  const size_t before = LinesWith(log, needle).size();
+  if (core) {
+    stack.SignalCore(SIGHUP);
+  } else {
+    stack.SignalGateway(SIGHUP);
+  }
+  return WaitForLine(log, needle, before).value_or("");
+}
+
+// `count` messages from `from` to `to`, each answered 200 with its id and time.
+void ExpectSent(Session& from, int64_t to, int count, const std::string& what) {
+  for (int i = 1; i <= count; ++i) {
+    EXPECT_TRUE(IsOk(SendMsg(from.conn, from.token, to, "m" + std::to_string(i)),
+                     {"message-id", "sent-at"}))
+        << what << ": message " << i << " of " << count;
+  }
+}
+
+void ExpectRateLimited(Session& from, int64_t to, const std::string& what) {
+  EXPECT_TRUE(IsError(SendMsg(from.conn, from.token, to, "over"), "426/TOOMRQ", "rate-limited",
+                      {"retry-after"}))
+      << what;
+}
+
+// Runs `command` (stderr joined to stdout); `exit_code` gets its exit code.
+std::string RunShell(const std::string& command, int& exit_code) {
+  int status = 0;
+  std::string out = testing::RunCommand(command + " 2>&1", &status);
+  exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+// --------------------------------------------------------------- start-up refusals
+
+TEST(OperationsStartTest, UnknownKeyInTheFileIsRefusedAtStartNamingFileLineAndKey) {
+  TempDir dir;
+  const std::string conf = dir.File("bad.conf");
+  WriteFile(conf, "# comment\nmax-messages-per-minute=5\nmax-mesages-per-hour=9\n");
+  for (const char* bin : {TCHATATOR_CORE_BIN, TCHATATOR_GATEWAY_BIN}) {
+    int code = 0;
+    const std::string out = RunShell(std::string(bin) + " --config " + conf, code);
+    EXPECT_EQ(code, 1) << bin;
+    const std::string program = std::filesystem::path(bin).filename().string();
+    EXPECT_EQ(out, program + ": " + conf + ":3: unknown key 'max-mesages-per-hour'\n") << bin;
+  }
+}
+
+TEST(OperationsStartTest, OutOfRangeValuesAreRefusedAtStart) {
+  TempDir dir;
+  const std::string conf = dir.File("bad.conf");
+  WriteFile(conf, "max-line-bytes=255\n");
+  int code = 0;
+  std::string out = RunShell(std::string(TCHATATOR_GATEWAY_BIN) + " --config " + conf, code);
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(out,
+            "tchatator-gateway: " + conf + ":1: max-line-bytes must be between 256 and 1048576\n");
+  // The same from the environment, named by its variable; --check-config says it too.
+  out = RunShell(
+      "TCHATATOR_MAX_MESSAGES_PER_MINUTE=-1 " + std::string(TCHATATOR_CORE_BIN) + " --check-config",
+      code);
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(out,
+            "tchatator-core: TCHATATOR_MAX_MESSAGES_PER_MINUTE: max-messages-per-minute must be "
+            "between 0 and 1000000\n");
+  out = RunShell("TCHATATOR_MAX_MESSAGES_PER_MINUTE=abc " + std::string(TCHATATOR_CORE_BIN) +
+                     " --check-config",
+                 code);
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(out,
+            "tchatator-core: TCHATATOR_MAX_MESSAGES_PER_MINUTE: max-messages-per-minute must be "
+            "a whole number\n");
+  // A valid file passes --check-config.
+  WriteFile(conf, "max-line-bytes=256\n");
+  out = RunShell(std::string(TCHATATOR_GATEWAY_BIN) + " --check-config --config " + conf, code);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(out, "configuration ok\n");
+}
+
+TEST(OperationsStartTest, MissingConfigFileIsRefusedAtStart) {
+  TempDir dir;
+  int code = 0;
+  const std::string out =
+      RunShell(std::string(TCHATATOR_CORE_BIN) + " --config " + dir.File("absent.conf"), code);
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(out,
+            "tchatator-core: cannot read configuration file " + dir.File("absent.conf") + "\n");
+}
+
+TEST(OperationsStartTest, HelpListsTheOptionsAndExitsZero) {
+  for (const char* bin : {TCHATATOR_CORE_BIN, TCHATATOR_GATEWAY_BIN}) {
+    int code = 0;
+    const std::string out = RunShell(std::string(bin) + " --help", code);
+    EXPECT_EQ(code, 0) << bin;
+    for (const char* option : {"--config PATH", "--verbose", "--check-config", "--help"}) {
+      EXPECT_NE(out.find(option), std::string::npos) << bin << " --help lacks " << option;
+    }
+  }
+}
+
+// --------------------------------------------------------------- reload in a running stack
+
+TEST(OperationsReloadTest, EnvironmentBeatsTheConfigFile) {
+  TempDir dir;
+  const std::string conf = dir.File("tchatator.conf");
+  WriteFile(conf, "max-messages-per-minute=3\n");
+  StackOptions options;
+  options.core_args = {"--config", conf};
+  options.core_env["TCHATATOR_MAX_MESSAGES_PER_MINUTE"] = "2";
+  Stack stack(options);
+  Session sender = LoginNew(stack, "member");
+  const User recipient = stack.AddUser("pro");
+  ExpectSent(sender, recipient.id, 2, "environment limit 2");
+  ExpectRateLimited(sender, recipient.id, "third message over the environment's limit of 2");
+  // A reload keeps the environment on top of the file.
+  WriteFile(conf, "max-messages-per-minute=4\n");
+  const std::string line = HangUp(stack, true, kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) + ", log reopened; changed: none")) << line;
+  ExpectRateLimited(sender, recipient.id, "still 2 after a reload of a file saying 4");
+}
+
+TEST(OperationsReloadTest, SighupChangesThePerMinuteLimitOfARunningCore) {
+  TempDir dir;
+  const std::string conf = dir.File("tchatator.conf");
+  WriteFile(conf, "max-messages-per-minute=3\n");
+  StackOptions options;
+  options.core_args = {"--config", conf};
+  Stack stack(options);
+  Session sender = LoginNew(stack, "member");
+  const User recipient = stack.AddUser("pro");
+  ExpectSent(sender, recipient.id, 3, "limit 3");
+  ExpectRateLimited(sender, recipient.id, "fourth message over the limit of 3");
+
+  WriteFile(conf, "max-messages-per-minute=5\n");
+  const std::string line = HangUp(stack, true, kReloaded);
+  ASSERT_NE(line, "") << "the core did not log a reload";
+  EXPECT_TRUE(
+      line.ends_with(std::string(kReloaded) + ", log reopened; changed: max-messages-per-minute=5"))
+      << line;
+  // The refused fourth message did not count: exactly two more now.
+  ExpectSent(sender, recipient.id, 2, "limit raised to 5");
+  ExpectRateLimited(sender, recipient.id, "sixth message over the limit of 5");
+  // The same session and connection, and a fresh user gets exactly 5.
+  Session fresh = LoginNew(stack, "member");
+  ExpectSent(fresh, recipient.id, 5, "fresh user, limit 5");
+  ExpectRateLimited(fresh, recipient.id, "fresh user's sixth message");
+
+  // Lowered again, without a restart: the sender is now over it.
+  WriteFile(conf, "max-messages-per-minute=1\n");
+  ASSERT_NE(HangUp(stack, true, kReloaded), "");
+  Session third = LoginNew(stack, "member");
+  ExpectSent(third, recipient.id, 1, "limit lowered to 1");
+  ExpectRateLimited(third, recipient.id, "second message over the limit of 1");
+  EXPECT_TRUE(stack.CoreRunning());
+}
+
+TEST(OperationsReloadTest, BadFileOnSighupKeepsTheCoresOldValuesAndSaysWhy) {
+  TempDir dir;
+  const std::string conf = dir.File("tchatator.conf");
+  WriteFile(conf, "max-messages-per-minute=3\n");
+  StackOptions options;
+  options.core_args = {"--config", conf};
+  Stack stack(options);
+  Session sender = LoginNew(stack, "member");
+  const User recipient = stack.AddUser("pro");
+  ExpectSent(sender, recipient.id, 2, "limit 3, first two");
+
+  // A valid first line then an unknown key: nothing of the file applies.
+  WriteFile(conf, "max-messages-per-minute=50\nmax-mesages-per-hour=500\n");
+  std::string line = HangUp(stack, true, kKept);
+  EXPECT_TRUE(line.ends_with(std::string(kKept) + conf + ":2: unknown key 'max-mesages-per-hour'"))
+      << line;
+  EXPECT_TRUE(LinesWith(stack.core_log_path(), kReloaded).empty());
+  ExpectSent(sender, recipient.id, 1, "still limit 3, third message");
+  ExpectRateLimited(sender, recipient.id, "still limit 3 after an unknown key");
+
+  // Out of range.
+  WriteFile(conf, "max-messages-per-minute=-1\n");
+  line = HangUp(stack, true, kKept);
+  EXPECT_TRUE(line.ends_with(std::string(kKept) + conf +
+                             ":1: max-messages-per-minute must be between 0 and 1000000"))
+      << line;
+  ExpectRateLimited(sender, recipient.id, "still limit 3 after an out-of-range value");
+
+  // The file gone.
+  std::filesystem::remove(conf);
+  line = HangUp(stack, true, kKept);
+  EXPECT_TRUE(line.ends_with(std::string(kKept) + "cannot read configuration file " + conf))
+      << line;
+  ExpectRateLimited(sender, recipient.id, "still limit 3 without a file");
+
+  // Still running, and a good file afterwards applies.
+  EXPECT_TRUE(stack.CoreRunning());
+  WriteFile(conf, "max-messages-per-minute=4\n");
+  ASSERT_NE(HangUp(stack, true, kReloaded), "");
+  ExpectSent(sender, recipient.id, 1, "limit 4");
+  ExpectRateLimited(sender, recipient.id, "fifth message over the limit of 4");
+}
+
+// A LOGIN whose api-token line is `bytes` long in all ("api-token:" included).
+Response LoginWithLongLine(Stack& stack, size_t bytes) {
+  Client c = stack.Connect();
+  const std::string key = "api-token:";
+  c.Send("LOGIN\n" + key + std::string(bytes - key.size(), 'k') + "\n\n");
+  return c.Read();
+}
+
+TEST(OperationsReloadTest, SighupChangesTheGatewaysLineLimitAndABadFileKeepsIt) {
+  TempDir dir;
+  const std::string conf = dir.File("gateway.conf");
+  WriteFile(conf, "max-line-bytes=300\n");
+  StackOptions options;
+  options.gateway_args = {"--config", conf};
+  Stack stack(options);
+  EXPECT_TRUE(IsError(LoginWithLongLine(stack, 300), "403/DENIED", "invalid-api-key"));
+  EXPECT_TRUE(IsError(LoginWithLongLine(stack, 301), "416/MISFMT", "request-too-large"));
+
+  WriteFile(conf, "max-line-bytes=100\n");
+  std::string line = HangUp(stack, false, kKept);
+  EXPECT_TRUE(line.ends_with(std::string(kKept) + conf +
+                             ":1: max-line-bytes must be between 256 and 1048576"))
+      << line;
+  WriteFile(conf, "max-line-bytes=600\nmax-lines-bytes=700\n");
+  line = HangUp(stack, false, kKept);
+  EXPECT_TRUE(line.ends_with(std::string(kKept) + conf + ":2: unknown key 'max-lines-bytes'"))
+      << line;
+  EXPECT_TRUE(stack.GatewayRunning());
+  EXPECT_TRUE(IsError(LoginWithLongLine(stack, 300), "403/DENIED", "invalid-api-key"));
+  EXPECT_TRUE(IsError(LoginWithLongLine(stack, 301), "416/MISFMT", "request-too-large"));
+
+  // The backlog needs a restart: the log says it is not applied.
+  WriteFile(conf, "max-line-bytes=600\nlisten-backlog=99\n");
+  line = HangUp(stack, false, kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
+                             ", log reopened; changed: max-line-bytes=600; not applied until a "
+                             "restart: listen-backlog=99"))
+      << line;
+  EXPECT_TRUE(IsError(LoginWithLongLine(stack, 600), "403/DENIED", "invalid-api-key"));
+  EXPECT_TRUE(IsError(LoginWithLongLine(stack, 601), "416/MISFMT", "request-too-large"));
+  line = HangUp(stack, false, kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
+                             ", log reopened; changed: none; not applied until a restart: "
+                             "listen-backlog=99"))
+      << line;
+}
+
+// --------------------------------------------------------------- logs
+
+// One parsed log line: `2026-11-26T10:15:00.123Z user=<id> ip=<ip> <text>`.
+struct LogLine {
+  std::string time;
+  std::string user;
+  std::string ip;
+  std::string text;
+};
+
+std::optional<LogLine> ParseLogLine(const std::string& line) {
+  static const std::regex kLine(
+      R"(^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) user=(\S*) ip=(\S*) (.*)$)");
+  std::smatch m;
+  if (!std::regex_match(line, m, kLine)) return std::nullopt;
+  return LogLine{m[1], m[2], m[3], m[4]};
+}
+
+// The one line of `path` whose text ends with " request=<id>"; fails the test when
+// there is not exactly one.
+LogLine RequestLine(const std::string& path, const std::string& request_id) {
+  std::vector<LogLine> found;
+  for (const std::string& line : ReadLines(path)) {
+    std::optional<LogLine> parsed = ParseLogLine(line);
+    if (parsed && parsed->text.ends_with(" request=" + request_id)) found.push_back(*parsed);
+  }
+  EXPECT_EQ(found.size(), 1u) << "lines of request " << request_id << " in " << path;
+  return found.empty() ? LogLine{} : found.front();
+}
+
+// The request id of the newest line of `path` whose text starts with `prefix`.
+std::string NewestRequestId(const std::string& path, const std::string& prefix) {
+  std::string id;
+  for (const std::string& line : ReadLines(path)) {
+    std::optional<LogLine> parsed = ParseLogLine(line);
+    if (!parsed || !parsed->text.starts_with(prefix)) continue;
+    const size_t at = parsed->text.rfind(" request=");
+    if (at != std::string::npos) id = parsed->text.substr(at + 9);
+  }
+  return id;
+}
+
+TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId) {
+  Stack stack;
+  const User user = stack.AddUser("member");
+  const User recipient = stack.AddUser("pro");
+  const std::string content = "very private words 7c1e9a";
+  Client c = stack.Connect();
+
+  // Refused by the gateway itself: no identity, and no call reaches the core.
+  EXPECT_TRUE(IsError(c.Request("GET_UNREAD", {{"token", "no such token"}}), "401/UNAUTH",
+                      "not-authenticated"));
+  const std::string unauthenticated = NewestRequestId(stack.gateway_log_path(), "GET_UNREAD 401 ");
+  // Refused by the core before login.
+  EXPECT_TRUE(IsError(c.Request("GET_UNREAD", {{"token", "nosuchtoken"}}), "401/UNAUTH",
+                      "not-authenticated"));
+  const std::string unknown_token = NewestRequestId(stack.gateway_log_path(), "GET_UNREAD 401 ");
+  // Refused by the core before login: no identity yet.
+  EXPECT_TRUE(IsError(c.Request("LOGIN", {{"api-token", "not-a-key-5d2b"}}), "403/DENIED",
+                      "invalid-api-key"));
+  const std::string bad_login = NewestRequestId(stack.gateway_log_path(), "LOGIN 403 ");
+  Response login = c.Request("LOGIN", {{"api-token", user.api_key}});
+  ASSERT_TRUE(IsOk(login, {"token", "user-id", "role"}));
+  const std::string token = login.Get("token");
+  const std::string good_login = NewestRequestId(stack.gateway_log_path(), "LOGIN 200");
+  ASSERT_TRUE(IsOk(SendMsg(c, token, recipient.id, content), {"message-id", "sent-at"}));
+  const std::string send = NewestRequestId(stack.gateway_log_path(), "SEND_MSG 200");
+  EXPECT_TRUE(IsError(
+      c.Request("UPDT_MSG", {{"token", token}, {"message-id", "999999999"}, {"content", content}}),
+      "404/NOTFND", "unknown-message"));
+  const std::string refused = NewestRequestId(stack.gateway_log_path(), "UPDT_MSG 404 ");
+  // The compatibility form: the API key as the token (it must not be logged either).
+  ASSERT_TRUE(IsOk(SendMsg(c, user.api_key, recipient.id, content), {"message-id", "sent-at"}));
+  c.Close();
+
+  struct Expected {
+    std::string id;
+    std::string gateway_text;  // the gateway line's text before " request="
+    std::string core_text;     // the core line's text before " request="
+    std::string user;          // identity on both lines
+  };
+  const std::string uid = std::to_string(user.id);
+  const std::vector<Expected> expected = {
+      {unknown_token, "GET_UNREAD 401 not-authenticated",
+       "ListUnread UNAUTHENTICATED not-authenticated (no valid session: LOGIN first)", ""},
+      {bad_login, "LOGIN 403 invalid-api-key",
+       "Login PERMISSION_DENIED invalid-api-key (unknown API key)", ""},
+      {good_login, "LOGIN 200", "Login OK", uid},
+      {send, "SEND_MSG 200", "SendMessage OK", uid},
+      {refused, "UPDT_MSG 404 unknown-message",
+       "UpdateMessage NOT_FOUND unknown-message (no such message)", uid},
+  };
+  ASSERT_FALSE(unauthenticated.empty());
+  const LogLine gateway_only = RequestLine(stack.gateway_log_path(), unauthenticated);
+  EXPECT_EQ(gateway_only.text, "GET_UNREAD 401 not-authenticated request=" + unauthenticated);
+  EXPECT_EQ(gateway_only.user, "");
+  EXPECT_EQ(gateway_only.ip, "127.0.0.1");
+  for (const std::string& line : ReadLines(stack.core_log_path())) {
+    EXPECT_FALSE(line.ends_with(" request=" + unauthenticated)) << "never reached the core";
+  }
+  std::set<std::string> ids = {unauthenticated};
+  for (const Expected& e : expected) {
+    ASSERT_FALSE(e.id.empty()) << e.gateway_text << ": no gateway line with a request id";
+    ids.insert(e.id);
+    // The core logs its line when the call finishes, before the gateway answers.
+    const LogLine gateway = RequestLine(stack.gateway_log_path(), e.id);
+    const LogLine core = RequestLine(stack.core_log_path(), e.id);
+    EXPECT_EQ(gateway.text, e.gateway_text + " request=" + e.id);
+    EXPECT_EQ(core.text, e.core_text + " request=" + e.id);
+    EXPECT_EQ(gateway.user, e.user) << e.gateway_text;
+    EXPECT_EQ(core.user, e.user) << e.core_text;
+    EXPECT_EQ(gateway.ip, "127.0.0.1");
+    EXPECT_EQ(core.ip, "127.0.0.1") << "the core logs the end client's IP, not the gateway's";
+  }
+  EXPECT_EQ(ids.size(), expected.size() + 1) << "request ids are unique";
+
+  // Every line of both logs has the format; none holds a secret or a message content.
+  const std::string admin_key = stack.admin_key();
+  for (const std::string& path : {stack.gateway_log_path(), stack.core_log_path()}) {
+    const std::vector<std::string> lines = ReadLines(path);
+    EXPECT_FALSE(lines.empty()) << path;
+    for (const std::string& line : lines) {
+      EXPECT_TRUE(ParseLogLine(line).has_value()) << path << ": " << line;
+    }
+    const std::string text = ReadFile(path);
+    for (const std::string& secret : {content, std::string("very private"), user.api_key, token,
+                                      admin_key, std::string("not-a-key-5d2b")}) {
+      EXPECT_EQ(text.find(secret), std::string::npos) << path << " contains '" << secret << "'";
+    }
+  }
+}
+
+TEST(OperationsLogTest, StartUpLogsTheOptionsAndTheEffectiveConfigurationWithSecretsMasked) {
+  TempDir dir;
+  const std::string conf = dir.File("tchatator.conf");
+  WriteFile(conf, "max-messages-per-minute=7\n");
+  StackOptions options;
+  options.core_args = {"--config", conf};
+  options.gateway_env["TCHATATOR_MAX_LINE_BYTES"] = "4096";
+  Stack stack(options);
+
+  const std::vector<std::string> core_start =
+      LinesWith(stack.core_log_path(), "tchatator-core starting;");
+  ASSERT_EQ(core_start.size(), 1u);
+  std::optional<LogLine> parsed = ParseLogLine(core_start[0]);
+  ASSERT_TRUE(parsed.has_value()) << core_start[0];
+  EXPECT_EQ(parsed->user, "");
+  EXPECT_EQ(parsed->ip, "");
+  EXPECT_EQ(parsed->text, "tchatator-core starting; config file '" + conf + "', verbose=no");
+
+  const std::vector<std::string> core_config =
+      LinesWith(stack.core_log_path(), "effective configuration: ");
+  ASSERT_EQ(core_config.size(), 1u);
+  const std::string& config = core_config[0];
+  for (const std::string& item :
+       {std::string(" max-messages-per-minute=7 "),
+        " grpc-port=" + std::to_string(stack.grpc_port()) + " ", std::string(" admin-api-key=*** "),
+        std::string(" database-url=*** "), std::string(" max-messages-per-hour=90 ")}) {
+    EXPECT_NE(config.find(item), std::string::npos) << "'" << item << "' not in " << config;
+  }
+  EXPECT_EQ(config.find(" max-line-bytes="), std::string::npos) << "a gateway key in the core's";
+  const std::string core_log = ReadFile(stack.core_log_path());
+  EXPECT_EQ(core_log.find(stack.admin_key()), std::string::npos);
+  EXPECT_EQ(core_log.find(stack.db().url()), std::string::npos);
+  EXPECT_EQ(core_log.find(stack.db().name()), std::string::npos) << "the database URL leaked";
+
+  const std::vector<std::string> gateway_config =
+      LinesWith(stack.gateway_log_path(), "effective configuration: ");
+  ASSERT_EQ(gateway_config.size(), 1u);
+  for (const std::string& item :
+       {std::string(" max-line-bytes=4096 "), " port=" + std::to_string(stack.gateway_port()) + " ",
+        " core-address=127.0.0.1:" + std::to_string(stack.grpc_port()) + " "}) {
+    EXPECT_NE(gateway_config[0].find(item), std::string::npos)
+        << "'" << item << "' not in " << gateway_config[0];
+  }
+  EXPECT_EQ(gateway_config[0].find("admin-api-key"), std::string::npos);
+}
+
+TEST(OperationsLogTest, SighupReopensTheLogFilesAfterRotation) {
+  Stack stack;
+  Session s = LoginNew(stack, "member");
+  ASSERT_TRUE(Alive(s.conn));
+  const std::string core_log = stack.core_log_path();
+  const std::string gateway_log = stack.gateway_log_path();
+  std::filesystem::rename(core_log, core_log + ".1");
+  std::filesystem::rename(gateway_log, gateway_log + ".1");
+
+  // The reload line is the first line of each new file.
+  stack.SignalCore(SIGHUP);
+  stack.SignalGateway(SIGHUP);
+  for (const std::string& log : {core_log, gateway_log}) {
+    ASSERT_TRUE(WaitForLine(log, kReloaded, 0).has_value()) << "no new " << log;
+    const std::vector<std::string> lines = ReadLines(log);
+    ASSERT_EQ(lines.size(), 1u) << log;
+    std::optional<LogLine> parsed = ParseLogLine(lines[0]);
+    ASSERT_TRUE(parsed.has_value()) << lines[0];
+    EXPECT_EQ(parsed->text, std::string(kReloaded) + ", log reopened; changed: none");
+  }
+
+  const User recipient = stack.AddUser("pro");
+  ASSERT_TRUE(
+      IsOk(SendMsg(s.conn, s.token, recipient.id, "after rotation"), {"message-id", "sent-at"}));
+  const std::string id = NewestRequestId(gateway_log, "SEND_MSG 200");
+  ASSERT_FALSE(id.empty()) << "the request's line is not in the new " << gateway_log;
+  RequestLine(core_log, id);
+  EXPECT_EQ(LinesWith(core_log + ".1", "SendMessage").size(), 0u);
+  EXPECT_EQ(LinesWith(gateway_log + ".1", "SEND_MSG").size(), 0u);
+  EXPECT_EQ(LinesWith(core_log + ".1", kReloaded).size(), 0u);
+  // The old files kept what they had: the LOGIN of before.
+  EXPECT_EQ(LinesWith(gateway_log + ".1", "LOGIN 200").size(), 1u);
+  EXPECT_EQ(LinesWith(core_log + ".1", "Login OK").size(), 1u);
+}
+
+TEST(OperationsLogTest, SighupMovesTheLogToANewLogFileAndKeepsAllWhenItCannotBeOpened) {
+  TempDir dir;
+  const int port = testing::FreePort();
+  const std::string conf = dir.File("gateway.conf");
+  const std::string first = dir.File("first.log");
+  const std::string second = dir.File("second.log");
+  const std::string unopenable = dir.File("no-such-dir/x.log");
+  WriteFile(conf, "max-line-bytes=300\nlog-file=" + first + "\n");
+  // No core: the gateway starts without one; the line limit is its own.
+  testing::ChildProcess gateway(
+      TCHATATOR_GATEWAY_BIN, {"--config", conf},
+      {{"TCHATATOR_PORT", std::to_string(port)}, {"TCHATATOR_CORE_ADDRESS", "127.0.0.1:1"}},
+      dir.File("terminal.txt"));
+  ASSERT_TRUE(testing::WaitForPort(port, 10s));
+  // A LOGIN line of `bytes` bytes: request-too-large, or unavailable (no core).
+  auto too_large = [port](size_t bytes) {
+    Client c(port);
+    c.Send("LOGIN\napi-token:" + std::string(bytes - 10, 'k') + "\n\n");
+    return IsError(c.Read(), "416/MISFMT", "request-too-large");
+  };
+  auto unavailable = [port](size_t bytes) {
+    Client c(port);
+    c.Send("LOGIN\napi-token:" + std::string(bytes - 10, 'k') + "\n\n");
+    return IsError(c.Read(), "503/UNAVAIL", "unavailable");
+  };
+  EXPECT_TRUE(too_large(301));
+  EXPECT_TRUE(unavailable(300));
+
+  WriteFile(conf, "max-line-bytes=600\nlog-file=" + unopenable + "\n");
+  size_t before = LinesWith(first, kKept).size();
+  gateway.Signal(SIGHUP);
+  std::optional<std::string> line = WaitForLine(first, kKept, before);
+  ASSERT_TRUE(line.has_value());
+  EXPECT_TRUE(line->ends_with(std::string(kKept) + "cannot open log file " + unopenable)) << *line;
+  EXPECT_TRUE(too_large(301)) << "the line limit of before the bad reload";
+
+  WriteFile(conf, "max-line-bytes=600\nlog-file=" + second + "\n");
+  gateway.Signal(SIGHUP);
+  line = WaitForLine(second, kReloaded, 0);
+  ASSERT_TRUE(line.has_value());
+  EXPECT_TRUE(line->ends_with(std::string(kReloaded) +
+                              ", log reopened; changed: max-line-bytes=600 log-file=" + second))
+      << *line;
+  EXPECT_TRUE(unavailable(600));
+  EXPECT_TRUE(too_large(601));
+  EXPECT_TRUE(WaitForLine(second, "LOGIN 503 unavailable", 0).has_value());
+  EXPECT_TRUE(LinesWith(first, kReloaded).empty());
+  EXPECT_TRUE(ReadFile(dir.File("terminal.txt")).empty()) << "nothing on the terminal";
+  gateway.Signal(SIGTERM);
+  EXPECT_NE(gateway.Wait(10s), -1);
+}
+
+TEST(OperationsLogTest, VerboseAlsoWritesEveryLineToTheTerminal) {
+  TempDir dir;
+  const int port = testing::FreePort();
+  const std::string log = dir.File("gateway.log");
+  const std::string terminal = dir.File("terminal.txt");
+  // No core: the gateway starts without one and answers PING itself.
+  testing::ChildProcess gateway(TCHATATOR_GATEWAY_BIN, {"--verbose"},
+                                {{"TCHATATOR_PORT", std::to_string(port)},
+                                 {"TCHATATOR_CORE_ADDRESS", "127.0.0.1:1"},
+                                 {"TCHATATOR_LOG_FILE", log}},
+                                terminal);
+  ASSERT_TRUE(testing::WaitForPort(port, 10s));
+  {
+    Client c(port);
+    EXPECT_TRUE(Alive(c));
+  }
+  ASSERT_TRUE(WaitForLine(log, "PING 200", 0).has_value());
+  ASSERT_TRUE(WaitForLine(terminal, "PING 200", 0).has_value());
+  gateway.Signal(SIGTERM);
+  EXPECT_NE(gateway.Wait(10s), -1);
+  const std::vector<std::string> in_file = ReadLines(log);
+  EXPECT_EQ(in_file, ReadLines(terminal));
+  EXPECT_NE(ReadFile(log).find("verbose=yes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tchatator::e2e

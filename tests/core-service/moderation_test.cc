@@ -1,1 +1,714 @@
+// Moderation and rate limits through the core's real gRPC server over a fresh
+// PostgreSQL database and a FakeClock (issue #5, contract 2.5 and 2.6): Block, Unblock,
+// Ban and Unban (who may, what they cover, expiry at the exact `until`, lifting rules),
+// an admin ban ending existing sessions (and live subscriptions) and refusing LOGIN,
+// the admin-api-key login (and its removal from the configuration),
+// and the per-user sliding 60 s and 3600 s send limits. Every refusal is checked by its
+// gRPC status and its `tchatator-error` (and `until` / `retry-after`) trailers.
+
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/settings.h"
+#include "core-service/change_feed.h"
+#include "core-service/core_server.h"
+#include "grpcpp/grpcpp.h"
+#include "tchatator/v1/chat.grpc.pb.h"
+#include "tests/core-service/core_fixture.h"
+
+namespace tchatator::core {
+namespace {
+
+constexpr grpc::StatusCode kDenied = grpc::StatusCode::PERMISSION_DENIED;
+
+// The fixture of CoreServerTest with one helper per moderation RPC.
+class ModerationTest : public CoreServerTest {
+ protected:
+  Reply BlockCall(const Account& by, int64_t target_id, int64_t duration_hours = 0,
+                  v1::RestrictResponse* out = nullptr) {
+    return RestrictCall(&v1::ChatService::Stub::Block, by.token, target_id, duration_hours, out);
+  }
+  Reply BanCall(const Account& by, int64_t target_id, v1::RestrictResponse* out = nullptr) {
+    return RestrictCall(&v1::ChatService::Stub::Ban, by.token, target_id, 0, out);
+  }
+  Reply UnblockCall(const Account& by, int64_t target_id, v1::LiftResponse* out = nullptr) {
+    return LiftCall(&v1::ChatService::Stub::Unblock, by.token, target_id, out);
+  }
+  Reply UnbanCall(const Account& by, int64_t target_id, v1::LiftResponse* out = nullptr) {
+    return LiftCall(&v1::ChatService::Stub::Unban, by.token, target_id, out);
+  }
+
+  Reply RestrictCall(grpc::Status (v1::ChatService::Stub::*method)(grpc::ClientContext*,
+                                                                   const v1::RestrictRequest&,
+                                                                   v1::RestrictResponse*),
+                     const std::string& token, int64_t target_id, int64_t duration_hours,
+                     v1::RestrictResponse* out) {
+    v1::RestrictRequest request;
+    request.set_user_id(target_id);
+    request.set_duration_hours(duration_hours);
+    v1::RestrictResponse response;
+    Reply r = Invoke(*chat_, method, Bearer(token), request, &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+  Reply LiftCall(grpc::Status (v1::ChatService::Stub::*method)(grpc::ClientContext*,
+                                                               const v1::LiftRequest&,
+                                                               v1::LiftResponse*),
+                 const std::string& token, int64_t target_id, v1::LiftResponse* out) {
+    v1::LiftRequest request;
+    request.set_user_id(target_id);
+    v1::LiftResponse response;
+    Reply r = Invoke(*chat_, method, Bearer(token), request, &response);
+    if (out != nullptr) *out = response;
+    return r;
+  }
+
+  // A send from `from` to `to`, as the contract's client sees it.
+  Reply Try(const Account& from, const Account& to, const std::string& content = "hello") {
+    return SendCall(Bearer(from.token), to.id, content);
+  }
+
+  // Restriction rows of this test, as stored.
+  std::string Restrictions(const std::string& where = "true") const {
+    return Db("SELECT count(*) FROM restrictions WHERE target_id >= " + first_user_ + " AND (" +
+              where + ")");
+  }
+};
+
+// The refusal of a send because of a block ending at `until` (RFC 3339, seconds).
+::testing::AssertionResult IsBlocked(const Reply& r, const std::string& until) {
+  ::testing::AssertionResult error = IsError(r, kDenied, "blocked");
+  if (!error) return error;
+  if (r.until != until) {
+    return ::testing::AssertionFailure() << "expected until '" << until << "', got " << r;
+  }
+  if (!r.retry_after.empty()) return ::testing::AssertionFailure() << "retry-after in " << r;
+  return ::testing::AssertionSuccess();
+}
+
+// The refusal of a send because of a ban: no end, so no `until`.
+::testing::AssertionResult IsBanned(const Reply& r) {
+  ::testing::AssertionResult error = IsError(r, kDenied, "banned");
+  if (!error) return error;
+  if (!r.until.empty() || !r.retry_after.empty()) {
+    return ::testing::AssertionFailure() << "unexpected trailer in " << r;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult IsRateLimited(const Reply& r, const std::string& retry_after) {
+  ::testing::AssertionResult error =
+      IsError(r, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited");
+  if (!error) return error;
+  if (r.retry_after != retry_after) {
+    return ::testing::AssertionFailure()
+           << "expected retry-after '" << retry_after << "', got " << r;
+  }
+  if (!r.until.empty()) return ::testing::AssertionFailure() << "until in " << r;
+  return ::testing::AssertionSuccess();
+}
+
+// ===========================================================================
+// Block: duration and expiry
+
+TEST_F(ModerationTest, ProBlockLastsTheDefaultDurationThenEndsByItself) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  clock_.Advance(absl::Seconds(10));  // now 2026-11-26T10:15:10.250Z
+  v1::RestrictResponse blocked;
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 0, &blocked)));
+  EXPECT_EQ(blocked.user_id(), member.id);
+  ASSERT_TRUE(blocked.has_until());
+  const absl::Time until = kStart + absl::Seconds(10) + absl::Hours(24);
+  EXPECT_EQ(FromProto(blocked.until()), until);
+
+  v1::SendMessageResponse refused;
+  EXPECT_TRUE(IsBlocked(SendCall(Bearer(member.token), pro.id, "Allô ?", &refused),
+                        "2026-11-27T10:15:10Z"));
+  EXPECT_EQ(refused.message_id(), 0);
+  // A block restricts what the target sends, not what it receives or reads.
+  const int64_t to_member = Send(pro, member, "we are closed");
+  ASSERT_EQ(Unread(member).size(), 1u);
+
+  clock_.Advance(absl::Hours(24) - absl::Microseconds(1));  // the last microsecond of it
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-27T10:15:10Z"));
+  EXPECT_EQ(MessageCount(), "1");
+  clock_.Advance(absl::Microseconds(1));  // exactly `until`
+  ASSERT_EQ(clock_.Now(), until);
+  v1::SendMessageResponse sent;
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "enfin", &sent)));
+  EXPECT_GT(sent.message_id(), to_member);
+  EXPECT_EQ(MessageCount(), "2");
+}
+
+TEST_F(ModerationTest, BlockDurationFollowsDurationHoursThenTheSetting) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  v1::RestrictResponse two_hours;
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 2, &two_hours)));
+  EXPECT_EQ(FromProto(two_hours.until()), kStart + absl::Hours(2));
+  Reconfigure([](Settings& s) { s.block_duration_hours = 5; });
+  v1::RestrictResponse by_setting;
+  ASSERT_TRUE(IsOk(BlockCall(pro2, member.id, 0, &by_setting)));
+  EXPECT_EQ(FromProto(by_setting.until()), kStart + absl::Hours(5));
+
+  clock_.Advance(absl::Hours(2) - absl::Microseconds(1));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T12:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:00Z"));
+  clock_.Advance(absl::Microseconds(1));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:00Z"));
+  clock_.Advance(absl::Hours(3) - absl::Microseconds(1));
+  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:00Z"));
+  clock_.Advance(absl::Microseconds(1));
+  EXPECT_TRUE(IsOk(Try(member, pro2)));
+  EXPECT_EQ(MessageCount(), "2");
+}
+
+TEST_F(ModerationTest, BlockRefusesOutOfRangeDurations) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  for (int64_t hours : {int64_t{-1}, int64_t{876001}, int64_t{-876000}}) {
+    SCOPED_TRACE(hours);
+    v1::RestrictResponse response;
+    EXPECT_TRUE(IsError(BlockCall(pro, member.id, hours, &response),
+                        grpc::StatusCode::INVALID_ARGUMENT, "bad-value"));
+    EXPECT_EQ(response.user_id(), 0);
+  }
+  EXPECT_EQ(Restrictions(), "0");
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  v1::RestrictResponse longest;
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 876000, &longest)));
+  EXPECT_EQ(FromProto(longest.until()), kStart + absl::Hours(876000));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2126-11-02T10:15:00Z"));
+}
+
+TEST_F(ModerationTest, RefusedSendNamesTheLatestEndOfTheBlocksInForce) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 3)));
+  ASSERT_TRUE(IsOk(BlockCall(admin, member.id, 1)));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:00Z"));
+  clock_.Advance(absl::Hours(1));  // the admin's block is over, the pro's is not
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:00Z"));
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  EXPECT_TRUE(IsOk(Try(member, pro2)));
+  // A new, longer block of the same pro extends it.
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 10)));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T21:15:00Z"));
+  // Bans are checked first.
+  ASSERT_TRUE(IsOk(BanCall(pro, member.id)));
+  EXPECT_TRUE(IsBanned(Try(member, pro)));
+  EXPECT_EQ(MessageCount(), "1");
+}
+
+// ===========================================================================
+// What a restriction covers
+
+TEST_F(ModerationTest, ProRestrictionsCoverOnlyMessagesToThatPro) {
+  const Account blocked = NewAccount(v1::ROLE_MEMBER);
+  const Account banned = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  ASSERT_TRUE(IsOk(BlockCall(pro, blocked.id)));
+  v1::RestrictResponse ban;
+  ASSERT_TRUE(IsOk(BanCall(pro, banned.id, &ban)));
+  EXPECT_EQ(ban.user_id(), banned.id);
+  EXPECT_FALSE(ban.has_until());
+
+  EXPECT_TRUE(IsBlocked(Try(blocked, pro), "2026-11-27T10:15:00Z"));
+  EXPECT_TRUE(IsBanned(Try(banned, pro)));
+  EXPECT_TRUE(IsOk(Try(blocked, pro2)));
+  EXPECT_TRUE(IsOk(Try(banned, pro2)));
+  // Neither restriction touches the pro's own messages, nor other senders.
+  EXPECT_TRUE(IsOk(Try(pro, blocked)));
+  EXPECT_TRUE(IsOk(Try(pro, banned)));
+  const Account other = NewAccount(v1::ROLE_MEMBER);
+  EXPECT_TRUE(IsOk(Try(other, pro)));
+  // A pro's ban refuses neither LOGIN nor the target's sessions.
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall(banned.api_key, &login)));
+  EXPECT_EQ(login.user_id(), banned.id);
+  EXPECT_TRUE(IsOk(UnreadCall(Bearer(banned.token))));
+  // A pro's ban has no end; the block has ended (new sessions: the old ones expired).
+  clock_.Advance(absl::Hours(24 * 3650));
+  v1::LoginResponse later;
+  ASSERT_TRUE(IsOk(LoginCall(banned.api_key, &later)));
+  EXPECT_TRUE(IsBanned(SendCall(Bearer(later.token()), pro.id, "ten years later")));
+  ASSERT_TRUE(IsOk(LoginCall(blocked.api_key, &later)));
+  EXPECT_TRUE(IsOk(SendCall(Bearer(later.token()), pro.id, "ten years later")));
+  EXPECT_EQ(MessageCount(), "6");
+}
+
+TEST_F(ModerationTest, AdminBlockCoversEveryRecipientUntilItEnds) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  v1::RestrictResponse blocked;
+  ASSERT_TRUE(IsOk(BlockCall(admin, member.id, 3, &blocked)));
+  EXPECT_EQ(blocked.user_id(), member.id);
+  EXPECT_EQ(FromProto(blocked.until()), kStart + absl::Hours(3));
+  ASSERT_TRUE(IsOk(BlockCall(admin, pro2.id)));  // a pro can be blocked too
+
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T13:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(pro2, member), "2026-11-27T10:15:00Z"));
+  // An admin's block refuses neither LOGIN nor reading.
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &login)));
+  EXPECT_TRUE(IsOk(UnreadCall(Bearer(login.token()))));
+  EXPECT_TRUE(IsOk(Try(pro, member)));
+  EXPECT_TRUE(IsOk(Try(admin, member)));
+  EXPECT_EQ(MessageCount(), "2");
+
+  clock_.Advance(absl::Hours(3));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  EXPECT_TRUE(IsOk(Try(member, pro2)));
+  EXPECT_TRUE(IsBlocked(Try(pro2, member), "2026-11-27T10:15:00Z"));
+  EXPECT_EQ(MessageCount(), "4");
+}
+
+TEST_F(ModerationTest, AdminBanEndsExistingSessionsAndRefusesLogin) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  const Account admin2 = NewAccount(v1::ROLE_ADMIN);
+  v1::LoginResponse phone;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &phone)));
+  const int64_t own = Send(member, pro, "avant");
+  const int64_t received = Send(pro, member, "bonjour");
+
+  v1::RestrictResponse ban;
+  ASSERT_TRUE(IsOk(BanCall(admin, member.id, &ban)));
+  EXPECT_EQ(ban.user_id(), member.id);
+  EXPECT_FALSE(ban.has_until());
+
+  // At once, on every call of every existing session.
+  for (const std::string& token : {member.token, phone.token()}) {
+    SCOPED_TRACE(token);
+    EXPECT_TRUE(IsBanned(SendCall(Bearer(token), pro.id, "après")));
+    EXPECT_TRUE(IsBanned(UpdateCall(Bearer(token), own, "changé")));
+    EXPECT_TRUE(IsBanned(DeleteCall(Bearer(token), own)));
+    v1::ListUnreadResponse unread;
+    EXPECT_TRUE(IsBanned(UnreadCall(Bearer(token), &unread)));
+    EXPECT_EQ(unread.messages_size(), 0);
+    EXPECT_TRUE(IsBanned(LogoutCall(Bearer(token))));
+  }
+  v1::LoginResponse refused;
+  EXPECT_TRUE(IsBanned(LoginCall(member.api_key, &refused)));
+  EXPECT_TRUE(refused.token().empty());
+  EXPECT_EQ(refused.user_id(), 0);
+  // Nothing the banned sessions asked for happened.
+  EXPECT_EQ(MessageCount(), "2");
+  EXPECT_EQ(Db("SELECT content FROM messages WHERE id = " + std::to_string(own)), "avant");
+  EXPECT_EQ(Db("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(received)), "t");
+  // A ban has no end.
+  clock_.Advance(absl::Hours(100));
+  EXPECT_TRUE(IsBanned(LoginCall(member.api_key)));
+
+  // Another admin lifts it: LOGIN works again, and so do the sessions it interrupted.
+  v1::LiftResponse lifted;
+  ASSERT_TRUE(IsOk(UnbanCall(admin2, member.id, &lifted)));
+  EXPECT_EQ(lifted.user_id(), member.id);
+  v1::LoginResponse again;
+  ASSERT_TRUE(IsOk(LoginCall(member.api_key, &again)));
+  EXPECT_EQ(again.user_id(), member.id);
+  EXPECT_EQ(again.role(), v1::ROLE_MEMBER);
+  EXPECT_TRUE(IsOk(SendCall(Bearer(again.token()), pro.id, "de retour")));
+  const std::vector<v1::Message> unread = Unread(member);
+  ASSERT_EQ(unread.size(), 1u);
+  EXPECT_EQ(unread[0].message_id(), received);
+  EXPECT_TRUE(IsOk(LogoutCall(Bearer(phone.token()))));
+}
+
+TEST_F(ModerationTest, AdminBanEndsALiveSubscriptionAtItsNextChange) {
+  // A second server over the same database, store, clock and settings, with live
+  // delivery.
+  ChangeFeed feed(db_->url());
+  feed.Start();
+  CoreServer live(*store_, clock_, *settings_, &feed);
+  absl::StatusOr<int> port = live.Start("127.0.0.1:0");
+  ASSERT_TRUE(port.ok()) << port.status().ToString();
+  std::unique_ptr<v1::ChatService::Stub> stub = v1::ChatService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials()));
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata("authorization", "Bearer " + member.token);
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader =
+      stub->Subscribe(&context, v1::SubscribeRequest());
+  reader->WaitForInitialMetadata();
+  ASSERT_EQ(context.GetServerInitialMetadata().count("tchatator-subscribed"), 1u);
+  const int64_t before = Send(pro, member, "avant");
+  v1::Change change;
+  ASSERT_TRUE(reader->Read(&change));
+  EXPECT_EQ(change.kind(), v1::CHANGE_KIND_NEW_MESSAGE);
+  EXPECT_EQ(change.message().message_id(), before);
+
+  ASSERT_TRUE(IsOk(BanCall(admin, member.id)));
+  const int64_t after = Send(pro, member, "après");
+  EXPECT_FALSE(reader->Read(&change)) << "delivered after the ban: " << change.DebugString();
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), kDenied) << status.error_message();
+  EXPECT_EQ(Trailer(context, "tchatator-error"), "banned");
+  EXPECT_EQ(Db("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(after)), "t");
+}
+
+TEST_F(ModerationTest, AdminBanOfAProRefusesItsLoginToo) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  ASSERT_TRUE(IsOk(BanCall(admin, pro.id)));
+  EXPECT_TRUE(IsBanned(LoginCall(pro.api_key)));
+  EXPECT_TRUE(IsBanned(Try(pro, member)));
+  // A banned pro can neither restrict nor lift.
+  EXPECT_TRUE(IsBanned(BlockCall(pro, member.id)));
+  EXPECT_TRUE(IsBanned(UnbanCall(pro, member.id)));
+  // Messages to the banned user are still accepted.
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  // A pro's ban of the same user does not refuse LOGIN; only the admin's did.
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  const Account target = NewAccount(v1::ROLE_MEMBER);
+  ASSERT_TRUE(IsOk(BanCall(pro2, target.id)));
+  EXPECT_TRUE(IsOk(LoginCall(target.api_key)));
+  ASSERT_TRUE(IsOk(UnbanCall(admin, pro.id)));
+  EXPECT_TRUE(IsOk(LoginCall(pro.api_key)));
+  EXPECT_TRUE(IsOk(Try(pro, member)));
+}
+
+// ===========================================================================
+// Who may restrict and lift
+
+TEST_F(ModerationTest, MembersMayNeitherRestrictNorLift) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account member2 = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  ASSERT_TRUE(IsOk(BlockCall(pro, member2.id)));
+  ASSERT_TRUE(IsOk(BanCall(pro, member.id)));
+  for (int64_t target : {pro.id, member2.id, member.id, pro.id + 1000}) {
+    SCOPED_TRACE(target);
+    v1::RestrictResponse restricted;
+    EXPECT_TRUE(IsError(BlockCall(member, target, 0, &restricted), kDenied, "forbidden"));
+    EXPECT_TRUE(IsError(BanCall(member, target, &restricted), kDenied, "forbidden"));
+    EXPECT_EQ(restricted.user_id(), 0);
+    v1::LiftResponse lifted;
+    EXPECT_TRUE(IsError(UnblockCall(member2, target, &lifted), kDenied, "forbidden"));
+    EXPECT_TRUE(IsError(UnbanCall(member, target, &lifted), kDenied, "forbidden"));
+    EXPECT_EQ(lifted.user_id(), 0);
+  }
+  EXPECT_EQ(Restrictions(), "2");
+  EXPECT_EQ(Restrictions("lifted_at IS NULL"), "2");
+  EXPECT_TRUE(IsBlocked(Try(member2, pro), "2026-11-27T10:15:00Z"));
+  EXPECT_TRUE(IsBanned(Try(member, pro)));
+}
+
+TEST_F(ModerationTest, RestrictRefusesSelfAdminsForProsAndUnknownUsers) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  const Account admin2 = NewAccount(v1::ROLE_ADMIN);
+  EXPECT_TRUE(IsError(BlockCall(pro, pro.id), kDenied, "forbidden"));
+  EXPECT_TRUE(IsError(BanCall(pro, pro.id), kDenied, "forbidden"));
+  EXPECT_TRUE(IsError(BlockCall(admin, admin.id), kDenied, "forbidden"));
+  EXPECT_TRUE(IsError(BanCall(admin, admin.id), kDenied, "forbidden"));
+  EXPECT_TRUE(IsError(BlockCall(pro, admin.id), kDenied, "forbidden"));
+  EXPECT_TRUE(IsError(BanCall(pro, admin.id), kDenied, "forbidden"));
+  for (int64_t unknown : {member.id + 1000, int64_t{0}, int64_t{-1}}) {
+    SCOPED_TRACE(unknown);
+    EXPECT_TRUE(IsError(BlockCall(pro, unknown), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+    EXPECT_TRUE(IsError(BanCall(admin, unknown), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+    EXPECT_TRUE(IsError(UnblockCall(pro, unknown), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+    EXPECT_TRUE(IsError(UnbanCall(admin, unknown), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+  }
+  EXPECT_EQ(Restrictions(), "0");
+  // An admin may restrict another admin.
+  ASSERT_TRUE(IsOk(BlockCall(admin, admin2.id, 1)));
+  EXPECT_TRUE(IsBlocked(Try(admin2, member), "2026-11-26T11:15:00Z"));
+}
+
+TEST_F(ModerationTest, RestrictionsNeedAValidSession) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  ASSERT_TRUE(IsOk(LogoutCall(Bearer(pro.token))));
+  for (const std::string& token : {pro.token, pro.api_key, std::string(kAdminKey)}) {
+    SCOPED_TRACE(token);
+    const grpc::StatusCode code = grpc::StatusCode::UNAUTHENTICATED;
+    EXPECT_TRUE(IsError(RestrictCall(&v1::ChatService::Stub::Block, token, member.id, 0, nullptr),
+                        code, "not-authenticated"));
+    EXPECT_TRUE(IsError(RestrictCall(&v1::ChatService::Stub::Ban, token, member.id, 0, nullptr),
+                        code, "not-authenticated"));
+    EXPECT_TRUE(IsError(LiftCall(&v1::ChatService::Stub::Unblock, token, member.id, nullptr), code,
+                        "not-authenticated"));
+    EXPECT_TRUE(IsError(LiftCall(&v1::ChatService::Stub::Unban, token, member.id, nullptr), code,
+                        "not-authenticated"));
+  }
+  EXPECT_EQ(Restrictions(), "0");
+}
+
+TEST_F(ModerationTest, WhoeverSetABlockOrAnAdminMayLiftIt) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id)));
+  // Another pro: 200 (nothing of its own to lift) and the block holds.
+  v1::LiftResponse lifted;
+  ASSERT_TRUE(IsOk(UnblockCall(pro2, member.id, &lifted)));
+  EXPECT_EQ(lifted.user_id(), member.id);
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-27T10:15:00Z"));
+  // The pro who set it.
+  ASSERT_TRUE(IsOk(UnblockCall(pro, member.id, &lifted)));
+  EXPECT_EQ(lifted.user_id(), member.id);
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  // An admin lifts a pro's block.
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 5)));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T15:15:00Z"));
+  ASSERT_TRUE(IsOk(UnblockCall(admin, member.id)));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  // Lifted rows stay, for the record.
+  EXPECT_EQ(Restrictions(), "2");
+  EXPECT_EQ(Restrictions("lifted_at IS NULL"), "0");
+  EXPECT_EQ(MessageCount(), "2");
+}
+
+TEST_F(ModerationTest, WhoeverSetABanOrAnAdminMayLiftIt) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  ASSERT_TRUE(IsOk(BanCall(pro, member.id)));
+  ASSERT_TRUE(IsOk(UnbanCall(pro2, member.id)));
+  EXPECT_TRUE(IsBanned(Try(member, pro)));
+  ASSERT_TRUE(IsOk(UnbanCall(pro, member.id)));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  ASSERT_TRUE(IsOk(BanCall(pro, member.id)));
+  EXPECT_TRUE(IsBanned(Try(member, pro)));
+  ASSERT_TRUE(IsOk(UnbanCall(admin, member.id)));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  EXPECT_EQ(MessageCount(), "2");
+}
+
+TEST_F(ModerationTest, AProCannotLiftAnAdminsRestriction) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  const Account admin2 = NewAccount(v1::ROLE_ADMIN);
+  ASSERT_TRUE(IsOk(BlockCall(admin, member.id, 2)));
+  ASSERT_TRUE(IsOk(UnblockCall(pro, member.id)));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T12:15:00Z"));
+  // Any admin may, not only the one who set it.
+  ASSERT_TRUE(IsOk(UnblockCall(admin2, member.id)));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+
+  ASSERT_TRUE(IsOk(BanCall(admin, member.id)));
+  ASSERT_TRUE(IsOk(UnbanCall(pro, member.id)));
+  EXPECT_TRUE(IsBanned(LoginCall(member.api_key)));
+  ASSERT_TRUE(IsOk(UnbanCall(admin, member.id)));
+  EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+}
+
+TEST_F(ModerationTest, UnblockLiftsBlocksOnlyAndUnbanBansOnly) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  ASSERT_TRUE(IsOk(BanCall(pro, member.id)));
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id)));
+  ASSERT_TRUE(IsOk(UnblockCall(pro, member.id)));
+  EXPECT_TRUE(IsBanned(Try(member, pro)));
+  ASSERT_TRUE(IsOk(UnblockCall(admin, member.id)));
+  EXPECT_TRUE(IsBanned(Try(member, pro)));
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 1)));
+  ASSERT_TRUE(IsOk(UnbanCall(pro, member.id)));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T11:15:00Z"));
+  ASSERT_TRUE(IsOk(UnblockCall(pro, member.id)));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+}
+
+TEST_F(ModerationTest, LiftingWhatDoesNotExistAnswersOk) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  for (const Account* by : {&pro, &admin}) {
+    v1::LiftResponse lifted;
+    ASSERT_TRUE(IsOk(UnblockCall(*by, member.id, &lifted)));
+    EXPECT_EQ(lifted.user_id(), member.id);
+    ASSERT_TRUE(IsOk(UnbanCall(*by, member.id, &lifted)));
+    EXPECT_EQ(lifted.user_id(), member.id);
+  }
+  // An expired block, too.
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 1)));
+  clock_.Advance(absl::Hours(1));
+  ASSERT_TRUE(IsOk(UnblockCall(pro, member.id)));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  EXPECT_EQ(Restrictions(), "1");
+}
+
+// ===========================================================================
+// The admin API key
+
+TEST_F(ModerationTest, AdminApiKeyLogsInAsTheBuiltInAdministrator) {
+  v1::LoginResponse first;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &first)));
+  EXPECT_EQ(first.role(), v1::ROLE_ADMIN);
+  EXPECT_TRUE(IsSecret(first.token())) << first.token();
+  EXPECT_GT(first.user_id(), 0);
+  v1::User user;
+  ASSERT_TRUE(IsOk(GetUserCall(first.user_id(), Bearer(kAdminKey), &user)));
+  EXPECT_EQ(user.name(), "Administrateur");
+  EXPECT_EQ(user.role(), v1::ROLE_ADMIN);
+  v1::LoginResponse second;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &second)));
+  EXPECT_EQ(second.user_id(), first.user_id());
+  EXPECT_NE(second.token(), first.token());
+
+  // It moderates like any admin.
+  const Account admin{first.user_id(), kAdminKey, first.token()};
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  ASSERT_TRUE(IsOk(BanCall(admin, member.id)));
+  EXPECT_TRUE(IsBanned(LoginCall(member.api_key)));
+  ASSERT_TRUE(IsOk(UnbanCall(admin, member.id)));
+  EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+  EXPECT_TRUE(IsOk(Try(admin, pro)));
+  EXPECT_TRUE(IsOk(Try(admin, member)));
+}
+
+TEST_F(ModerationTest, EmptyAdminApiKeyDisablesTheAdminLogin) {
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey)));  // the built-in administrator exists
+  Reconfigure([](Settings& s) { s.admin_api_key = ""; });
+  for (const std::string& key : {std::string(kAdminKey), std::string("")}) {
+    SCOPED_TRACE(key);
+    v1::LoginResponse login;
+    EXPECT_TRUE(IsError(LoginCall(key, &login), kDenied, "invalid-api-key"));
+    EXPECT_TRUE(login.token().empty());
+  }
+}
+
+TEST_F(ModerationTest, ANewAdminApiKeyReplacesTheOldOneForLogin) {
+  v1::LoginResponse old_login;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &old_login)));
+  Reconfigure([](Settings& s) { s.admin_api_key = "the-new-admin-key-for-tests"; });
+  EXPECT_TRUE(IsError(LoginCall(kAdminKey), kDenied, "invalid-api-key"));
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall("the-new-admin-key-for-tests", &login)));
+  EXPECT_EQ(login.role(), v1::ROLE_ADMIN);
+  EXPECT_EQ(login.user_id(), old_login.user_id());  // still the one built-in administrator
+}
+
+// Its own suite, so its own database: no built-in administrator exists yet.
+using LegacyBuiltInAdminTest = ModerationTest;
+
+TEST_F(LegacyBuiltInAdminTest, ARowStoredUnderTheKeysHashIsAdoptedThenTheKeyCanBeRemoved) {
+  // What an older core stored: the built-in administrator under the key's own hash.
+  const std::string legacy_id =
+      Db("INSERT INTO users (role, name, api_key_hash) VALUES ('admin', 'Administrateur', "
+         "encode(sha256(convert_to('" +
+         std::string(kAdminKey) + "', 'UTF8')), 'hex')) RETURNING id");
+  ASSERT_FALSE(legacy_id.empty());
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &login)));
+  EXPECT_EQ(std::to_string(login.user_id()), legacy_id);
+  EXPECT_EQ(login.role(), v1::ROLE_ADMIN);
+  EXPECT_EQ(Db("SELECT count(*) FROM users WHERE role = 'admin'"), "1");
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  Reconfigure([](Settings& s) { s.admin_api_key = ""; });
+  EXPECT_TRUE(IsError(LoginCall(kAdminKey), kDenied, "invalid-api-key"));
+  // The session it opened is an ordinary admin session.
+  EXPECT_TRUE(IsOk(SendCall(Bearer(login.token()), member.id, "bonjour")));
+}
+
+// ===========================================================================
+// Rate limits
+
+TEST_F(ModerationTest, MinuteWindowSlides) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  // Twelve sends, 5 s apart: at 0, 5, ..., 55 s.
+  for (int i = 0; i < 12; ++i) {
+    if (i > 0) clock_.Advance(absl::Seconds(5));
+    ASSERT_TRUE(IsOk(Try(member, pro, "m" + std::to_string(i)))) << i;
+  }
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "5"));
+  clock_.Advance(absl::Milliseconds(4500));  // 59.5 s: half a second left, rounded up
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "1"));
+  clock_.Advance(absl::Milliseconds(499));
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "1"));
+  clock_.Advance(absl::Milliseconds(1));  // 60 s after the first: one more
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "5"));
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_TRUE(IsOk(Try(member, pro)));
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "5"));
+  EXPECT_EQ(MessageCount(), "14");
+}
+
+TEST_F(ModerationTest, NinetyMessagesPerHour) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  // Twelve a minute for seven minutes (0 to 360 s), then six at 420 s: 90.
+  for (int minute = 0; minute < 8; ++minute) {
+    if (minute > 0) clock_.Advance(absl::Seconds(60));
+    for (int i = 0; i < (minute < 7 ? 12 : 6); ++i) {
+      ASSERT_TRUE(IsOk(Try(member, pro, "x"))) << minute << " " << i;
+    }
+  }
+  EXPECT_EQ(MessageCount(), "90");
+  // The minute allows more, the hour does not: the first twelve leave it at 3600 s.
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "3180"));
+  clock_.Advance(absl::Seconds(3179));
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "1"));
+  clock_.Advance(absl::Seconds(1));
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(IsOk(Try(member, pro, "y"))) << i;
+  // Both windows are full again; the 60 s one and the hour both free at 3660 s.
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "60"));
+  // Other users are not limited by this one.
+  const Account other = NewAccount(v1::ROLE_MEMBER);
+  EXPECT_TRUE(IsOk(Try(other, pro)));
+  EXPECT_TRUE(IsOk(Try(pro, member)));
+  EXPECT_EQ(MessageCount(), "104");
+}
+
+TEST_F(ModerationTest, RefusedSendsDoNotCount) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account member2 = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account blocker = NewAccount(v1::ROLE_PRO);
+  const Account banner = NewAccount(v1::ROLE_PRO);
+  ASSERT_TRUE(IsOk(BlockCall(blocker, member.id)));
+  ASSERT_TRUE(IsOk(BanCall(banner, member.id)));
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(IsBlocked(Try(member, blocker), "2026-11-27T10:15:00Z"));
+    EXPECT_TRUE(IsBanned(Try(member, banner)));
+    EXPECT_TRUE(IsError(SendCall(Bearer(member.token), pro.id + 1000, "x"),
+                        grpc::StatusCode::NOT_FOUND, "unknown-user"));
+    EXPECT_TRUE(IsError(Try(member, member2), kDenied, "recipient-not-allowed"));
+    EXPECT_TRUE(IsError(Try(member, pro, ""), grpc::StatusCode::INVALID_ARGUMENT, "empty-content"));
+  }
+  clock_.Advance(absl::Seconds(1));
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(IsOk(Try(member, pro))) << i;
+  // Refusals for the rate limit itself do not count either.
+  clock_.Advance(absl::Seconds(30));
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(IsRateLimited(Try(member, pro), "30")) << i;
+  clock_.Advance(absl::Seconds(30));
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(IsOk(Try(member, pro))) << i;
+  EXPECT_TRUE(IsRateLimited(Try(member, pro), "60"));
+  EXPECT_EQ(MessageCount(), "24");
+}
+
+}  // namespace
+}  // namespace tchatator::core

@@ -54,5 +54,36 @@ TEST(ModifiedAgo, FromADayIsWholeDays) {
   EXPECT_EQ(ModifiedAgo(absl::Hours(24 * 400)), "400 j");
 }
 
+// Each edge of the contract's buckets, one microsecond before it and exactly at it
+// (times travel as microseconds): every bucket "rounds down".
+TEST(ModifiedAgo, EveryEdgeToTheMicrosecond) {
+  struct Edge {
+    absl::Duration at;
+    const char* before;  // at - 1 µs
+    const char* from;    // at
+  };
+  const Edge edges[] = {
+      {absl::Minutes(1), "quelques secondes", "quelques minutes"},
+      {absl::Minutes(15), "quelques minutes", "15 min"},
+      {absl::Minutes(30), "15 min", "30 min"},
+      {absl::Minutes(45), "30 min", "45 min"},
+      {absl::Hours(1), "45 min", "1 h"},
+      {absl::Hours(2), "1 h", "2 h"},
+      {absl::Hours(24), "23 h", "1 j"},
+      {absl::Hours(48), "1 j", "2 j"},
+  };
+  for (const Edge& e : edges) {
+    EXPECT_EQ(ModifiedAgo(e.at - absl::Microseconds(1)), e.before) << e.at;
+    EXPECT_EQ(ModifiedAgo(e.at), e.from) << e.at;
+  }
+}
+
+// An edit stamped slightly ahead of the reader's clock (another core's clock) reads
+// as just now, never as a negative age.
+TEST(ModifiedAgo, AgeBelowZeroIsAFewSeconds) {
+  EXPECT_EQ(ModifiedAgo(-absl::Microseconds(1)), "quelques secondes");
+  EXPECT_EQ(ModifiedAgo(-absl::Seconds(5)), "quelques secondes");
+}
+
 }  // namespace
 }  // namespace tchatator::core

@@ -1,7 +1,9 @@
 #include "core-service/change_feed.h"
 
-#include <chrono>
+#include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <deque>
 
 #include <pqxx/pqxx>
 
@@ -11,6 +13,11 @@
 
 namespace tchatator::core {
 namespace {
+
+constexpr std::chrono::seconds kSweepInterval(1);
+// Sweeps a change stays visible to: about this many seconds between drawing its id and
+// committing it.
+constexpr size_t kSweepLookback = 10;
 
 class Receiver : public pqxx::notification_receiver {
  public:
@@ -42,7 +49,18 @@ uint64_t ChangeFeed::Subscribe(int64_t user_id, std::function<void()> wake) {
 
 void ChangeFeed::Unsubscribe(uint64_t handle) {
   std::lock_guard lock(mu_);
-  std::erase_if(subscribers_, [handle](const auto& entry) { return entry.second.first == handle; });
+  for (auto it = subscribers_.begin(); it != subscribers_.end(); ++it) {
+    if (it->second.first != handle) continue;
+    const int64_t user_id = it->first;
+    subscribers_.erase(it);
+    if (!subscribers_.contains(user_id)) announced_.erase(user_id);
+    return;
+  }
+}
+
+void ChangeFeed::WakeLocked(int64_t user_id) {
+  auto [first, last] = subscribers_.equal_range(user_id);
+  for (auto it = first; it != last; ++it) it->second.second();
 }
 
 void ChangeFeed::OnHint(const std::string& payload) {
@@ -51,9 +69,25 @@ void ChangeFeed::OnHint(const std::string& payload) {
   int64_t user_id = 0;
   auto [end, ec] = std::from_chars(payload.data(), payload.data() + colon, user_id);
   if (ec != std::errc() || end != payload.data() + colon) return;
+  int64_t change_id = 0;
+  std::from_chars(payload.data() + colon + 1, payload.data() + payload.size(), change_id);
   std::lock_guard lock(mu_);
-  auto [first, last] = subscribers_.equal_range(user_id);
-  for (auto it = first; it != last; ++it) it->second.second();
+  if (!subscribers_.contains(user_id)) return;
+  int64_t& announced = announced_[user_id];
+  announced = std::max(announced, change_id);
+  WakeLocked(user_id);
+}
+
+void ChangeFeed::OnLatest(const std::vector<std::pair<int64_t, int64_t>>& latest) {
+  std::lock_guard lock(mu_);
+  for (const auto& [user_id, change_id] : latest) {
+    if (!subscribers_.contains(user_id)) continue;
+    int64_t& announced = announced_[user_id];
+    if (change_id <= announced) continue;
+    // The hint was lost, or is still on its way: a spare wake costs one empty read.
+    announced = change_id;
+    WakeLocked(user_id);
+  }
 }
 
 void ChangeFeed::WakeAll() {
@@ -62,15 +96,45 @@ void ChangeFeed::WakeAll() {
 }
 
 void ChangeFeed::Run() {
+  using Clock = std::chrono::steady_clock;
   bool was_down = false;
   while (!stop_) {
     try {
       pqxx::connection connection(url_);
       Receiver receiver(connection, *this);
+      // The highest change id at each of the last sweeps: a sweep reads the changes
+      // after the oldest, so that a change whose id was drawn a few seconds before its
+      // commit (ids are not in commit order across users) is still seen.
+      std::deque<int64_t> horizons;
+      {
+        pqxx::nontransaction txn(connection);
+        horizons.push_back(
+            txn.exec("SELECT COALESCE(max(id), 0) FROM changes")[0][0].as<int64_t>());
+      }
       if (was_down) Log::Info("change feed: listening again");
       WakeAll();
       was_down = false;
-      while (!stop_) connection.await_notification(0, 200000);
+      Clock::time_point next_sweep = Clock::now() + kSweepInterval;
+      while (!stop_) {
+        connection.await_notification(0, 200000);
+        if (Clock::now() < next_sweep) continue;
+        next_sweep = Clock::now() + kSweepInterval;
+        std::vector<std::pair<int64_t, int64_t>> latest;
+        int64_t horizon = horizons.back();
+        {
+          pqxx::nontransaction txn(connection);
+          const pqxx::result rows = txn.exec_params(
+              "SELECT user_id, max(id) FROM changes WHERE id > $1 GROUP BY user_id",
+              horizons.front());
+          for (const auto& row : rows) {
+            latest.emplace_back(row[0].as<int64_t>(), row[1].as<int64_t>());
+            horizon = std::max(horizon, row[1].as<int64_t>());
+          }
+        }
+        horizons.push_back(horizon);
+        if (horizons.size() > kSweepLookback) horizons.pop_front();
+        OnLatest(latest);
+      }
     } catch (const std::exception& e) {
       if (!was_down) Log::Info(StrCat("change feed: listener down: ", e.what()));
       was_down = true;

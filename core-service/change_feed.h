@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace tchatator::core {
 
@@ -15,7 +17,11 @@ namespace tchatator::core {
 // own and wakes the local subscribers of the user each hint names. Hints carry ids
 // only: subscribers read the changes from the database, which stays the source of
 // truth. After every (re)connection of the listener every subscriber is woken, so a
-// hint lost while disconnected costs latency, never data. Thread-safe.
+// hint lost while disconnected costs latency, never data. Hints are sent after their
+// change committed, at best effort: every second the feed also reads which users got
+// changes lately (the last few seconds of change ids) and wakes the local subscribers
+// of those whose latest change no hint announced, so a lost hint delays an event by
+// about a second instead of until that user's next change. Thread-safe.
 class ChangeFeed {
  public:
   explicit ChangeFeed(std::string database_url);
@@ -35,9 +41,14 @@ class ChangeFeed {
   // Handles one hint payload "<user id>:<change id>" (public for tests).
   void OnHint(const std::string& payload);
 
+  // Handles the latest change id of each user that got changes lately: wakes the
+  // subscribers of the users whose latest change was not hinted (public for tests).
+  void OnLatest(const std::vector<std::pair<int64_t, int64_t>>& latest);
+
  private:
   void Run();
   void WakeAll();
+  void WakeLocked(int64_t user_id);
 
   const std::string url_;
   std::atomic<bool> stop_{false};
@@ -45,6 +56,8 @@ class ChangeFeed {
   std::mutex mu_;  // held while callbacks run, so Unsubscribe waits for them
   uint64_t next_handle_ = 1;
   std::multimap<int64_t, std::pair<uint64_t, std::function<void()>>> subscribers_;
+  // For users with subscribers: the highest change id a hint (or a sweep) announced.
+  std::map<int64_t, int64_t> announced_;
 };
 
 }  // namespace tchatator::core

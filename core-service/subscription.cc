@@ -48,10 +48,17 @@ void Subscription::Begin() {
     return;
   }
   caller_ = *caller;
-  if (cursor_ <= 0) cursor_ = *latest;
+  // 0 means "from now on", except when a gateway resumes a stream that started before
+  // this user had any change: then it means "every change".
+  if (cursor_ <= 0 && ClientMetadata(*context_, "tchatator-resume").empty()) {
+    cursor_ = *latest;
+  }
   feed_handle_ = feed_.Subscribe(caller_->user_id, [this] { Wake(); });
-  // Tells the gateway the stream is accepted (a refusal sends trailers only).
+  // Tells the gateway the stream is accepted (a refusal sends trailers only), and from
+  // which change it starts: a stream that breaks before its first change resumes from
+  // there, not from the latest change of its next start.
   context_->AddInitialMetadata("tchatator-subscribed", "1");
+  context_->AddInitialMetadata("tchatator-after-change-id", StrCat(cursor_));
   StartSendInitialMetadata();
   // A resumed stream may have missed changes: read them now.
   fetching_ = true;

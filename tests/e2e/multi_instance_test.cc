@@ -1,1 +1,608 @@
+// Several instances on one database (issue #7 items 4-5, issue #5 across cores): two
+// cores and two gateways share one PostgreSQL database, gateway A in front of core A and
+// gateway B in front of core B. Covers live events for send, edit and delete (contract
+// 2.7) on the sender's instance and across instances, catch-up after a reconnection
+// (GET_UNREAD, NEW_CHG_AVAILABLE) and after a core restart (the gateway's stream
+// resumes), session tokens valid on both gateways, the per-minute rate limit exact
+// under 20 simultaneous sends split over both cores, one core killed while the other
+// keeps serving, a change whose NOTIFY hint was lost still delivered, and the delivery
+// latency across instances (printed, not asserted beyond a liveness bound).
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <latch>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
+
+#include "tests/e2e/stack.h"
+#include "tests/support/process.h"
+
+namespace tchatator::e2e {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string LastLines(const std::string& path, size_t count) {
+  const std::string out =
+      testing::RunCommand("tail -n " + std::to_string(count) + " '" + path + "' 2>/dev/null");
+  return out.empty() ? "(nothing in " + path + ")\n" : out;
+}
+
+// Pair A is a Stack (the database, core A, gateway A); pair B is a second core on the
+// same database and a second gateway in front of it, started here with their logs
+// (core-b.log, gateway-b.log) in the stack's directory. `core_env` applies to both cores.
+class TwoInstances {
+ public:
+  explicit TwoInstances(const std::map<std::string, std::string>& core_env = {})
+      : stack_(Options(core_env)), core_env_(core_env) {
+    for (int attempt = 0;; ++attempt) {
+      core_b_port_ = testing::FreePort();
+      try {
+        StartCoreB();
+        break;
+      } catch (const std::runtime_error&) {
+        if (attempt == 2) throw;
+      }
+    }
+    for (int attempt = 0;; ++attempt) {
+      gateway_b_port_ = testing::FreePort();
+      try {
+        StartGatewayB();
+        break;
+      } catch (const std::runtime_error&) {
+        if (attempt == 2) throw;
+      }
+    }
+  }
+
+  ~TwoInstances() {
+    if (::testing::Test::HasFailure()) {
+      std::fprintf(stderr,
+                   "----- last lines of core-b.log\n%s----- last lines of gateway-b.log\n%s",
+                   LastLines(stack_.dir() + "/core-b.log", 40).c_str(),
+                   LastLines(stack_.dir() + "/gateway-b.log", 40).c_str());
+    }
+    gateway_b_.reset();
+    core_b_.reset();
+  }
+
+  Stack& stack() { return stack_; }
+  Client ConnectA() const { return stack_.Connect(); }
+  Client ConnectB() const { return Client(gateway_b_port_); }
+
+  // SIGKILL to core B; waits for its exit.
+  void KillCoreB() {
+    core_b_->Signal(SIGKILL);
+    core_b_->Wait(10s);
+    core_b_.reset();
+  }
+
+  // Starts core B on its port; waits until it accepts connections.
+  void StartCoreB() {
+    std::map<std::string, std::string> env = {
+        {"TCHATATOR_DATABASE_URL", stack_.db().url()},
+        {"TCHATATOR_GRPC_PORT", std::to_string(core_b_port_)},
+        {"TCHATATOR_ADMIN_API_KEY", stack_.admin_key()},
+        {"TCHATATOR_LISTEN_ADDRESS", "127.0.0.1"},
+        {"TCHATATOR_LOG_FILE", stack_.dir() + "/core-b.log"},
+    };
+    for (const auto& [k, v] : core_env_) env[k] = v;
+    core_b_ = std::make_unique<testing::ChildProcess>(
+        TCHATATOR_CORE_BIN, std::vector<std::string>{}, env, stack_.dir() + "/core-b.log");
+    if (!WaitListening(*core_b_, core_b_port_)) {
+      core_b_.reset();
+      throw std::runtime_error("core B did not listen:\n" +
+                               LastLines(stack_.dir() + "/core-b.log", 30));
+    }
+  }
+
+ private:
+  static StackOptions Options(const std::map<std::string, std::string>& core_env) {
+    StackOptions options;
+    options.core_env = core_env;
+    return options;
+  }
+
+  static bool WaitListening(testing::ChildProcess& child, int port) {
+    const Clock::time_point deadline = Clock::now() + 30s;
+    while (Clock::now() < deadline) {
+      if (testing::WaitForPort(port, 100ms)) return true;
+      if (!child.Running()) return false;
+    }
+    return false;
+  }
+
+  void StartGatewayB() {
+    const std::map<std::string, std::string> env = {
+        {"TCHATATOR_PORT", std::to_string(gateway_b_port_)},
+        {"TCHATATOR_CORE_ADDRESS", "127.0.0.1:" + std::to_string(core_b_port_)},
+        {"TCHATATOR_LISTEN_ADDRESS", "127.0.0.1"},
+        {"TCHATATOR_LOG_FILE", stack_.dir() + "/gateway-b.log"},
+    };
+    gateway_b_ = std::make_unique<testing::ChildProcess>(
+        TCHATATOR_GATEWAY_BIN, std::vector<std::string>{}, env, stack_.dir() + "/gateway-b.log");
+    if (!WaitListening(*gateway_b_, gateway_b_port_)) {
+      gateway_b_.reset();
+      throw std::runtime_error("gateway B did not listen:\n" +
+                               LastLines(stack_.dir() + "/gateway-b.log", 30));
+    }
+  }
+
+  Stack stack_;
+  std::map<std::string, std::string> core_env_;
+  int core_b_port_ = 0;
+  int gateway_b_port_ = 0;
+  std::unique_ptr<testing::ChildProcess> core_b_;
+  std::unique_ptr<testing::ChildProcess> gateway_b_;
+};
+
+// No rate limit: the tests that send many messages measure delivery, not the limit.
+const std::map<std::string, std::string> kUnlimited = {{"TCHATATOR_MAX_MESSAGES_PER_MINUTE", "0"},
+                                                       {"TCHATATOR_MAX_MESSAGES_PER_HOUR", "0"}};
+
+// Creates a user of `role` and logs it in on `conn` (a connection to either gateway).
+Session LoginOn(TwoInstances& env, Client conn, std::string_view role) {
+  Session s{env.stack().AddUser(role), std::move(conn), ""};
+  const Response r = s.conn.Request("LOGIN", {{"api-token", s.user.api_key}});
+  EXPECT_TRUE(IsOk(r, {"token", "user-id", "role"})) << "LOGIN of a fresh " << role;
+  s.token = r.Get("token");
+  return s;
+}
+
+// SUBSCRIBE with `token` on `conn`, answered exactly 200/OK.
+::testing::AssertionResult Subscribe(Client& conn, const std::string& token) {
+  const Response r = conn.Request("SUBSCRIBE", {{"token", token}});
+  if (r.raw != "200/OK\n\n") {
+    return ::testing::AssertionFailure() << "SUBSCRIBE must answer exactly 200/OK, got " << r;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The event frame of a new or edited message `id` to `recipient` from `sender`.
+::testing::AssertionResult IsMessageEvent(const Response& event, std::string_view change,
+                                          const std::string& id, int64_t sender, int64_t recipient,
+                                          const std::string& content) {
+  if (event.status != "EVENT") {
+    return ::testing::AssertionFailure() << "expected an EVENT frame, got " << event;
+  }
+  std::vector<std::string> keys = {"change",       "message-id",     "sender-id",
+                                   "recipient-id", "direction",      "sent-at",
+                                   "read",         "message-length", "content"};
+  if (change == "message_updated") {
+    keys.push_back("modified-at");
+    keys.push_back("modified-ago");
+  }
+  std::sort(keys.begin(), keys.end());
+  if (event.Keys() != keys || event.Get("change") != change || event.Get("message-id") != id ||
+      event.Get("sender-id") != std::to_string(sender) ||
+      event.Get("recipient-id") != std::to_string(recipient) ||
+      event.Get("direction") != "received" || event.Get("read") != "yes" ||
+      event.Get("message-length") != std::to_string(CharCount(content)) ||
+      event.Get("content") != content || !IsRfc3339Utc(event.Get("sent-at"))) {
+    return ::testing::AssertionFailure()
+           << "expected change:" << change << " of message " << id << " from " << sender << " to "
+           << recipient << " (received, read) with content '" << content << "', got " << event;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::string Id(int64_t id) { return std::to_string(id); }
+
+// ---------------------------------------------------------------------- live events
+
+// A pro with one subscribed connection on each gateway gets every change to a message
+// sent to it by a member on gateway A, in order, with the exact record; the sender's own
+// subscription gets nothing; a message delivered by an event is read.
+TEST(MultiInstanceTest, LiveEventsForSendEditDeleteOnBothGateways) {
+  TwoInstances env;
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectB(), "pro");
+  ASSERT_FALSE(HasFailure());
+  Client p_on_a = env.ConnectA();
+  Client p_on_b = env.ConnectB();
+  Client m_sub = env.ConnectA();
+  ASSERT_TRUE(Subscribe(p_on_a, p.token));
+  ASSERT_TRUE(Subscribe(p_on_b, p.token));
+  ASSERT_TRUE(Subscribe(m_sub, m.token));
+
+  const std::string first = "Bonjour, comment ça va ?";
+  const Response sent = SendMsg(m.conn, m.token, p.user.id, first);
+  ASSERT_TRUE(IsOk(sent, {"message-id", "sent-at"}));
+  const std::string id = sent.Get("message-id");
+  for (Client* sub : {&p_on_a, &p_on_b}) {
+    const Response event = sub->Read(5s);
+    EXPECT_TRUE(IsMessageEvent(event, "new_message", id, m.user.id, p.user.id, first));
+    EXPECT_EQ(event.Get("sent-at"), sent.Get("sent-at"));
+  }
+  // Delivered by an event: read, so not unread any more.
+  EXPECT_EQ(p.conn.Request("GET_UNREAD", {{"token", p.token}}).raw, "200/OK\ncount:0\n\n");
+
+  const std::string edited = "Ligne un\nligne deux : ç";
+  const Response updated =
+      m.conn.Request("UPDT_MSG", {{"token", m.token},
+                                  {"message-id", id},
+                                  {"message-length", std::to_string(CharCount(edited))},
+                                  {"content", edited}});
+  ASSERT_TRUE(IsOk(updated, {"message-id", "modified-at"}));
+  for (Client* sub : {&p_on_a, &p_on_b}) {
+    const Response event = sub->Read(5s);
+    EXPECT_TRUE(IsMessageEvent(event, "message_updated", id, m.user.id, p.user.id, edited));
+    EXPECT_EQ(event.Get("sent-at"), sent.Get("sent-at"));
+    EXPECT_EQ(event.Get("modified-at"), updated.Get("modified-at"));
+    EXPECT_EQ(event.Get("modified-ago"), "quelques secondes");
+  }
+
+  ASSERT_TRUE(
+      IsOk(m.conn.Request("DEL_MSG", {{"token", m.token}, {"message-id", id}}), {"message-id"}));
+  for (Client* sub : {&p_on_a, &p_on_b}) {
+    EXPECT_EQ(sub->Read(5s).raw, "EVENT\nchange:message_deleted\nmessage-id:" + id + "\n\n");
+  }
+
+  // Nothing else: no duplicate on either connection, nothing for the sender.
+  EXPECT_EQ(p_on_a.ReadFor(300ms), "");
+  EXPECT_EQ(p_on_b.ReadFor(300ms), "");
+  EXPECT_EQ(m_sub.ReadFor(300ms), "");
+  // Subscribed connections still serve requests.
+  EXPECT_TRUE(Alive(p_on_a));
+  EXPECT_TRUE(Alive(p_on_b));
+  EXPECT_TRUE(Alive(m_sub));
+}
+
+// A subscriber that lost its connection catches up on the other gateway: GET_UNREAD has
+// what it missed (edited content, not the deleted message, not what an event delivered)
+// and NEW_CHG_AVAILABLE every change since the session's previous poll, in order.
+TEST(MultiInstanceTest, CatchUpAfterReconnectingToTheOtherGateway) {
+  TwoInstances env;
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectB(), "pro");
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(p.conn.Request("NEW_CHG_AVAILABLE", {{"token", p.token}}).raw, "200/OK\ncount:0\n\n");
+  ASSERT_TRUE(Subscribe(p.conn, p.token));
+
+  const Response s1 = SendMsg(m.conn, m.token, p.user.id, "premier, en direct");
+  ASSERT_TRUE(IsOk(s1, {"message-id", "sent-at"}));
+  ASSERT_TRUE(IsMessageEvent(p.conn.Read(5s), "new_message", s1.Get("message-id"), m.user.id,
+                             p.user.id, "premier, en direct"));
+  p.conn.Close();  // the connection is lost; the session lives on
+
+  const Response s2 = SendMsg(m.conn, m.token, p.user.id, "deuxième");
+  const Response s3 = SendMsg(m.conn, m.token, p.user.id, "troisième");
+  ASSERT_TRUE(IsOk(s2, {"message-id", "sent-at"}));
+  ASSERT_TRUE(IsOk(s3, {"message-id", "sent-at"}));
+  const std::string id1 = s1.Get("message-id");
+  const std::string id2 = s2.Get("message-id");
+  const std::string id3 = s3.Get("message-id");
+  ASSERT_TRUE(IsOk(
+      m.conn.Request("UPDT_MSG", {{"token", m.token},
+                                  {"message-id", id2},
+                                  {"message-length", std::to_string(CharCount("deuxième, revu"))},
+                                  {"content", "deuxième, revu"}}),
+      {"message-id", "modified-at"}));
+  ASSERT_TRUE(
+      IsOk(m.conn.Request("DEL_MSG", {{"token", m.token}, {"message-id", id3}}), {"message-id"}));
+
+  Client back = env.ConnectA();
+  const Response unread = back.Request("GET_UNREAD", {{"token", p.token}});
+  ASSERT_EQ(unread.status, "200/OK") << unread;
+  EXPECT_EQ(unread.Get("count"), "1") << unread;
+  ASSERT_EQ(unread.records.size(), 1u) << unread;
+  EXPECT_EQ(unread.records[0].at("message-id"), id2);
+  EXPECT_EQ(unread.records[0].at("content"), "deuxième, revu");
+  EXPECT_EQ(unread.records[0].at("read"), "yes");
+
+  // Changes since LOGIN's cursor moved by the first poll: the live one included; the
+  // deleted message's creation is not delivered again, only its deletion.
+  const Response changes = back.Request("NEW_CHG_AVAILABLE", {{"token", p.token}});
+  ASSERT_EQ(changes.status, "200/OK") << changes;
+  EXPECT_EQ(changes.Get("count"), "4") << changes;
+  ASSERT_EQ(changes.records.size(), 4u) << changes;
+  const std::vector<std::pair<std::string, std::string>> want = {{"new_message", id1},
+                                                                 {"new_message", id2},
+                                                                 {"message_updated", id2},
+                                                                 {"message_deleted", id3}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(changes.records[i].at("change"), want[i].first) << i << ": " << changes;
+    EXPECT_EQ(changes.records[i].at("message-id"), want[i].second) << i << ": " << changes;
+  }
+  EXPECT_EQ(changes.records[1].at("content"), "deuxième, revu");
+  EXPECT_EQ(changes.records[3].size(), 2u) << "a deleted message's record holds only its id";
+  EXPECT_EQ(back.Request("NEW_CHG_AVAILABLE", {{"token", p.token}}).raw, "200/OK\ncount:0\n\n");
+}
+
+// ---------------------------------------------------------------------- sessions
+
+// A token from LOGIN on gateway A works on gateway B (and B's core), and DISCONNECTED on
+// gateway B ends it on gateway A too.
+TEST(MultiInstanceTest, TokensWorkOnBothGateways) {
+  TwoInstances env;
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectB(), "pro");
+  ASSERT_FALSE(HasFailure());
+
+  Client m_on_b = env.ConnectB();
+  EXPECT_TRUE(IsOk(m_on_b.Request("USER_INFO", {{"token", m.token}, {"user-id", Id(p.user.id)}}),
+                   {"user-id", "name", "role"}));
+  const Response sent = SendMsg(m_on_b, m.token, p.user.id, "envoyé par B");
+  ASSERT_TRUE(IsOk(sent, {"message-id", "sent-at"}));
+  // The pro, logged in on B, reads it on A.
+  Client p_on_a = env.ConnectA();
+  const Response unread = p_on_a.Request("GET_UNREAD", {{"token", p.token}});
+  ASSERT_EQ(unread.records.size(), 1u) << unread;
+  EXPECT_EQ(unread.records[0].at("message-id"), sent.Get("message-id"));
+  EXPECT_EQ(unread.records[0].at("content"), "envoyé par B");
+
+  // The session ends everywhere.
+  ASSERT_TRUE(m_on_b.Send(Build("DISCONNECTED")));
+  EXPECT_TRUE(m_on_b.WaitClosed(5s));
+  EXPECT_TRUE(IsError(m.conn.Request("USER_INFO", {{"token", m.token}, {"user-id", Id(p.user.id)}}),
+                      "401/UNAUTH", "not-authenticated"));
+  EXPECT_TRUE(
+      IsError(SendMsg(p_on_a, m.token, p.user.id, "après"), "401/UNAUTH", "not-authenticated"));
+}
+
+// ---------------------------------------------------------------------- rate limit
+
+// 20 SEND_MSG by one user at the same moment, 10 through each gateway (so each core):
+// with 12 per minute, exactly 12 are stored (200) and 8 refused (426, retry-after), and
+// the recipient's subscription receives exactly the 12 stored.
+TEST(MultiInstanceTest, RateLimitExactAcrossBothCores) {
+  TwoInstances env;  // default limits: 12 per minute, 90 per hour
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectB(), "pro");
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(Subscribe(p.conn, p.token));
+
+  constexpr int kSends = 20;
+  std::vector<Client> conns;
+  for (int i = 0; i < kSends; ++i) conns.push_back(i % 2 == 0 ? env.ConnectA() : env.ConnectB());
+  std::vector<Response> answers(kSends);
+  std::latch start(kSends);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSends; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string content = "rafale " + std::to_string(i);
+      start.arrive_and_wait();
+      answers[static_cast<size_t>(i)] =
+          SendMsg(conns[static_cast<size_t>(i)], m.token, p.user.id, content);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  std::set<std::string> stored_ids;
+  int accepted = 0;
+  int refused = 0;
+  for (int i = 0; i < kSends; ++i) {
+    const Response& r = answers[static_cast<size_t>(i)];
+    if (r.status == "200/OK") {
+      EXPECT_TRUE(IsOk(r, {"message-id", "sent-at"})) << "send " << i;
+      stored_ids.insert(r.Get("message-id"));
+      ++accepted;
+    } else {
+      EXPECT_TRUE(IsError(r, "426/TOOMRQ", "rate-limited", {"retry-after"})) << "send " << i;
+      const int retry_after = std::atoi(r.Get("retry-after").c_str());
+      EXPECT_TRUE(retry_after >= 1 && retry_after <= 60) << r;
+      ++refused;
+    }
+  }
+  EXPECT_EQ(accepted, 12);
+  EXPECT_EQ(refused, 8);
+  EXPECT_EQ(stored_ids.size(), 12u);
+  const std::string sender = Id(m.user.id);
+  EXPECT_EQ(env.stack().db().Query("SELECT count(*) FROM messages WHERE sender_id = " + sender),
+            "12");
+  // For the log: how the stored ones split over the cores (varies from run to run).
+  int on_a = 0;
+  for (int i = 0; i < kSends; i += 2) on_a += answers[static_cast<size_t>(i)].status == "200/OK";
+  std::printf("[multi-instance] accepted through gateway A: %d, through gateway B: %d\n", on_a,
+              accepted - on_a);
+
+  // The 13th, on either gateway, is still refused.
+  EXPECT_TRUE(IsError(SendMsg(m.conn, m.token, p.user.id, "encore"), "426/TOOMRQ", "rate-limited",
+                      {"retry-after"}));
+  Client late_b = env.ConnectB();
+  EXPECT_TRUE(IsError(SendMsg(late_b, m.token, p.user.id, "encore"), "426/TOOMRQ", "rate-limited",
+                      {"retry-after"}));
+
+  // Exactly the stored ones were delivered live.
+  std::set<std::string> delivered;
+  for (size_t i = 0; i < stored_ids.size(); ++i) {
+    const Response event = p.conn.Read(5s);
+    ASSERT_EQ(event.status, "EVENT") << event;
+    EXPECT_EQ(event.Get("change"), "new_message") << event;
+    delivered.insert(event.Get("message-id"));
+  }
+  EXPECT_EQ(delivered, stored_ids);
+  EXPECT_EQ(p.conn.ReadFor(300ms), "");
+}
+
+// ---------------------------------------------------------------------- faults
+
+// Core B killed: gateway A's users go on (200); gateway B answers 503 at once (no
+// hang) and keeps its connections; once core B is back, gateway B serves again and its
+// subscriber receives, without subscribing again, the messages sent meanwhile.
+TEST(MultiInstanceTest, KillingOneCoreLeavesTheOtherServing) {
+  TwoInstances env;
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectB(), "pro");
+  ASSERT_FALSE(HasFailure());
+  Client p_sub = env.ConnectB();
+  ASSERT_TRUE(Subscribe(p_sub, p.token));  // no event yet: resuming must not skip any
+
+  env.KillCoreB();
+  const Response s1 = SendMsg(m.conn, m.token, p.user.id, "pendant la panne 1");
+  ASSERT_TRUE(IsOk(s1, {"message-id", "sent-at"}));
+  const Clock::time_point asked = Clock::now();
+  const Response down =
+      p.conn.Request("USER_INFO", {{"token", p.token}, {"user-id", Id(m.user.id)}});
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked);
+  EXPECT_TRUE(IsError(down, "503/UNAVAIL", "unavailable"));
+  EXPECT_LT(took, 3s) << "gateway B must answer 503 without waiting";
+  EXPECT_TRUE(IsError(SendMsg(p.conn, p.token, m.user.id, "refusé"), "503/UNAVAIL", "unavailable"));
+  const Response s2 = SendMsg(m.conn, m.token, p.user.id, "pendant la panne 2");
+  ASSERT_TRUE(IsOk(s2, {"message-id", "sent-at"}));
+  // The pro reaches its messages through gateway A meanwhile (without reading them).
+  Client p_on_a = env.ConnectA();
+  EXPECT_TRUE(IsOk(p_on_a.Request("USER_INFO", {{"token", p.token}, {"user-id", Id(m.user.id)}}),
+                   {"user-id", "name", "role"}));
+
+  env.StartCoreB();
+  Response again;
+  const Clock::time_point deadline = Clock::now() + 15s;
+  do {
+    again = p.conn.Request("USER_INFO", {{"token", p.token}, {"user-id", Id(m.user.id)}});
+    if (again.status == "200/OK") break;
+    ASSERT_TRUE(IsError(again, "503/UNAVAIL", "unavailable"));
+    std::this_thread::sleep_for(100ms);  // polling interval, not synchronisation
+  } while (Clock::now() < deadline);
+  EXPECT_TRUE(IsOk(again, {"user-id", "name", "role"})) << "gateway B did not recover";
+  EXPECT_TRUE(IsOk(SendMsg(p.conn, p.token, m.user.id, "de retour"), {"message-id", "sent-at"}));
+
+  // The stream reopened from where it was: both messages of the outage arrive, in order.
+  EXPECT_TRUE(IsMessageEvent(p_sub.Read(10s), "new_message", s1.Get("message-id"), m.user.id,
+                             p.user.id, "pendant la panne 1"));
+  EXPECT_TRUE(IsMessageEvent(p_sub.Read(10s), "new_message", s2.Get("message-id"), m.user.id,
+                             p.user.id, "pendant la panne 2"));
+  EXPECT_EQ(p_sub.ReadFor(300ms), "");
+}
+
+// A change committed without its hint reaching the cores (hints are sent after the
+// commit, at best effort; here the row is written with SQL and no NOTIFY) still reaches
+// the subscriber, on both cores, through the feed's periodic sweep.
+TEST(MultiInstanceTest, ChangeWithoutHintIsStillDelivered) {
+  TwoInstances env;
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectB(), "pro");
+  ASSERT_FALSE(HasFailure());
+  Client p_on_a = env.ConnectA();
+  ASSERT_TRUE(Subscribe(p_on_a, p.token));
+  ASSERT_TRUE(Subscribe(p.conn, p.token));
+
+  const std::string id = env.stack().db().Query(
+      "WITH m AS (INSERT INTO messages (sender_id, recipient_id, content, sent_at) VALUES (" +
+      Id(m.user.id) + ", " + Id(p.user.id) +
+      ", 'sans signal', now()) RETURNING id), "
+      "c AS (INSERT INTO changes (user_id, kind, message_id, created_at) "
+      "SELECT " +
+      Id(p.user.id) + ", 'new_message', id, now() FROM m) SELECT id FROM m");
+  ASSERT_TRUE(IsId(id)) << id;
+  for (Client* sub : {&p_on_a, &p.conn}) {
+    EXPECT_TRUE(
+        IsMessageEvent(sub->Read(10s), "new_message", id, m.user.id, p.user.id, "sans signal"));
+  }
+  EXPECT_EQ(p_on_a.ReadFor(300ms), "");
+  EXPECT_EQ(p.conn.ReadFor(300ms), "");
+}
+
+// ---------------------------------------------------------------------- latency
+
+struct Percentiles {
+  double p50 = 0;
+  double p99 = 0;
+  double max = 0;
+};
+
+Percentiles Summarise(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  Percentiles out;
+  if (ms.empty()) return out;
+  auto at = [&](double q) {
+    const size_t index = static_cast<size_t>(q * static_cast<double>(ms.size() - 1) + 0.5);
+    return ms[std::min(index, ms.size() - 1)];
+  };
+  out.p50 = at(0.50);
+  out.p99 = at(0.99);
+  out.max = ms.back();
+  return out;
+}
+
+// 200 messages from a member on gateway A, one at a time, to a pro subscribed on both
+// gateways: every one arrives on both, in order, each within 2 s of the sender writing
+// SEND_MSG; the p50/p99/max of each path are printed.
+TEST(MultiInstanceTest, DeliveryLatencyAcrossInstances) {
+  constexpr int kMessages = 200;
+  TwoInstances env(kUnlimited);
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectB(), "pro");
+  ASSERT_FALSE(HasFailure());
+  Client same = env.ConnectA();   // the sender's instance
+  Client other = env.ConnectB();  // the other gateway and core
+  ASSERT_TRUE(Subscribe(same, p.token));
+  ASSERT_TRUE(Subscribe(other, p.token));
+
+  std::vector<Clock::time_point> written(kMessages);
+  std::vector<Clock::time_point> answered(kMessages);
+  struct Arrivals {
+    std::vector<Clock::time_point> at = std::vector<Clock::time_point>(kMessages);
+    std::vector<std::string> ids;
+    std::string failure;
+  };
+  Arrivals on_same;
+  Arrivals on_other;
+  auto read_events = [](Client& conn, Arrivals& out) {
+    for (int i = 0; i < kMessages; ++i) {
+      const Response event = conn.Read(10s);
+      const Clock::time_point now = Clock::now();
+      if (event.status != "EVENT" || event.Get("change") != "new_message" ||
+          event.Get("content") != "latence " + std::to_string(i)) {
+        out.failure = "event " + std::to_string(i) + ": " + ::testing::PrintToString(event);
+        return;
+      }
+      out.at[static_cast<size_t>(i)] = now;
+      out.ids.push_back(event.Get("message-id"));
+    }
+  };
+  std::thread same_reader(read_events, std::ref(same), std::ref(on_same));
+  std::thread other_reader(read_events, std::ref(other), std::ref(on_other));
+  std::vector<std::string> sent_ids;
+  for (int i = 0; i < kMessages; ++i) {
+    const std::string content = "latence " + std::to_string(i);
+    const std::string request =
+        Build("SEND_MSG", {{"token", m.token},
+                           {"recipient-id", Id(p.user.id)},
+                           {"message-length", std::to_string(CharCount(content))},
+                           {"content", content}});
+    const size_t at = static_cast<size_t>(i);
+    written[at] = Clock::now();
+    const Response r = m.conn.Send(request) ? m.conn.Read() : Response();
+    answered[at] = Clock::now();
+    // No ASSERT here: the readers must be joined first.
+    EXPECT_TRUE(IsOk(r, {"message-id", "sent-at"})) << i;
+    if (HasFailure()) break;
+    sent_ids.push_back(r.Get("message-id"));
+  }
+  same_reader.join();
+  other_reader.join();
+  ASSERT_EQ(on_same.failure, "");
+  ASSERT_EQ(on_other.failure, "");
+  EXPECT_EQ(on_same.ids, sent_ids);
+  EXPECT_EQ(on_other.ids, sent_ids);
+
+  auto report = [&](const char* what, const std::vector<Clock::time_point>& until) {
+    std::vector<double> ms;
+    for (size_t i = 0; i < kMessages; ++i) {
+      const Clock::duration latency = until[i] - written[i];
+      EXPECT_LT(latency, 2s) << what << ", message " << i;
+      ms.push_back(std::chrono::duration<double, std::milli>(latency).count());
+    }
+    const Percentiles summary = Summarise(ms);
+    std::printf("[multi-instance] %s, %d messages: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", what,
+                kMessages, summary.p50, summary.p99, summary.max);
+  };
+  report("SEND_MSG written to its 200 (the commit)", answered);
+  report("SEND_MSG written to EVENT, same instance", on_same.at);
+  report("SEND_MSG written to EVENT, across instances", on_other.at);
+}
+
+}  // namespace
+}  // namespace tchatator::e2e

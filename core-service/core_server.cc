@@ -1,11 +1,99 @@
 #include "core-service/core_server.h"
 
+#include <chrono>
+#include <future>
+#include <utility>
+#include <vector>
+
 #include "common/strings.h"
 #include "common/log.h"
+#include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/support/server_interceptor.h"
 
 namespace tchatator::core {
+namespace {
+
+// Keeps the registry of open streams: a stream is registered when its call starts and
+// removed when it sends its status (the call is still alive then, so the registry never
+// holds a context being destroyed).
+class StreamInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  StreamInterceptor(grpc::experimental::ServerRpcInfo* info, CoreServer::OpenStreams& streams)
+      : streams_(streams), context_(info->server_context()) {
+    streams_.Add(context_);
+  }
+  ~StreamInterceptor() override { streams_.Remove(context_); }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      streams_.Remove(context_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  CoreServer::OpenStreams& streams_;
+  grpc::ServerContextBase* const context_;
+};
+
+class StreamInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit StreamInterceptorFactory(CoreServer::OpenStreams& streams) : streams_(streams) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    if (info->type() != grpc::experimental::ServerRpcInfo::Type::SERVER_STREAMING &&
+        info->type() != grpc::experimental::ServerRpcInfo::Type::BIDI_STREAMING) {
+      return nullptr;  // unary calls end by themselves
+    }
+    return new StreamInterceptor(info, streams_);
+  }
+
+ private:
+  CoreServer::OpenStreams& streams_;
+};
+
+// Ends a stream with UNAVAILABLE, not the CANCELLED of TryCancel(): a gateway reopens a
+// stream that ended UNAVAILABLE (on another core, or this one once restarted) but takes
+// CANCELLED as final.
+void Cancel(grpc::ServerContextBase* context) {
+  if (context->c_call() == nullptr) {
+    context->TryCancel();  // not bound to its call yet (not seen in practice)
+    return;
+  }
+  grpc_call_cancel_with_status(context->c_call(), GRPC_STATUS_UNAVAILABLE,
+                               "tchatator-core is shutting down", nullptr);
+}
+
+}  // namespace
+
+void CoreServer::OpenStreams::Add(grpc::ServerContextBase* context) {
+  std::lock_guard lock(mu_);
+  if (cancelling_) {
+    Cancel(context);
+    return;
+  }
+  contexts_.insert(context);
+}
+
+void CoreServer::OpenStreams::Remove(grpc::ServerContextBase* context) {
+  std::lock_guard lock(mu_);
+  contexts_.erase(context);
+}
+
+void CoreServer::OpenStreams::CancelAll() {
+  // Held throughout: a registered context stays alive until Remove() returns.
+  std::lock_guard lock(mu_);
+  cancelling_ = true;
+  const std::set<grpc::ServerContextBase*> open = contexts_;
+  for (grpc::ServerContextBase* context : open) {
+    if (contexts_.contains(context)) Cancel(context);
+  }
+}
 
 CoreServer::CoreServer(storage::Store& store, const Clock& clock,
                        const SettingsHolder& settings, ChangeFeed* feed)
@@ -27,6 +115,9 @@ absl::StatusOr<int> CoreServer::Start(const std::string& address) {
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&chat_);
   builder.RegisterService(&accounts_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<StreamInterceptorFactory>(streams_));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", address));
@@ -62,7 +153,16 @@ void CoreServer::Shutdown(absl::Duration grace) {
   }
   health_cv_.notify_all();
   if (health_thread_.joinable()) health_thread_.join();
-  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+  // Shutdown() returns once every call has ended: unary calls end once answered, but a
+  // stream only when cancelled, which Shutdown() does only at the deadline. So the
+  // streams are cancelled now (a gateway reopens its stream a second later, when the
+  // port is closed), and any accepted meanwhile as soon as it starts.
+  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoSeconds(grace);
+  std::future<void> shut = std::async(std::launch::async, [this, deadline] {
+    server_->Shutdown(deadline);
+  });
+  streams_.CancelAll();
+  shut.get();
   server_->Wait();
   runner_.Join();
   server_.reset();

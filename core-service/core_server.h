@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <string>
 
@@ -32,8 +33,24 @@ class CoreServer {
   // Listens on `address` ("host:port"; port 0 picks one) and returns the bound port.
   absl::StatusOr<int> Start(const std::string& address);
 
-  // Stops accepting calls, lets calls in flight finish (up to `grace`), then returns.
+  // Stops accepting calls, lets unary calls in flight finish (up to `grace`), ends the
+  // streams (Subscribe) at once since they never end by themselves, then returns.
   void Shutdown(absl::Duration grace);
+
+  // The streams open now, to cancel at shutdown (used by the server's interceptor).
+  class OpenStreams {
+   public:
+    void Add(grpc::ServerContextBase* context);
+    void Remove(grpc::ServerContextBase* context);
+    // Ends every stream open now with UNAVAILABLE; a stream added later at once.
+    void CancelAll();
+
+   private:
+    // Recursive: cancelling a stream may run its OnCancel, hence Remove(), inline.
+    std::recursive_mutex mu_;
+    bool cancelling_ = false;
+    std::set<grpc::ServerContextBase*> contexts_;
+  };
 
  private:
   // Every second, reports SERVING through grpc.health.v1 while the database answers and
@@ -50,6 +67,7 @@ class CoreServer {
   RpcRunner runner_;
   ChatService chat_;
   AccountService accounts_;
+  OpenStreams streams_;
   std::unique_ptr<grpc::Server> server_;
 };
 

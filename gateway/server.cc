@@ -2,6 +2,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
@@ -14,7 +15,7 @@
 namespace tchatator::gateway {
 
 Server::Server(asio::io_context& io, Dispatcher& dispatcher, const SettingsHolder& settings)
-    : io_(io), dispatcher_(dispatcher), settings_(settings), acceptor_(io) {}
+    : io_(io), dispatcher_(dispatcher), settings_(settings), acceptor_(asio::make_strand(io)) {}
 
 absl::StatusOr<int> Server::Listen(const std::string& address, int port) {
   asio::error_code ec;
@@ -32,7 +33,9 @@ absl::StatusOr<int> Server::Listen(const std::string& address, int port) {
   return acceptor_.local_endpoint().port();
 }
 
-void Server::Start() { asio::co_spawn(io_, AcceptLoop(), asio::detached); }
+// The accept loop runs on the acceptor's strand, as Drain() does: with several io
+// threads, a connection is either registered before Drain() (and drained) or refused.
+void Server::Start() { asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached); }
 
 asio::awaitable<void> Server::AcceptLoop() {
   while (acceptor_.is_open()) {
@@ -43,6 +46,11 @@ asio::awaitable<void> Server::AcceptLoop() {
     if (ec) {
       if (ec == asio::error::operation_aborted) break;
       continue;  // e.g. out of file descriptors: keep serving the others
+    }
+    if (draining_) {
+      asio::error_code ignored;
+      socket.close(ignored);
+      break;
     }
     asio::error_code peer_ec;
     const std::string ip = socket.remote_endpoint(peer_ec).address().to_string();
@@ -89,16 +97,19 @@ void Server::Forget(const std::string& ip) {
 }
 
 void Server::Drain() {
-  asio::error_code ignored;
-  acceptor_.close(ignored);
-  std::vector<std::shared_ptr<Session>> live;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& weak : sessions_) {
-      if (auto session = weak.lock()) live.push_back(std::move(session));
+  asio::dispatch(acceptor_.get_executor(), [this] {
+    draining_ = true;
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& weak : sessions_) {
+        if (auto session = weak.lock()) live.push_back(std::move(session));
+      }
     }
-  }
-  for (const auto& session : live) session->Drain();
+    for (const auto& session : live) session->Drain();
+  });
 }
 
 size_t Server::open_connections() const {

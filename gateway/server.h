@@ -30,8 +30,9 @@ class Server {
   // Starts accepting (on the io_context's threads).
   void Start();
 
-  // Stops accepting and drains every session: requests in flight are answered, then
-  // connections close.
+  // Stops accepting (new connections are refused) and drains every session: requests
+  // in flight are answered, then connections close. Safe from any thread; takes effect
+  // on the acceptor's strand, possibly after it returns.
   void Drain();
 
   // Connections open now.
@@ -46,7 +47,8 @@ class Server {
   asio::io_context& io_;
   Dispatcher& dispatcher_;
   const SettingsHolder& settings_;
-  asio::ip::tcp::acceptor acceptor_;
+  asio::ip::tcp::acceptor acceptor_;  // on a strand of its own
+  bool draining_ = false;             // on the acceptor's strand
   mutable std::mutex mu_;
   std::map<std::string, size_t> per_ip_;
   size_t total_ = 0;

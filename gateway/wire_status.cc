@@ -17,10 +17,12 @@ WireError FromGrpc(grpc::StatusCode code) {
       return {kMisformatted, "bad-value"};
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return {kTooManyRequests, "rate-limited"};
+    // CANCELLED: a core shutting down cancels calls that reach it at that moment (the
+    // gateway cancels its own calls only on connections already closing).
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return {kUnavailable, "unavailable"};
     case grpc::StatusCode::CANCELLED:
+      return {kUnavailable, "unavailable"};
     case grpc::StatusCode::UNKNOWN:
     case grpc::StatusCode::ALREADY_EXISTS:
     case grpc::StatusCode::FAILED_PRECONDITION:

@@ -22,7 +22,7 @@ struct Row {
 // Every gRPC code, OK (0) to UNAUTHENTICATED (16).
 constexpr Row kTable[] = {
     {grpc::StatusCode::OK, "OK", 200, "OK", ""},
-    {grpc::StatusCode::CANCELLED, "CANCELLED", 500, "ERROR", "internal"},
+    {grpc::StatusCode::CANCELLED, "CANCELLED", 503, "UNAVAIL", "unavailable"},
     {grpc::StatusCode::UNKNOWN, "UNKNOWN", 500, "ERROR", "internal"},
     {grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ARGUMENT", 416, "MISFMT", "bad-value"},
     {grpc::StatusCode::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", 503, "UNAVAIL", "unavailable"},

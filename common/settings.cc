@@ -20,11 +20,13 @@ constexpr KeySpec kKeys[] = {
      "TCP port of the text protocol.", &Settings::port, nullptr},
     {"listen-backlog", KeyOwner::kGateway, "1024", 1, 65535, false, false,
      "Listen queue length of the gateway's socket.", &Settings::listen_backlog, nullptr},
-    {"core-address", KeyOwner::kGateway, "127.0.0.1:50051", kString, kNoMax, false, false,
-     "gRPC target of the core-service (host:port, or dns:///name:port for several replicas).",
+    {"core-address", KeyOwner::kGateway, "127.0.0.1:50051", kString, kNoMax, false, true,
+     "gRPC target of the core-service (host:port, or dns:///name:port for several replicas). "
+     "On reload, new calls and event streams go to the new target; calls under way finish.",
      nullptr, &Settings::core_address},
-    {"core-timeout-ms", KeyOwner::kGateway, "5000", 50, 600000, false, false,
-     "Deadline of each gRPC call to the core; past it the client gets 503.",
+    {"core-timeout-ms", KeyOwner::kGateway, "5000", 50, 600000, false, true,
+     "Deadline of each gRPC call to the core, as in force when the call starts; past it the "
+     "client gets 503.",
      &Settings::core_timeout_ms, nullptr},
     {"idle-timeout-seconds", KeyOwner::kGateway, "600", 1, 86400, false, true,
      "A connection that sends nothing for this long is closed (PING keeps it alive).",
@@ -48,7 +50,9 @@ constexpr KeySpec kKeys[] = {
      "Most bytes queued for a client that does not read; past it the connection is closed.",
      &Settings::max_output_bytes, nullptr},
     {"gateway-threads", KeyOwner::kGateway, "1", 1, 64, false, false,
-     "Event-loop threads of the gateway.", &Settings::gateway_threads, nullptr},
+     "Event-loop threads of the gateway. Needs a restart: a thread running the event loop "
+     "cannot be told to leave it.",
+     &Settings::gateway_threads, nullptr},
     // core-service
     {"grpc-port", KeyOwner::kCore, "50051", 1, 65535, false, false,
      "TCP port of the core's gRPC API.", &Settings::grpc_port, nullptr},
@@ -82,7 +86,9 @@ constexpr KeySpec kKeys[] = {
      &Settings::max_failed_logins_per_minute, nullptr},
     // both
     {"listen-address", KeyOwner::kBoth, "127.0.0.1", kString, kNoMax, false, false,
-     "Address both daemons listen on (0.0.0.0 for every interface).", nullptr,
+     "Address both daemons listen on (0.0.0.0 for every interface). Needs a restart, like "
+     "the ports: it is bound once, at start.",
+     nullptr,
      &Settings::listen_address},
     {"log-file", KeyOwner::kBoth, "", kString, kNoMax, false, true,
      "Log file of the daemon (appended to, reopened on SIGHUP); empty: standard error.",

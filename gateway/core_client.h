@@ -2,9 +2,14 @@
 #define TCHATATOR_GATEWAY_CORE_CLIENT_H_
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
@@ -14,6 +19,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "common/settings.h"
 #include "grpcpp/grpcpp.h"
 #include "tchatator/v1/chat.grpc.pb.h"
 
@@ -39,21 +45,66 @@ struct CallResult {
 // Asynchronous calls to the core's ChatService, as Asio awaitables: the calling
 // coroutine is suspended, never blocked, and resumed on its own executor. Every call has
 // a deadline. Thread-safe.
+//
+// Built on a SettingsHolder, it follows the configuration in force: each call's deadline
+// is core-timeout-ms as it is when the call starts, and ApplySettings (after a SIGHUP
+// reload) moves to a new channel when core-address changed. A call or stream keeps the
+// channel it started on until it ends; the old channel closes after its last call.
 class CoreClient {
  public:
-  CoreClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout)
-      : stub_(v1::ChatService::NewStub(std::move(channel))), timeout_(timeout) {}
+  using Stub = v1::ChatService::Stub;
+  // Opens a channel to a gRPC target (core-address).
+  using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(const std::string& target)>;
+
+  // Follows `settings` (which must outlive the client); `make_channel` opens each channel,
+  // the first one now, to the core-address in force.
+  CoreClient(const SettingsHolder& settings, ChannelFactory make_channel);
+  // A fixed channel and deadline (tests): ApplySettings does nothing.
+  CoreClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout);
 
   template <typename Response, typename Request, typename Method>
   asio::awaitable<CallResult<Response>> Call(Method method, Request request,
                                              const CallContext& call);
 
-  // For streams (EventStream).
-  v1::ChatService::Stub& stub() { return *stub_; }
+  // The stub of the channel in force; holding it keeps that channel open (streams). Call
+  // it on the gateway's event-loop threads: it also closes replaced channels that no call
+  // uses any more (never on a gRPC thread, where closing a channel breaks gRPC).
+  std::shared_ptr<Stub> stub();
+  // The gRPC target of the channel in force.
+  std::string target() const;
+
+  // The deadline of a call that starts at `now`: now + core-timeout-ms in force.
+  std::chrono::system_clock::time_point Deadline(std::chrono::system_clock::time_point now) const;
+
+  // Opens a channel to the core-address in force when it differs from the current
+  // channel's, then calls every switch listener (on the calling thread). Returns whether
+  // it switched.
+  bool ApplySettings();
+
+  // `listener` is called after each channel switch, until removed by the returned id.
+  uint64_t AddSwitchListener(std::function<void()> listener);
+  void RemoveSwitchListener(uint64_t id);
 
  private:
-  std::unique_ptr<v1::ChatService::Stub> stub_;
-  std::chrono::milliseconds timeout_;
+  const SettingsHolder* const settings_;  // null: fixed channel and timeout
+  const ChannelFactory make_channel_;
+  const std::chrono::milliseconds fixed_timeout_;
+
+  // A channel and its stub, kept here (after a switch) until no call or stream uses them.
+  struct Channel {
+    std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<Stub> stub;
+  };
+  // Takes out of retired_ the channels that only retired_ holds.
+  std::vector<Channel> TakeUnusedLocked();
+
+  mutable std::mutex mu_;
+  std::string target_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<Stub> stub_;
+  std::vector<Channel> retired_;
+  std::map<uint64_t, std::function<void()>> listeners_;
+  uint64_t next_listener_ = 1;
 };
 
 // Calls `method(async_interface*, ClientContext*, const Request*, Response*, callback)`,
@@ -62,19 +113,21 @@ template <typename Response, typename Request, typename Method>
 asio::awaitable<CallResult<Response>> CoreClient::Call(Method method, Request request,
                                                        const CallContext& call) {
   struct State {
+    std::shared_ptr<Stub> stub;  // the channel this call runs on, open until it ends
     grpc::ClientContext context;
     Request request;
     Response response;
   };
   auto state = std::make_shared<State>();
+  state->stub = stub();
   state->request = std::move(request);
-  state->context.set_deadline(std::chrono::system_clock::now() + timeout_);
+  state->context.set_deadline(Deadline(std::chrono::system_clock::now()));
   if (!call.token.empty()) state->context.AddMetadata("authorization", "Bearer " + call.token);
   if (!call.client_ip.empty()) state->context.AddMetadata("x-client-ip", call.client_ip);
   if (!call.request_id.empty()) state->context.AddMetadata("x-request-id", call.request_id);
 
   asio::any_io_executor executor = co_await asio::this_coro::executor;
-  auto* async = stub_->async();
+  auto* async = state->stub->async();
   grpc::Status status = co_await asio::async_initiate<decltype(asio::use_awaitable),
                                                       void(grpc::Status)>(
       [&](auto handler) {

@@ -339,7 +339,7 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
           [push = state.push_event](const v1::Change& change) {
             if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
           };
-      auto stream = std::make_shared<EventStream>(core_.stub(), executor, call, std::move(deliver));
+      auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver));
       CallResult<bool> result = co_await stream->Open();
       settle(result);
       if (!result.status.ok()) co_return Failure(result);

@@ -1,5 +1,8 @@
 #include "gateway/event_stream.h"
 
+#include <algorithm>
+#include <charconv>
+
 #include <asio/async_result.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
@@ -9,9 +12,11 @@ namespace tchatator::gateway {
 // One attempt: lives from StartCall to OnDone.
 class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
  public:
-  Reactor(std::shared_ptr<EventStream> owner, int64_t after_change_id)
-      : owner_(std::move(owner)) {
+  Reactor(std::shared_ptr<EventStream> owner, int64_t after_change_id, bool resume)
+      : owner_(std::move(owner)), stub_(owner_->core_.stub()) {
     request_.set_after_change_id(after_change_id);
+    // Tells the core that after_change_id 0 means "after change 0", not "from now on".
+    if (resume) context_.AddMetadata("tchatator-resume", "1");
     if (!owner_->call_.token.empty()) {
       context_.AddMetadata("authorization", "Bearer " + owner_->call_.token);
     }
@@ -21,7 +26,7 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
   }
 
   void Start() {
-    owner_->stub_.async()->Subscribe(&context_, &request_, this);
+    stub_->async()->Subscribe(&context_, &request_, this);
     StartRead(&change_);
     StartCall();
   }
@@ -29,9 +34,15 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
   void Cancel() { context_.TryCancel(); }
 
   void OnReadInitialMetadataDone(bool ok) override {
-    if (ok && context_.GetServerInitialMetadata().count("tchatator-subscribed") > 0) {
-      owner_->OnAccepted();
+    if (!ok) return;
+    const auto& metadata = context_.GetServerInitialMetadata();
+    if (metadata.count("tchatator-subscribed") == 0) return;
+    int64_t start = 0;
+    if (auto it = metadata.find("tchatator-after-change-id"); it != metadata.end()) {
+      const grpc::string_ref value = it->second;
+      std::from_chars(value.data(), value.data() + value.size(), start);
     }
+    owner_->OnAccepted(start);
   }
 
   void OnReadDone(bool ok) override {
@@ -51,14 +62,15 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
 
  private:
   std::shared_ptr<EventStream> owner_;
+  std::shared_ptr<CoreClient::Stub> stub_;  // the channel of this attempt
   grpc::ClientContext context_;
   v1::SubscribeRequest request_;
   v1::Change change_;
 };
 
-EventStream::EventStream(v1::ChatService::Stub& stub, asio::any_io_executor executor,
-                         CallContext call, std::function<void(const v1::Change&)> deliver)
-    : stub_(stub),
+EventStream::EventStream(CoreClient& core, asio::any_io_executor executor, CallContext call,
+                         std::function<void(const v1::Change&)> deliver)
+    : core_(core),
       executor_(executor),
       call_(std::move(call)),
       deliver_(std::move(deliver)),
@@ -87,21 +99,47 @@ void EventStream::Attempt() {
   {
     std::lock_guard lock(mu_);
     if (cancelled_) return;
-    reactor_ = reactor = new Reactor(shared_from_this(), last_change_id_);
+    reactor_ = reactor = new Reactor(shared_from_this(), last_change_id_, accepted_);
   }
   // Outside the lock: gRPC may call the reactor back before Start returns.
   reactor->Start();
 }
 
-void EventStream::OnAccepted() {
+void EventStream::OnAccepted(int64_t start_change_id) {
   std::function<void(CallResult<bool>)> done;
+  bool listen = false;
   {
     std::lock_guard lock(mu_);
+    listen = !accepted_ && !cancelled_;
     accepted_ = true;
+    // Changes already received are after the start; keep the later of the two.
+    last_change_id_ = std::max(last_change_id_, start_change_id);
     done = std::move(on_open_);
     on_open_ = nullptr;
   }
+  if (listen) {
+    // Outside mu_: ApplySettings calls listeners under no lock of ours.
+    std::weak_ptr<EventStream> weak = weak_from_this();
+    const uint64_t id = core_.AddSwitchListener([weak] {
+      if (auto self = weak.lock()) self->OnChannelSwitched();
+    });
+    bool cancelled;
+    {
+      std::lock_guard lock(mu_);
+      cancelled = cancelled_;
+      if (!cancelled) listener_id_ = id;
+    }
+    if (cancelled) core_.RemoveSwitchListener(id);
+  }
   if (done) done(CallResult<bool>{grpc::Status::OK, "", "", "", true});
+}
+
+void EventStream::OnChannelSwitched() {
+  std::lock_guard lock(mu_);
+  // Without an attempt under way, the next one (retry timer) takes the new channel.
+  if (cancelled_ || reactor_ == nullptr) return;
+  switching_ = true;
+  reactor_->Cancel();
 }
 
 void EventStream::OnChange(const v1::Change& change) {
@@ -118,16 +156,19 @@ void EventStream::OnChange(const v1::Change& change) {
 void EventStream::OnEnded(const grpc::Status& status, std::string error_token) {
   std::function<void(CallResult<bool>)> refused;
   bool retry = false;
+  bool switched = false;
   {
     std::lock_guard lock(mu_);
     reactor_ = nullptr;
+    switched = switching_;
+    switching_ = false;
     if (on_open_) {
       refused = std::move(on_open_);
       on_open_ = nullptr;
     } else {
       // Only a core that went away is worth another try; a refused session is final.
       retry = accepted_ && !cancelled_ &&
-              (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+              (switched || status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
     }
   }
@@ -138,6 +179,11 @@ void EventStream::OnEnded(const grpc::Status& status, std::string error_token) {
     return;
   }
   if (!retry) return;
+  if (switched) {
+    // Not a failure: reopen on the new channel without waiting.
+    asio::post(executor_, [self = shared_from_this()] { self->Attempt(); });
+    return;
+  }
   // The core went away: try again from the last change we delivered.
   asio::post(executor_, [self = shared_from_this()] {
     self->retry_timer_.expires_after(std::chrono::seconds(1));
@@ -148,10 +194,16 @@ void EventStream::OnEnded(const grpc::Status& status, std::string error_token) {
 }
 
 void EventStream::Cancel() {
-  std::lock_guard lock(mu_);
-  cancelled_ = true;
-  if (reactor_ != nullptr) reactor_->Cancel();
-  asio::post(executor_, [self = shared_from_this()] { self->retry_timer_.cancel(); });
+  uint64_t listener_id = 0;
+  {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    if (reactor_ != nullptr) reactor_->Cancel();
+    listener_id = listener_id_;
+    listener_id_ = 0;
+    asio::post(executor_, [self = shared_from_this()] { self->retry_timer_.cancel(); });
+  }
+  if (listener_id != 0) core_.RemoveSwitchListener(listener_id);
 }
 
 }  // namespace tchatator::gateway

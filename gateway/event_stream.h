@@ -19,11 +19,16 @@ namespace tchatator::gateway {
 
 // A connection's live events: a ChatService.Subscribe stream whose changes are handed,
 // in order, to `deliver` on `executor`. If the stream breaks after it was accepted
-// (core restart), it is reopened after a second from the last change received, so no
-// committed change is skipped. Thread-safe; Cancel before dropping the last reference.
+// (core restart), it is reopened after a second from the last change received (before
+// any, from the change the core started after, sent in its initial metadata), so no
+// committed change is skipped. Each attempt runs on the channel `core` has in force when
+// it starts; when `core` switches channel (core-address reloaded), an accepted stream is
+// reopened at once on the new one, from the last change received. Thread-safe; Cancel
+// before dropping the last reference.
 class EventStream : public std::enable_shared_from_this<EventStream> {
  public:
-  EventStream(v1::ChatService::Stub& stub, asio::any_io_executor executor, CallContext call,
+  // `core` must outlive the stream's Cancel.
+  EventStream(CoreClient& core, asio::any_io_executor executor, CallContext call,
               std::function<void(const v1::Change&)> deliver);
 
   // Opens the stream; completes with OK once the core accepted the session, or with the
@@ -36,11 +41,14 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
  private:
   class Reactor;
   void Attempt();
-  void OnAccepted();
+  // The core accepted an attempt that starts after change `start_change_id`.
+  void OnAccepted(int64_t start_change_id);
   void OnChange(const v1::Change& change);
   void OnEnded(const grpc::Status& status, std::string error_token);
+  // The core client moved to another channel: end the attempt on the old one.
+  void OnChannelSwitched();
 
-  v1::ChatService::Stub& stub_;
+  CoreClient& core_;
   asio::any_io_executor executor_;
   const CallContext call_;
   const std::function<void(const v1::Change&)> deliver_;
@@ -50,6 +58,8 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   Reactor* reactor_ = nullptr;  // the attempt under way, if any
   int64_t last_change_id_ = 0;
   bool accepted_ = false;
+  bool switching_ = false;    // reactor_ is being cancelled to move to a new channel
+  uint64_t listener_id_ = 0;  // of the switch listener, once accepted
   std::atomic<bool> cancelled_ = false;
   std::function<void(CallResult<bool>)> on_open_;  // until the first attempt settles
 };

@@ -30,10 +30,10 @@ int main(int argc, char** argv) {
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   channel_args.SetLoadBalancingPolicyName("round_robin");
-  gateway::CoreClient core(
-      grpc::CreateCustomChannel(initial.core_address, grpc::InsecureChannelCredentials(),
-                                channel_args),
-      std::chrono::milliseconds(initial.core_timeout_ms));
+  // Follows core-address and core-timeout-ms across SIGHUP reloads.
+  gateway::CoreClient core(settings, [channel_args](const std::string& target) {
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args);
+  });
   gateway::Dispatcher dispatcher(core);
 
   asio::io_context io;
@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
       [&](const asio::error_code& ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-          ReloadDaemon(options, KeyOwner::kGateway, settings);
+          if (ReloadDaemon(options, KeyOwner::kGateway, settings) && core.ApplySettings()) {
+            Log::Info(StrCat("SIGHUP: core at ", core.target(), " for new calls"));
+          }
           signals.async_wait(on_signal);
           return;
         }

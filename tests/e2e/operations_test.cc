@@ -4,16 +4,25 @@
 // keep the old values, saying why), and the logs: line format (date and time, user id,
 // client IP) on real requests, one request id shared by the gateway's and the core's
 // line, no message content or key in any log, the start-up lines with the effective
-// configuration (secrets masked), --verbose, and reopening the log file on SIGHUP.
+// configuration (secrets masked), --verbose, and reopening the log file on SIGHUP. Also
+// the gateway's link to the core reloaded by SIGHUP: core-address (new calls and live
+// event streams move to the new core) and core-timeout-ms (the deadline of new calls).
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <set>
@@ -22,6 +31,7 @@
 #include <vector>
 
 #include "tests/e2e/stack.h"
+#include "tests/support/process.h"
 
 namespace tchatator::e2e {
 namespace {
@@ -99,6 +109,16 @@ std::optional<std::string> WaitForLine(const std::string& path, const std::strin
 
 constexpr char kReloaded[] = "SIGHUP: configuration reloaded";
 constexpr char kKept[] = "SIGHUP: configuration kept: ";
+
+// Sends SIGHUP to `process`, whose log is `log`, and waits for the log to say the
+// outcome: returns that log line (`needle` is kReloaded or kKept), or "" when it never
+// came.
+std::string HangUp(testing::ChildProcess& process, const std::string& log,
+                   const std::string& needle) {
+  const size_t before = LinesWith(log, needle).size();
+  process.Signal(SIGHUP);
+  return WaitForLine(log, needle, before).value_or("");
+}
 
 // Sends SIGHUP to the core (or the gateway) and waits for its log to say the outcome:
 // returns that log line (`needle` is kReloaded or kKept), or "" when it never came.
@@ -637,6 +657,229 @@ TEST(OperationsLogTest, VerboseAlsoWritesEveryLineToTheTerminal) {
   const std::vector<std::string> in_file = ReadLines(log);
   EXPECT_EQ(in_file, ReadLines(terminal));
   EXPECT_NE(ReadFile(log).find("verbose=yes"), std::string::npos);
+}
+
+// --------------------------------------------------------------- the gateway's core
+
+// A daemon started here, outside any Stack, on a free port that `port_variable` sets,
+// logging to `log`. The gateways started so take core-address from their --config file
+// alone: a Stack's gateway gets it from the environment, which beats the file.
+class LoneDaemon {
+ public:
+  LoneDaemon(const char* binary, const std::vector<std::string>& args,
+             std::map<std::string, std::string> env, const std::string& port_variable,
+             std::string log)
+      : log_(std::move(log)) {
+    env["TCHATATOR_LISTEN_ADDRESS"] = "127.0.0.1";
+    env["TCHATATOR_LOG_FILE"] = log_;
+    for (int attempt = 0; attempt < 3 && !process_; ++attempt) {
+      port_ = testing::FreePort();  // taken meanwhile by someone else: try another
+      env[port_variable] = std::to_string(port_);
+      process_ = std::make_unique<testing::ChildProcess>(binary, args, env, log_);
+      const Clock::time_point deadline = Clock::now() + 30s;
+      bool listening = false;
+      while (!listening && Clock::now() < deadline && process_->Running()) {
+        listening = testing::WaitForPort(port_, 100ms);
+      }
+      if (!listening) process_.reset();
+    }
+    if (!process_) throw std::runtime_error(std::string(binary) + " did not listen; see " + log_);
+  }
+
+  int port() const { return port_; }
+  const std::string& log() const { return log_; }
+  testing::ChildProcess& process() { return *process_; }
+  Client Connect() const { return Client(port_); }
+
+ private:
+  std::string log_;
+  int port_ = 0;
+  std::unique_ptr<testing::ChildProcess> process_;
+};
+
+// A gateway reading `conf` (which names its core).
+LoneDaemon StartGatewayWithConfig(const std::string& conf, const std::string& log) {
+  return LoneDaemon(TCHATATOR_GATEWAY_BIN, {"--config", conf}, {}, "TCHATATOR_PORT", log);
+}
+
+std::string CoreAddressLine(int grpc_port) {
+  return "core-address=127.0.0.1:" + std::to_string(grpc_port) + "\n";
+}
+
+Response Login(const LoneDaemon& gateway, const std::string& api_key) {
+  Client c = gateway.Connect();
+  return c.Request("LOGIN", {{"api-token", api_key}});
+}
+
+// Two stacks, each with its own database: the gateway is switched from core A to core
+// B by SIGHUP, which an account existing only in B's database shows.
+TEST(OperationsCoreAddressTest, SighupMovesTheGatewayToTheNewCoreAddress) {
+  Stack a;
+  Stack b;
+  const User on_a = a.AddUser("member");
+  const User on_b = b.AddUser("member");
+  TempDir dir;
+  const std::string conf = dir.File("gateway.conf");
+  WriteFile(conf, CoreAddressLine(a.grpc_port()));
+  LoneDaemon gateway = StartGatewayWithConfig(conf, dir.File("gateway.log"));
+
+  EXPECT_TRUE(IsError(Login(gateway, on_b.api_key), "403/DENIED", "invalid-api-key"))
+      << "B's account is unknown to core A";
+  Response r = Login(gateway, on_a.api_key);
+  EXPECT_TRUE(IsOk(r, {"token", "user-id", "role"}));
+  EXPECT_EQ(r.Get("user-id"), std::to_string(on_a.id));
+
+  const std::string b_address = "127.0.0.1:" + std::to_string(b.grpc_port());
+  const size_t switches_before = LinesWith(gateway.log(), "SIGHUP: core at ").size();
+  WriteFile(conf, CoreAddressLine(b.grpc_port()));
+  const std::string line = HangUp(gateway.process(), gateway.log(), kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
+                             ", log reopened; changed: core-address=" + b_address))
+      << "applied, not 'not applied until a restart': " << line;
+  const std::string switched =
+      WaitForLine(gateway.log(), "SIGHUP: core at ", switches_before).value_or("");
+  EXPECT_TRUE(switched.ends_with("SIGHUP: core at " + b_address + " for new calls")) << switched;
+
+  r = Login(gateway, on_b.api_key);
+  EXPECT_TRUE(IsOk(r, {"token", "user-id", "role"})) << "B's account, now that core B answers";
+  EXPECT_EQ(r.Get("user-id"), std::to_string(on_b.id));
+  EXPECT_TRUE(IsError(Login(gateway, on_a.api_key), "403/DENIED", "invalid-api-key"))
+      << "A's account is unknown to core B";
+
+  // Reloading the same file again changes nothing and keeps core B.
+  EXPECT_TRUE(HangUp(gateway.process(), gateway.log(), kReloaded)
+                  .ends_with(std::string(kReloaded) + ", log reopened; changed: none"));
+  EXPECT_TRUE(IsOk(Login(gateway, on_b.api_key), {"token", "user-id", "role"}));
+}
+
+// Two cores on one database: a live event stream opened through core A is reopened on
+// core B as soon as the gateway moves there (core A still running), and goes on
+// delivering every new message, once, even after core A stops.
+TEST(OperationsCoreAddressTest, SighupMovesLiveEventStreamsToTheNewCore) {
+  Stack stack;
+  TempDir dir;
+  LoneDaemon core_b(TCHATATOR_CORE_BIN, {},
+                    {{"TCHATATOR_DATABASE_URL", stack.db().url()},
+                     {"TCHATATOR_ADMIN_API_KEY", stack.admin_key()}},
+                    "TCHATATOR_GRPC_PORT", dir.File("core-b.log"));
+  const std::string conf = dir.File("gateway.conf");
+  WriteFile(conf, CoreAddressLine(stack.grpc_port()));
+  LoneDaemon gateway = StartGatewayWithConfig(conf, dir.File("gateway.log"));
+
+  const User member = stack.AddUser("member");
+  const User pro = stack.AddUser("pro");
+  Client sender = gateway.Connect();
+  Response r = sender.Request("LOGIN", {{"api-token", member.api_key}});
+  ASSERT_TRUE(IsOk(r, {"token", "user-id", "role"}));
+  const std::string sender_token = r.Get("token");
+  Client subscriber = gateway.Connect();
+  r = subscriber.Request("LOGIN", {{"api-token", pro.api_key}});
+  ASSERT_TRUE(IsOk(r, {"token", "user-id", "role"}));
+  ASSERT_EQ(subscriber.Request("SUBSCRIBE", {{"token", r.Get("token")}}).raw, "200/OK\n\n");
+
+  // Each message sent is delivered to the subscriber as exactly one event.
+  auto send_and_expect_event = [&](const std::string& content) {
+    const Response sent = SendMsg(sender, sender_token, pro.id, content);
+    ASSERT_TRUE(IsOk(sent, {"message-id", "sent-at"})) << content;
+    const Response event = subscriber.Read(5s);
+    EXPECT_EQ(event.status, "EVENT") << content << ": " << event;
+    EXPECT_EQ(event.Get("change"), "new_message") << event;
+    EXPECT_EQ(event.Get("message-id"), sent.Get("message-id")) << event;
+    EXPECT_EQ(event.Get("content"), content) << event;
+  };
+  send_and_expect_event("through core A");
+  EXPECT_TRUE(LinesWith(core_b.log(), "Subscribe OK").empty());
+  EXPECT_EQ(LinesWith(stack.core_log_path(), "Subscribe OK").size(), 1u);
+
+  WriteFile(conf, CoreAddressLine(core_b.port()));
+  ASSERT_TRUE(HangUp(gateway.process(), gateway.log(), kReloaded)
+                  .ends_with(std::string(kReloaded) + ", log reopened; changed: core-address=" +
+                             "127.0.0.1:" + std::to_string(core_b.port())));
+  // Core A is still up: only being told of the switch moves the stream.
+  const std::optional<std::string> resubscribed = WaitForLine(core_b.log(), "Subscribe OK", 0);
+  ASSERT_TRUE(resubscribed.has_value()) << "the stream was not reopened on core B";
+  EXPECT_NE(resubscribed->find(" user=" + std::to_string(pro.id) + " "), std::string::npos)
+      << *resubscribed;
+  send_and_expect_event("through core B");
+
+  stack.StopCore();
+  send_and_expect_event("core A stopped");
+  EXPECT_EQ(subscriber.ReadFor(300ms), "") << "each message is delivered once";
+  EXPECT_EQ(LinesWith(core_b.log(), "Subscribe OK").size(), 1u) << "the stream never broke";
+}
+
+// A core that hangs: it accepts each connection and opens HTTP/2 (an empty SETTINGS
+// frame, so the gRPC client sees a ready connection), then never answers a call.
+class HangingCore {
+ public:
+  HangingCore() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    if (listener_ < 0 || bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(listener_, 64) != 0 ||
+        getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("cannot open the hanging core's port");
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~HangingCore() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : connections_) close(fd);
+    close(listener_);
+  }
+  HangingCore(const HangingCore&) = delete;
+  HangingCore& operator=(const HangingCore&) = delete;
+  int port() const { return port_; }
+
+ private:
+  void AcceptLoop() {
+    // Frame header: length 0, type SETTINGS (4), no flags, stream 0.
+    static constexpr char kEmptySettings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+    while (!stop_) {
+      pollfd p{listener_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;  // the timeout only lets the loop see stop_
+      const int fd = accept(listener_, nullptr, nullptr);
+      if (fd < 0) continue;
+      connections_.push_back(fd);
+      if (write(fd, kEmptySettings, sizeof(kEmptySettings)) != sizeof(kEmptySettings)) continue;
+    }
+  }
+
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_ = false;
+  std::vector<int> connections_;  // kept open, never read: the calls hang
+  std::thread thread_;
+};
+
+// A core that never answers: with core-timeout-ms at its maximum (10 minutes) a LOGIN
+// waits; once SIGHUP lowers it to 300 ms, a new LOGIN is answered 503 within seconds.
+TEST(OperationsCoreAddressTest, SighupChangesTheDeadlineOfNewCoreCalls) {
+  HangingCore hanging;
+  TempDir dir;
+  const std::string conf = dir.File("gateway.conf");
+  WriteFile(conf, CoreAddressLine(hanging.port()) + "core-timeout-ms=600000\n");
+  LoneDaemon gateway = StartGatewayWithConfig(conf, dir.File("gateway.log"));
+
+  Client waiting = gateway.Connect();
+  ASSERT_TRUE(waiting.Send(Build("LOGIN", {{"api-token", "k"}})));
+  EXPECT_EQ(waiting.ReadFor(1500ms), "") << "the 10-minute deadline is in force";
+
+  WriteFile(conf, CoreAddressLine(hanging.port()) + "core-timeout-ms=300\n");
+  const std::string line = HangUp(gateway.process(), gateway.log(), kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
+                             ", log reopened; changed: core-timeout-ms=300"))
+      << line;
+  Client c = gateway.Connect();
+  const Clock::time_point sent = Clock::now();
+  EXPECT_TRUE(IsError(c.Request("LOGIN", {{"api-token", "k"}}), "503/UNAVAIL", "unavailable"));
+  EXPECT_LT(Clock::now() - sent, 5s) << "answered by the 300 ms deadline";
 }
 
 }  // namespace

@@ -1,0 +1,93 @@
+#include "gateway/core_client.h"
+
+#include <vector>
+
+namespace tchatator::gateway {
+
+CoreClient::CoreClient(const SettingsHolder& settings, ChannelFactory make_channel)
+    : settings_(&settings),
+      make_channel_(std::move(make_channel)),
+      fixed_timeout_(0),
+      target_(settings.Get()->core_address),
+      channel_(make_channel_(target_)),
+      stub_(v1::ChatService::NewStub(channel_)) {}
+
+CoreClient::CoreClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout)
+    : settings_(nullptr),
+      fixed_timeout_(timeout),
+      channel_(std::move(channel)),
+      stub_(v1::ChatService::NewStub(channel_)) {}
+
+std::vector<CoreClient::Channel> CoreClient::TakeUnusedLocked() {
+  std::vector<Channel> unused;
+  // Retired stubs are never handed out again: once only we hold one, it stays so. The
+  // channel is referenced by its stub and by the contexts of calls still on it.
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    if (it->stub.use_count() == 1 && it->channel.use_count() == 2) {
+      unused.push_back(std::move(*it));
+      it = retired_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return unused;
+}
+
+std::shared_ptr<CoreClient::Stub> CoreClient::stub() {
+  std::vector<Channel> unused;  // closed after the lock is released
+  std::lock_guard lock(mu_);
+  if (!retired_.empty()) unused = TakeUnusedLocked();
+  return stub_;
+}
+
+std::string CoreClient::target() const {
+  std::lock_guard lock(mu_);
+  return target_;
+}
+
+std::chrono::system_clock::time_point CoreClient::Deadline(
+    std::chrono::system_clock::time_point now) const {
+  if (settings_ == nullptr) return now + fixed_timeout_;
+  return now + std::chrono::milliseconds(settings_->Get()->core_timeout_ms);
+}
+
+bool CoreClient::ApplySettings() {
+  if (settings_ == nullptr) return false;
+  const std::string wanted = settings_->Get()->core_address;
+  if (target() == wanted) return false;
+  // Opened outside the lock: calls keep starting on the current channel meanwhile.
+  Channel next;
+  next.channel = make_channel_(wanted);
+  next.stub = v1::ChatService::NewStub(next.channel);
+  std::vector<std::function<void()>> listeners;
+  std::vector<Channel> unused;
+  {
+    std::lock_guard lock(mu_);
+    if (target_ == wanted) return false;  // another ApplySettings got there first
+    // The previous channel lives on for the calls and streams still on it: the last of
+    // them may end on a gRPC thread, which must not be the one to close it.
+    retired_.push_back(Channel{std::move(channel_), std::move(stub_)});
+    unused = TakeUnusedLocked();
+    channel_ = std::move(next.channel);
+    stub_ = std::move(next.stub);
+    target_ = wanted;
+    for (const auto& [id, listener] : listeners_) listeners.push_back(listener);
+  }
+  // Outside the lock: a listener may start a call, which takes the new stub.
+  for (const std::function<void()>& listener : listeners) listener();
+  return true;
+}
+
+uint64_t CoreClient::AddSwitchListener(std::function<void()> listener) {
+  std::lock_guard lock(mu_);
+  const uint64_t id = next_listener_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void CoreClient::RemoveSwitchListener(uint64_t id) {
+  std::lock_guard lock(mu_);
+  listeners_.erase(id);
+}
+
+}  // namespace tchatator::gateway

@@ -39,6 +39,7 @@ void Subscription::Begin() {
       caller.ok() ? logic_.LatestChangeId(*caller) : absl::StatusOr<int64_t>(0);
   const std::string ip = ClientIp(*context_);
   std::lock_guard lock(mu_);
+  client_ip_ = ip;
   const absl::Status status = caller.ok() ? latest.status() : caller.status();
   Log::Write(caller.ok() ? StrCat(caller->user_id) : "", ip,
              StrCat("Subscribe ", absl::StatusCodeToString(status.code())));
@@ -160,6 +161,7 @@ void Subscription::OnDone() {
     std::unique_lock lock(mu_);
     idle_.wait(lock, [this] { return tasks_in_flight_ == 0; });
   }
+  Log::Write(caller_ ? StrCat(caller_->user_id) : "", client_ip_, "Subscribe ended");
   delete this;
 }
 

@@ -275,6 +275,10 @@ TEST(MultiInstanceTest, CatchUpAfterReconnectingToTheOtherGateway) {
   ASSERT_TRUE(IsMessageEvent(p.conn.Read(5s), "new_message", s1.Get("message-id"), m.user.id,
                              p.user.id, "premier, en direct"));
   p.conn.Close();  // the connection is lost; the session lives on
+  // Until core B ends the stream, a message would still go to it (and count as read).
+  const std::string ended = "user=" + Id(p.user.id) + " ip=127.0.0.1 Subscribe ended";
+  ASSERT_TRUE(WaitForLogLine(env.stack().dir() + "/core-b.log", ended, 0, 5s).has_value())
+      << "core B never ended the stream";
 
   const Response s2 = SendMsg(m.conn, m.token, p.user.id, "deuxième");
   const Response s3 = SendMsg(m.conn, m.token, p.user.id, "troisième");

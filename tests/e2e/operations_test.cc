@@ -78,33 +78,9 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-std::vector<std::string> ReadLines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
-}
-
-std::vector<std::string> LinesWith(const std::string& path, const std::string& needle) {
-  std::vector<std::string> out;
-  for (std::string& line : ReadLines(path)) {
-    if (line.find(needle) != std::string::npos) out.push_back(std::move(line));
-  }
-  return out;
-}
-
-// Polls `path` until more than `before` of its lines contain `needle`; returns the
-// newest such line, or nullopt after `timeout`.
 std::optional<std::string> WaitForLine(const std::string& path, const std::string& needle,
                                        size_t before, std::chrono::seconds timeout = 10s) {
-  const Clock::time_point deadline = Clock::now() + timeout;
-  for (;;) {
-    std::vector<std::string> lines = LinesWith(path, needle);
-    if (lines.size() > before) return lines.back();
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
+  return WaitForLogLine(path, needle, before, timeout);
 }
 
 constexpr char kReloaded[] = "SIGHUP: configuration reloaded";
@@ -115,7 +91,7 @@ constexpr char kKept[] = "SIGHUP: configuration kept: ";
 // came.
 std::string HangUp(testing::ChildProcess& process, const std::string& log,
                    const std::string& needle) {
-  const size_t before = LinesWith(log, needle).size();
+  const size_t before = LogLinesWith(log, needle).size();
   process.Signal(SIGHUP);
   return WaitForLine(log, needle, before).value_or("");
 }
@@ -124,7 +100,7 @@ std::string HangUp(testing::ChildProcess& process, const std::string& log,
 // returns that log line (`needle` is kReloaded or kKept), or "" when it never came.
 std::string HangUp(Stack& stack, bool core, const std::string& needle) {
   const std::string log = core ? stack.core_log_path() : stack.gateway_log_path();
-  const size_t before = LinesWith(log, needle).size();
+  const size_t before = LogLinesWith(log, needle).size();
   if (core) {
     stack.SignalCore(SIGHUP);
   } else {
@@ -295,7 +271,7 @@ TEST(OperationsReloadTest, BadFileOnSighupKeepsTheCoresOldValuesAndSaysWhy) {
   std::string line = HangUp(stack, true, kKept);
   EXPECT_TRUE(line.ends_with(std::string(kKept) + conf + ":2: unknown key 'max-mesages-per-hour'"))
       << line;
-  EXPECT_TRUE(LinesWith(stack.core_log_path(), kReloaded).empty());
+  EXPECT_TRUE(LogLinesWith(stack.core_log_path(), kReloaded).empty());
   ExpectSent(sender, recipient.id, 1, "still limit 3, third message");
   ExpectRateLimited(sender, recipient.id, "still limit 3 after an unknown key");
 
@@ -391,7 +367,7 @@ std::optional<LogLine> ParseLogLine(const std::string& line) {
 // there is not exactly one.
 LogLine RequestLine(const std::string& path, const std::string& request_id) {
   std::vector<LogLine> found;
-  for (const std::string& line : ReadLines(path)) {
+  for (const std::string& line : ReadFileLines(path)) {
     std::optional<LogLine> parsed = ParseLogLine(line);
     if (parsed && parsed->text.ends_with(" request=" + request_id)) found.push_back(*parsed);
   }
@@ -402,7 +378,7 @@ LogLine RequestLine(const std::string& path, const std::string& request_id) {
 // The request id of the newest line of `path` whose text starts with `prefix`.
 std::string NewestRequestId(const std::string& path, const std::string& prefix) {
   std::string id;
-  for (const std::string& line : ReadLines(path)) {
+  for (const std::string& line : ReadFileLines(path)) {
     std::optional<LogLine> parsed = ParseLogLine(line);
     if (!parsed || !parsed->text.starts_with(prefix)) continue;
     const size_t at = parsed->text.rfind(" request=");
@@ -466,7 +442,7 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
   EXPECT_EQ(gateway_only.text, "GET_UNREAD 401 not-authenticated request=" + unauthenticated);
   EXPECT_EQ(gateway_only.user, "");
   EXPECT_EQ(gateway_only.ip, "127.0.0.1");
-  for (const std::string& line : ReadLines(stack.core_log_path())) {
+  for (const std::string& line : ReadFileLines(stack.core_log_path())) {
     EXPECT_FALSE(line.ends_with(" request=" + unauthenticated)) << "never reached the core";
   }
   std::set<std::string> ids = {unauthenticated};
@@ -488,7 +464,7 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
   // Every line of both logs has the format; none holds a secret or a message content.
   const std::string admin_key = stack.admin_key();
   for (const std::string& path : {stack.gateway_log_path(), stack.core_log_path()}) {
-    const std::vector<std::string> lines = ReadLines(path);
+    const std::vector<std::string> lines = ReadFileLines(path);
     EXPECT_FALSE(lines.empty()) << path;
     for (const std::string& line : lines) {
       EXPECT_TRUE(ParseLogLine(line).has_value()) << path << ": " << line;
@@ -511,7 +487,7 @@ TEST(OperationsLogTest, StartUpLogsTheOptionsAndTheEffectiveConfigurationWithSec
   Stack stack(options);
 
   const std::vector<std::string> core_start =
-      LinesWith(stack.core_log_path(), "tchatator-core starting;");
+      LogLinesWith(stack.core_log_path(), "tchatator-core starting;");
   ASSERT_EQ(core_start.size(), 1u);
   std::optional<LogLine> parsed = ParseLogLine(core_start[0]);
   ASSERT_TRUE(parsed.has_value()) << core_start[0];
@@ -520,7 +496,7 @@ TEST(OperationsLogTest, StartUpLogsTheOptionsAndTheEffectiveConfigurationWithSec
   EXPECT_EQ(parsed->text, "tchatator-core starting; config file '" + conf + "', verbose=no");
 
   const std::vector<std::string> core_config =
-      LinesWith(stack.core_log_path(), "effective configuration: ");
+      LogLinesWith(stack.core_log_path(), "effective configuration: ");
   ASSERT_EQ(core_config.size(), 1u);
   const std::string& config = core_config[0];
   for (const std::string& item :
@@ -536,7 +512,7 @@ TEST(OperationsLogTest, StartUpLogsTheOptionsAndTheEffectiveConfigurationWithSec
   EXPECT_EQ(core_log.find(stack.db().name()), std::string::npos) << "the database URL leaked";
 
   const std::vector<std::string> gateway_config =
-      LinesWith(stack.gateway_log_path(), "effective configuration: ");
+      LogLinesWith(stack.gateway_log_path(), "effective configuration: ");
   ASSERT_EQ(gateway_config.size(), 1u);
   for (const std::string& item :
        {std::string(" max-line-bytes=4096 "), " port=" + std::to_string(stack.gateway_port()) + " ",
@@ -561,7 +537,7 @@ TEST(OperationsLogTest, SighupReopensTheLogFilesAfterRotation) {
   stack.SignalGateway(SIGHUP);
   for (const std::string& log : {core_log, gateway_log}) {
     ASSERT_TRUE(WaitForLine(log, kReloaded, 0).has_value()) << "no new " << log;
-    const std::vector<std::string> lines = ReadLines(log);
+    const std::vector<std::string> lines = ReadFileLines(log);
     ASSERT_EQ(lines.size(), 1u) << log;
     std::optional<LogLine> parsed = ParseLogLine(lines[0]);
     ASSERT_TRUE(parsed.has_value()) << lines[0];
@@ -574,12 +550,12 @@ TEST(OperationsLogTest, SighupReopensTheLogFilesAfterRotation) {
   const std::string id = NewestRequestId(gateway_log, "SEND_MSG 200");
   ASSERT_FALSE(id.empty()) << "the request's line is not in the new " << gateway_log;
   RequestLine(core_log, id);
-  EXPECT_EQ(LinesWith(core_log + ".1", "SendMessage").size(), 0u);
-  EXPECT_EQ(LinesWith(gateway_log + ".1", "SEND_MSG").size(), 0u);
-  EXPECT_EQ(LinesWith(core_log + ".1", kReloaded).size(), 0u);
+  EXPECT_EQ(LogLinesWith(core_log + ".1", "SendMessage").size(), 0u);
+  EXPECT_EQ(LogLinesWith(gateway_log + ".1", "SEND_MSG").size(), 0u);
+  EXPECT_EQ(LogLinesWith(core_log + ".1", kReloaded).size(), 0u);
   // The old files kept what they had: the LOGIN of before.
-  EXPECT_EQ(LinesWith(gateway_log + ".1", "LOGIN 200").size(), 1u);
-  EXPECT_EQ(LinesWith(core_log + ".1", "Login OK").size(), 1u);
+  EXPECT_EQ(LogLinesWith(gateway_log + ".1", "LOGIN 200").size(), 1u);
+  EXPECT_EQ(LogLinesWith(core_log + ".1", "Login OK").size(), 1u);
 }
 
 TEST(OperationsLogTest, SighupMovesTheLogToANewLogFileAndKeepsAllWhenItCannotBeOpened) {
@@ -611,7 +587,7 @@ TEST(OperationsLogTest, SighupMovesTheLogToANewLogFileAndKeepsAllWhenItCannotBeO
   EXPECT_TRUE(unavailable(300));
 
   WriteFile(conf, "max-line-bytes=600\nlog-file=" + unopenable + "\n");
-  size_t before = LinesWith(first, kKept).size();
+  size_t before = LogLinesWith(first, kKept).size();
   gateway.Signal(SIGHUP);
   std::optional<std::string> line = WaitForLine(first, kKept, before);
   ASSERT_TRUE(line.has_value());
@@ -628,7 +604,7 @@ TEST(OperationsLogTest, SighupMovesTheLogToANewLogFileAndKeepsAllWhenItCannotBeO
   EXPECT_TRUE(unavailable(600));
   EXPECT_TRUE(too_large(601));
   EXPECT_TRUE(WaitForLine(second, "LOGIN 503 unavailable", 0).has_value());
-  EXPECT_TRUE(LinesWith(first, kReloaded).empty());
+  EXPECT_TRUE(LogLinesWith(first, kReloaded).empty());
   EXPECT_TRUE(ReadFile(dir.File("terminal.txt")).empty()) << "nothing on the terminal";
   gateway.Signal(SIGTERM);
   EXPECT_NE(gateway.Wait(10s), -1);
@@ -654,8 +630,8 @@ TEST(OperationsLogTest, VerboseAlsoWritesEveryLineToTheTerminal) {
   ASSERT_TRUE(WaitForLine(terminal, "PING 200", 0).has_value());
   gateway.Signal(SIGTERM);
   EXPECT_NE(gateway.Wait(10s), -1);
-  const std::vector<std::string> in_file = ReadLines(log);
-  EXPECT_EQ(in_file, ReadLines(terminal));
+  const std::vector<std::string> in_file = ReadFileLines(log);
+  EXPECT_EQ(in_file, ReadFileLines(terminal));
   EXPECT_NE(ReadFile(log).find("verbose=yes"), std::string::npos);
 }
 
@@ -730,7 +706,7 @@ TEST(OperationsCoreAddressTest, SighupMovesTheGatewayToTheNewCoreAddress) {
   EXPECT_EQ(r.Get("user-id"), std::to_string(on_a.id));
 
   const std::string b_address = "127.0.0.1:" + std::to_string(b.grpc_port());
-  const size_t switches_before = LinesWith(gateway.log(), "SIGHUP: core at ").size();
+  const size_t switches_before = LogLinesWith(gateway.log(), "SIGHUP: core at ").size();
   WriteFile(conf, CoreAddressLine(b.grpc_port()));
   const std::string line = HangUp(gateway.process(), gateway.log(), kReloaded);
   EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
@@ -788,8 +764,8 @@ TEST(OperationsCoreAddressTest, SighupMovesLiveEventStreamsToTheNewCore) {
     EXPECT_EQ(event.Get("content"), content) << event;
   };
   send_and_expect_event("through core A");
-  EXPECT_TRUE(LinesWith(core_b.log(), "Subscribe OK").empty());
-  EXPECT_EQ(LinesWith(stack.core_log_path(), "Subscribe OK").size(), 1u);
+  EXPECT_TRUE(LogLinesWith(core_b.log(), "Subscribe OK").empty());
+  EXPECT_EQ(LogLinesWith(stack.core_log_path(), "Subscribe OK").size(), 1u);
 
   WriteFile(conf, CoreAddressLine(core_b.port()));
   ASSERT_TRUE(HangUp(gateway.process(), gateway.log(), kReloaded)
@@ -805,7 +781,7 @@ TEST(OperationsCoreAddressTest, SighupMovesLiveEventStreamsToTheNewCore) {
   stack.StopCore();
   send_and_expect_event("core A stopped");
   EXPECT_EQ(subscriber.ReadFor(300ms), "") << "each message is delivered once";
-  EXPECT_EQ(LinesWith(core_b.log(), "Subscribe OK").size(), 1u) << "the stream never broke";
+  EXPECT_EQ(LogLinesWith(core_b.log(), "Subscribe OK").size(), 1u) << "the stream never broke";
 }
 
 // A core that hangs: it accepts each connection and opens HTTP/2 (an empty SETTINGS

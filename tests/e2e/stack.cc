@@ -657,4 +657,33 @@ Stack* SharedStackIfStarted() {
   return shared_stack.get();
 }
 
+// ------------------------------------------------------------------------ logs
+
+std::vector<std::string> ReadFileLines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> LogLinesWith(const std::string& path, const std::string& needle) {
+  std::vector<std::string> out;
+  for (std::string& line : ReadFileLines(path)) {
+    if (line.find(needle) != std::string::npos) out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::optional<std::string> WaitForLogLine(const std::string& path, const std::string& needle,
+                                          size_t before, std::chrono::milliseconds timeout) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  for (;;) {
+    std::vector<std::string> lines = LogLinesWith(path, needle);
+    if (lines.size() > before) return lines.back();
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 }  // namespace tchatator::e2e

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -228,6 +229,18 @@ class SharedStackTest : public ::testing::Test {
 
 // The connection still answers PING with exactly "200/OK\n\n" (and nothing before).
 ::testing::AssertionResult Alive(Client& conn);
+
+// ------------------------------------------------------------------------ logs
+
+// The lines of the file at `path` (none when it cannot be read).
+std::vector<std::string> ReadFileLines(const std::string& path);
+// The lines of the file at `path` that contain `needle`.
+std::vector<std::string> LogLinesWith(const std::string& path, const std::string& needle);
+// Polls the file at `path` until more than `before` of its lines contain `needle`;
+// returns the newest such line, or nullopt after `timeout`.
+std::optional<std::string> WaitForLogLine(const std::string& path, const std::string& needle,
+                                          size_t before = 0,
+                                          std::chrono::milliseconds timeout = 10s);
 
 // RFC 3339 UTC: 2026-11-26T10:15:00Z (fractional seconds allowed).
 bool IsRfc3339Utc(const std::string& text);

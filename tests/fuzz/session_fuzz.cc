@@ -334,7 +334,6 @@ struct Plan {
   std::vector<std::string> calls;  // FakeKeys, in order
   std::vector<Expected> events;    // frames the accepted subscription may deliver
   bool closes = false;             // the last response closes the connection
-  bool illegal_bearer = false;     // DISCONNECTED ends a session named by such a token
 };
 
 class Oracle {
@@ -356,7 +355,6 @@ class Oracle {
       // the session to end is one no token can name. The gateway must not call the
       // core (gRPC aborts the process on such metadata); as a 401 from the core would,
       // that ends nothing.
-      plan_.illegal_bearer = true;
       FakeAnswer a;
       a.code = grpc::StatusCode::UNAUTHENTICATED;
       a.error_token = "not-authenticated";
@@ -770,17 +768,6 @@ Harness& TheHarness() {
 
 constexpr auto kPatience = std::chrono::seconds(10);
 
-// Known gateway bugs can be set aside to keep fuzzing the rest (tests/fuzz/run
-// --skip-known-bugs).
-bool SkipIllegalTokens() {
-  static const bool skip = std::getenv("TCHATATOR_FUZZ_SKIP_ILLEGAL_TOKENS") != nullptr;
-  return skip;
-}
-bool SkipEarlyHalfClose() {
-  static const bool skip = std::getenv("TCHATATOR_FUZZ_SKIP_EARLY_HALF_CLOSE") != nullptr;
-  return skip;
-}
-
 std::vector<std::string_view> Chunks(std::string_view data, uint64_t seed) {
   std::vector<std::string_view> chunks;
   if (seed % 4 == 1) {
@@ -803,7 +790,7 @@ class Connection {
   Connection(Harness& h, std::string_view data, int index)
       : seed_(Hash(data) ^ (0x9e3779b97f4a7c15u * static_cast<uint64_t>(index + 1))),
         small_((seed_ >> 8) % 4 == 0),
-        half_close_early_((seed_ >> 16) % 4 == 0 && !SkipEarlyHalfClose()),
+        half_close_early_((seed_ >> 16) % 4 == 0),
         client_ip_("10.0.0." + std::to_string(index + 1)),
         chunks_(Chunks(data, seed_)) {
     const SettingsHolder& settings = small_ ? h.small : h.normal;
@@ -1019,8 +1006,6 @@ void RunInput(std::string_view data) {
   for (size_t i = 0; i < parts.size(); ++i) {
     connections.push_back(std::make_unique<Connection>(h, parts[i], static_cast<int>(i)));
   }
-  bool skip = false;
-  for (const auto& c : connections) skip = skip || (SkipIllegalTokens() && c->plan().illegal_bearer);
 
   auto summary = [&] {
     std::string out;
@@ -1041,26 +1026,24 @@ void RunInput(std::string_view data) {
                        [&](const auto& c) { return predicate(*c); });
   };
 
-  if (!skip) {
-    // 1. The inputs, chunk by chunk, each read by the gateway before the next is sent.
-    Clock::time_point deadline = Clock::now() + kPatience;
-    int idle = 0;
-    for (;;) {
-      bool more = false, progressed = false;
-      for (const auto& c : connections) more = c->WriteSome(progressed) || more;
-      if (!more) break;
-      if (progressed) {
-        deadline = Clock::now() + kPatience;
-        idle = 0;
-      } else if (Clock::now() > deadline) {
-        Fail("the gateway stopped reading a connection it keeps open" + summary());
-      }
-      Breathe(connections, idle);
+  // 1. The inputs, chunk by chunk, each read by the gateway before the next is sent.
+  Clock::time_point deadline = Clock::now() + kPatience;
+  int idle = 0;
+  for (;;) {
+    bool more = false, progressed = false;
+    for (const auto& c : connections) more = c->WriteSome(progressed) || more;
+    if (!more) break;
+    if (progressed) {
+      deadline = Clock::now() + kPatience;
+      idle = 0;
+    } else if (Clock::now() > deadline) {
+      Fail("the gateway stopped reading a connection it keeps open" + summary());
     }
-    // 2. Every answer (or the close).
-    if (!wait_until([&] { return all([](const Connection& c) { return c.Answered(); }); })) {
-      Fail("requests left unanswered (hang)" + summary());
-    }
+    Breathe(connections, idle);
+  }
+  // 2. Every answer (or the close).
+  if (!wait_until([&] { return all([](const Connection& c) { return c.Answered(); }); })) {
+    Fail("requests left unanswered (hang)" + summary());
   }
   // 3. The clients end their side: the gateway must close the connections.
   for (const auto& c : connections) c->ShutdownWrite();
@@ -1078,7 +1061,6 @@ void RunInput(std::string_view data) {
   // What the gateway's thread still has to run for them (a cancelled stream's last
   // callbacks) runs before the next input.
   h.OnGatewayThread([] {});
-  if (skip) return;
 
   const std::vector<Received> received = fake.Take();
   for (const auto& c : connections) c->Check(received);

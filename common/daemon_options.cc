@@ -58,17 +58,26 @@ std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view pr
   return std::nullopt;
 }
 
-bool ReloadDaemon(const DaemonOptions& options, KeyOwner owner, SettingsHolder& settings) {
+bool ReloadDaemon(const DaemonOptions& options, KeyOwner owner, SettingsHolder& settings,
+                  const ReloadApply& apply) {
   absl::StatusOr<Settings> loaded = LoadSettings(options.config_path, ProcessEnvironment());
   if (!loaded.ok()) {
     Log::Info(StrCat("SIGHUP: configuration kept: ", loaded.status().message()));
     return false;
   }
-  ReloadPlan plan = PlanReload(*settings.Get(), *loaded, owner);
+  const std::shared_ptr<const Settings> current = settings.Get();
+  ReloadPlan plan = PlanReload(*current, *loaded, owner);
   // Configure keeps the previous destination when the new file cannot be opened.
   if (!Log::Configure(plan.applied.log_file, options.verbose)) {
     Log::Info(StrCat("SIGHUP: configuration kept: cannot open log file ", plan.applied.log_file));
     return false;
+  }
+  if (apply) {
+    if (absl::Status applied = apply(*current, plan.applied); !applied.ok()) {
+      Log::Configure(current->log_file, options.verbose);
+      Log::Info(StrCat("SIGHUP: configuration kept: ", applied.message()));
+      return false;
+    }
   }
   std::string line = "SIGHUP: configuration reloaded, log reopened; changed:";
   if (plan.changed.empty()) line += " none";

@@ -1,10 +1,12 @@
 #ifndef TCHATATOR_COMMON_DAEMON_OPTIONS_H_
 #define TCHATATOR_COMMON_DAEMON_OPTIONS_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "common/settings.h"
 
 namespace tchatator {
@@ -29,13 +31,19 @@ std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view pr
 std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view program,
                                KeyOwner owner, Settings& settings);
 
+// Puts reloaded settings into the daemon's own objects (database connections...), from
+// `current` (in force) to `next` (about to be); an error leaves those objects unchanged.
+using ReloadApply = std::function<absl::Status(const Settings& current, const Settings& next)>;
+
 // What SIGHUP does: loads the configuration again (file and environment, as at start),
-// reopens the log file, and puts the new values in force, except those of keys that need
-// a restart (PlanReload). Logs one line: "SIGHUP: configuration reloaded, log reopened;
-// changed: k=v ...; not applied until a restart: k=v ..." on success, or
-// "SIGHUP: configuration kept: <why>" when the file is bad or the new log file cannot
-// be opened; then every old value stays in force. Returns whether the reload applied.
-bool ReloadDaemon(const DaemonOptions& options, KeyOwner owner, SettingsHolder& settings);
+// reopens the log file, runs `apply` (when set) and puts the new values in force, except
+// those of keys that need a restart (PlanReload). Logs one line: "SIGHUP: configuration
+// reloaded, log reopened; changed: k=v ...; not applied until a restart: k=v ..." on
+// success, or "SIGHUP: configuration kept: <why>" when the file is bad, the new log file
+// cannot be opened or `apply` fails (the log goes back to the old file); then every old
+// value stays in force. Returns whether the reload applied.
+bool ReloadDaemon(const DaemonOptions& options, KeyOwner owner, SettingsHolder& settings,
+                  const ReloadApply& apply = nullptr);
 
 }  // namespace tchatator
 

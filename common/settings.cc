@@ -56,10 +56,15 @@ constexpr KeySpec kKeys[] = {
     // core-service
     {"grpc-port", KeyOwner::kCore, "50051", 1, 65535, false, false,
      "TCP port of the core's gRPC API.", &Settings::grpc_port, nullptr},
-    {"database-url", KeyOwner::kCore, "postgresql:///tchatator", kString, kNoMax, true, false,
-     "libpq connection string of the PostgreSQL database.", nullptr, &Settings::database_url},
-    {"database-pool-size", KeyOwner::kCore, "8", 1, 256, false, false,
-     "PostgreSQL connections of the core (and worker threads using them).",
+    {"database-url", KeyOwner::kCore, "postgresql:///tchatator", kString, kNoMax, true, true,
+     "libpq connection string of the PostgreSQL database. On reload the core first migrates "
+     "the new database (if that fails, the whole reload is refused); then new calls and the "
+     "change feed use it, and calls under way finish on the old one.",
+     nullptr, &Settings::database_url},
+    {"database-pool-size", KeyOwner::kCore, "8", 1, 256, false, true,
+     "PostgreSQL connections of the core (and worker threads using them). On reload the pool "
+     "grows or shrinks (extra connections close as their calls end); the worker threads stay "
+     "as many as at start.",
      &Settings::database_pool_size, nullptr},
     {"admin-api-key", KeyOwner::kCore, "", kString, kNoMax, true, true,
      "Administrator API key: authorises AccountService calls and logs in as the built-in "

@@ -40,6 +40,13 @@ ChangeFeed::~ChangeFeed() {
 
 void ChangeFeed::Start() { thread_ = std::thread([this] { Run(); }); }
 
+void ChangeFeed::SetUrl(std::string url) {
+  std::lock_guard lock(url_mu_);
+  if (url == url_) return;
+  url_ = std::move(url);
+  ++url_generation_;
+}
+
 uint64_t ChangeFeed::Subscribe(int64_t user_id, std::function<void()> wake) {
   std::lock_guard lock(mu_);
   const uint64_t handle = next_handle_++;
@@ -99,8 +106,15 @@ void ChangeFeed::Run() {
   using Clock = std::chrono::steady_clock;
   bool was_down = false;
   while (!stop_) {
+    std::string url;
+    uint64_t generation = 0;
+    {
+      std::lock_guard lock(url_mu_);
+      url = url_;
+      generation = url_generation_;
+    }
     try {
-      pqxx::connection connection(url_);
+      pqxx::connection connection(url);
       Receiver receiver(connection, *this);
       // The highest change id at each of the last sweeps: a sweep reads the changes
       // after the oldest, so that a change whose id was drawn a few seconds before its
@@ -115,7 +129,8 @@ void ChangeFeed::Run() {
       WakeAll();
       was_down = false;
       Clock::time_point next_sweep = Clock::now() + kSweepInterval;
-      while (!stop_) {
+      // Leaves for the new database after SetUrl: the next connection wakes everyone.
+      while (!stop_ && url_generation_ == generation) {
         connection.await_notification(0, 200000);
         if (Clock::now() < next_sweep) continue;
         next_sweep = Clock::now() + kSweepInterval;
@@ -138,7 +153,10 @@ void ChangeFeed::Run() {
     } catch (const std::exception& e) {
       if (!was_down) Log::Info(StrCat("change feed: listener down: ", e.what()));
       was_down = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      // A new URL is tried at once.
+      for (int i = 0; i < 5 && !stop_ && url_generation_ == generation; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
     }
   }
 }

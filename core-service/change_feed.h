@@ -16,12 +16,13 @@ namespace tchatator::core {
 // Listens to PostgreSQL's NOTIFY hints (storage::kChangeChannel) on a connection of its
 // own and wakes the local subscribers of the user each hint names. Hints carry ids
 // only: subscribers read the changes from the database, which stays the source of
-// truth. After every (re)connection of the listener every subscriber is woken, so a
-// hint lost while disconnected costs latency, never data. Hints are sent after their
-// change committed, at best effort: every second the feed also reads which users got
-// changes lately (the last few seconds of change ids) and wakes the local subscribers
-// of those whose latest change no hint announced, so a lost hint delays an event by
-// about a second instead of until that user's next change. Thread-safe.
+// truth. After every (re)connection of the listener (a move to another database by
+// SetUrl too) every subscriber is woken, so a hint lost while disconnected costs
+// latency, never data. Hints are sent after their change committed, at best effort:
+// every second the feed also reads which users got changes lately (the last few seconds
+// of change ids) and wakes the local subscribers of those whose latest change no hint
+// announced, so a lost hint delays an event by about a second instead of until that
+// user's next change. Thread-safe.
 class ChangeFeed {
  public:
   explicit ChangeFeed(std::string database_url);
@@ -31,6 +32,10 @@ class ChangeFeed {
 
   // Starts the listening thread.
   void Start();
+
+  // Listens on the database `url` from now on: the listener reconnects there (within a
+  // fraction of a second) and then wakes every subscriber, so that each reads again.
+  void SetUrl(std::string url);
 
   // Registers `wake`, called on the feed's thread (it must return quickly) whenever a
   // change for `user_id` may have committed. Returns a handle for Unsubscribe.
@@ -50,7 +55,9 @@ class ChangeFeed {
   void WakeAll();
   void WakeLocked(int64_t user_id);
 
-  const std::string url_;
+  std::mutex url_mu_;
+  std::string url_;                           // guarded by url_mu_
+  std::atomic<uint64_t> url_generation_{0};  // counts the SetUrl calls
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::mutex mu_;  // held while callbacks run, so Unsubscribe waits for them

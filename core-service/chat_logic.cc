@@ -16,22 +16,26 @@ using storage::Role;
 constexpr size_t kMaxNameChars = 200;
 // A guess at an API key longer than this is refused before hashing.
 constexpr size_t kMaxSecretBytes = 256;
+// The api_key_hash of the built-in administrator: not hexadecimal, so no key's SHA-256
+// is ever equal to it.
+constexpr char kBuiltInAdminMarker[] = "built-in-admin";
 
 absl::Status NotAuthenticated() {
   return Error(absl::StatusCode::kUnauthenticated, "not-authenticated",
                "no valid session: LOGIN first");
 }
 
-bool MayWrite(Role from, Role to) {
+// The role a recipient of `from` must have; nullopt: any (never oneself).
+std::optional<Role> RecipientRoleFor(Role from) {
   switch (from) {
     case Role::kAdmin:
-      return true;
+      return std::nullopt;
     case Role::kMember:
-      return to == Role::kPro;
+      return Role::kPro;
     case Role::kPro:
-      return to == Role::kMember;
+      return Role::kMember;
   }
-  return false;
+  return Role::kAdmin;
 }
 
 // Statuses from the store keep their code; a NotFound becomes the given token.
@@ -111,11 +115,24 @@ absl::StatusOr<Caller> ChatLogic::Authenticate(std::string_view token) {
 }
 
 absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_hash) {
-  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(key_hash);
+  // The built-in administrator's row holds a marker, never the configured key's hash:
+  // a key removed from (or replaced in) the configuration must stop logging in.
+  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
   if (!absl::IsNotFound(user.status())) return user;
-  absl::StatusOr<int64_t> id = store_.CreateUser(Role::kAdmin, "Administrateur", key_hash);
+  // A row made by an older core holds the key's hash: it becomes the marked one.
+  user = store_.FindUserByApiKeyHash(key_hash);
+  if (user.ok() && user->role == Role::kAdmin) {
+    absl::Status adopted = store_.SetApiKeyHash(user->id, kBuiltInAdminMarker);
+    // Another core adopted it (or created one) at the same moment.
+    if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
+    if (!adopted.ok()) return adopted;
+    return user;
+  }
+  if (!user.ok() && !absl::IsNotFound(user.status())) return user.status();
+  absl::StatusOr<int64_t> id =
+      store_.CreateUser(Role::kAdmin, "Administrateur", kBuiltInAdminMarker);
   // Another core created it at the same moment.
-  if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(key_hash);
+  if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
   if (!id.ok()) return id.status();
   return storage::User{*id, "Administrateur", Role::kAdmin, false};
 }
@@ -145,37 +162,36 @@ absl::StatusOr<storage::Message> ChatLogic::Send(const Caller& caller, int64_t r
                                                  std::string_view content) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
   if (absl::Status s = CheckContent(content, *settings); !s.ok()) return s;
-  absl::StatusOr<storage::User> recipient = store_.GetUser(recipient_id);
-  if (!recipient.ok()) return Tokenize(recipient.status(), "unknown-user");
-  if (recipient->id == caller.user_id || !MayWrite(caller.role, recipient->role)) {
-    return Error(absl::StatusCode::kPermissionDenied, "recipient-not-allowed",
-                 "members write to pros and pros to members, never to themselves");
-  }
-  const absl::Time now = clock_.Now();
-  absl::StatusOr<storage::SendRestriction> restriction =
-      store_.FindSendRestriction(caller.user_id, recipient_id, now);
-  if (!restriction.ok()) return restriction.status();
-  if (restriction->banned) {
-    return Error(absl::StatusCode::kPermissionDenied, "banned",
-                 "you are banned from writing to this user");
-  }
-  if (restriction->blocked_until) {
-    return WithUntil(Error(absl::StatusCode::kPermissionDenied, "blocked",
-                           "you are blocked from writing to this user"),
-                     *restriction->blocked_until);
-  }
-  absl::StatusOr<storage::Message> message = store_.InsertMessage(
-      caller.user_id, recipient_id, content, now,
+  // Every other check runs in the transaction that stores the message: one round trip.
+  absl::StatusOr<storage::SendOutcome> outcome = store_.SendMessage(
+      caller.user_id, recipient_id, RecipientRoleFor(caller.role), content, clock_.Now(),
       {settings->max_messages_per_minute, settings->max_messages_per_hour});
-  if (absl::IsResourceExhausted(message.status())) {
-    absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
-                                 "too many messages: retry later");
-    if (auto retry = message.status().GetPayload(storage::kRetryAfterPayload)) {
-      limited.SetPayload(storage::kRetryAfterPayload, *retry);
+  if (!outcome.ok()) return outcome.status();
+  using Kind = storage::SendOutcome::Kind;
+  switch (outcome->kind) {
+    case Kind::kSent:
+      return std::move(outcome->message);
+    case Kind::kUnknownRecipient:
+      return Tokenize(absl::NotFoundError(""), "unknown-user");
+    case Kind::kRecipientNotAllowed:
+      return Error(absl::StatusCode::kPermissionDenied, "recipient-not-allowed",
+                   "members write to pros and pros to members, never to themselves");
+    case Kind::kBanned:
+      return Error(absl::StatusCode::kPermissionDenied, "banned",
+                   "you are banned from writing to this user");
+    case Kind::kBlocked:
+      return WithUntil(Error(absl::StatusCode::kPermissionDenied, "blocked",
+                             "you are blocked from writing to this user"),
+                       outcome->until.value_or(absl::InfinitePast()));
+    case Kind::kRateLimited: {
+      absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
+                                   "too many messages: retry later");
+      limited.SetPayload(storage::kRetryAfterPayload,
+                         absl::Cord(StrCat(outcome->retry_after_seconds)));
+      return limited;
     }
-    return limited;
   }
-  return message;
+  return absl::InternalError("unknown send outcome");
 }
 
 absl::StatusOr<storage::Message> ChatLogic::OwnMessage(const Caller& caller,

@@ -103,7 +103,8 @@ class ChatLogic {
   const Clock& clock() const { return clock_; }
 
  private:
-  // The user the admin API key logs in as, created on first use.
+  // The user the admin API key logs in as, created on first use (or adopted from the
+  // row an older core stored under `key_hash`, the configured key's hash).
   absl::StatusOr<storage::User> BuiltInAdmin(const std::string& key_hash);
   absl::Status CheckContent(std::string_view content, const Settings& settings) const;
   // A message the caller may change: present, not deleted, the caller's own (or, with

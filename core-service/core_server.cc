@@ -100,7 +100,7 @@ CoreServer::CoreServer(storage::Store& store, const Clock& clock,
     : store_(store),
       settings_(settings),
       logic_(store, clock, settings),
-      // One worker per database connection: a worker never waits for a connection.
+      // Several request bodies per database connection, so that batches can fill.
       runner_(static_cast<size_t>(settings.Get()->database_pool_size)),
       chat_(logic_, runner_, feed),
       accounts_(logic_, runner_) {}

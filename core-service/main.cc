@@ -51,7 +51,25 @@ int main(int argc, char** argv) {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal != SIGHUP) break;
-    ReloadDaemon(options, KeyOwner::kCore, settings);
+    // A new database is migrated before anything moves to it: if that fails, the
+    // reload is refused and the core stays on the old one. The RPC worker threads stay
+    // as many as at start (RpcRunner): a larger pool serves them, a smaller one makes
+    // the extra workers wait for a connection.
+    ReloadDaemon(options, KeyOwner::kCore, settings,
+                 [&](const Settings& current, const Settings& next) -> absl::Status {
+                   if (next.database_url != current.database_url) {
+                     absl::Status migrated = storage::Migrate(next.database_url);
+                     if (!migrated.ok()) {
+                       return absl::Status(migrated.code(),
+                                           StrCat("cannot migrate the new database-url: ",
+                                                  migrated.message()));
+                     }
+                   }
+                   store.Reconfigure(next.database_url,
+                                     static_cast<size_t>(next.database_pool_size));
+                   feed.SetUrl(next.database_url);
+                   return absl::OkStatus();
+                 });
   }
   Log::Info("tchatator-core stopping");
   server.Shutdown(absl::Seconds(10));

@@ -1,6 +1,7 @@
 #ifndef TCHATATOR_CORE_SERVICE_RPC_RUNNER_H_
 #define TCHATATOR_CORE_SERVICE_RPC_RUNNER_H_
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -35,7 +36,15 @@ std::string BearerToken(const grpc::ServerContextBase& context);
 // callback threads, then finishes the call and logs one line for it.
 class RpcRunner {
  public:
-  explicit RpcRunner(size_t threads) : pool_(threads) {}
+  // Bodies that may run at once per database connection. Most of a SEND_MSG body is
+  // waiting for the commit of a batch that carries the sends of other bodies (group
+  // commit, storage::PgStore): with one body per connection, batches would stay small.
+  static constexpr size_t kBodiesPerConnection = 8;
+  static constexpr size_t kMaxWorkers = 512;
+
+  // `connections`: the database connections the bodies share.
+  explicit RpcRunner(size_t connections)
+      : pool_(std::min(kMaxWorkers, std::max<size_t>(1, connections) * kBodiesPerConnection)) {}
   ~RpcRunner() { pool_.join(); }
 
   // Posts `body` (returning absl::Status; it fills the response) and returns the

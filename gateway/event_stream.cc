@@ -77,21 +77,27 @@ EventStream::EventStream(CoreClient& core, asio::any_io_executor executor, CallC
       retry_timer_(executor) {}
 
 asio::awaitable<CallResult<bool>> EventStream::Open() {
-  auto self = shared_from_this();
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(CallResult<bool>)>(
-      [self](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        {
-          std::lock_guard lock(self->mu_);
-          self->on_open_ = [shared, executor = self->executor_](CallResult<bool> result) {
-            asio::post(executor, [shared, result = std::move(result)]() mutable {
-              (*shared)(std::move(result));
-            });
-          };
-        }
-        self->Attempt();
-      },
-      asio::use_awaitable);
+  // `self` keeps the stream alive across the wait. The initiation captures a raw
+  // pointer only: GCC 12 may destroy the temporaries of a co_await expression twice
+  // (a captured shared_ptr was released twice, freeing the stream under its owner).
+  const std::shared_ptr<EventStream> self = shared_from_this();
+  EventStream* stream = this;
+  CallResult<bool> result =
+      co_await asio::async_initiate<decltype(asio::use_awaitable), void(CallResult<bool>)>(
+          [stream](auto handler) {
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            {
+              std::lock_guard lock(stream->mu_);
+              stream->on_open_ = [shared, executor = stream->executor_](CallResult<bool> r) {
+                asio::post(executor, [shared, r = std::move(r)]() mutable {
+                  (*shared)(std::move(r));
+                });
+              };
+            }
+            stream->Attempt();
+          },
+          asio::use_awaitable);
+  co_return result;
 }
 
 void EventStream::Attempt() {

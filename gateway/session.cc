@@ -2,12 +2,10 @@
 
 #include <array>
 
+#include <span>
+
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -46,12 +44,10 @@ Session::Session(asio::ip::tcp::socket socket, std::string client_ip, Dispatcher
       settings_(settings),
       on_close_(std::move(on_close)),
       parser_(LimitsOf(*settings.Get())),
-      write_signal_(socket_.get_executor()),
       watchdog_timer_(socket_.get_executor()),
       connected_at_(Clock::now()),
       last_read_(connected_at_) {
   state_.client_ip = std::move(client_ip);
-  write_signal_.expires_at(Clock::time_point::max());
 }
 
 Session::~Session() {
@@ -73,10 +69,10 @@ void Session::Start() {
   asio::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   socket_.non_blocking(true, ignored);
-  auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), [self] { return self->ReadLoop(); }, LogException);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->WriteLoop(); }, LogException);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->Watchdog(); }, LogException);
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    self->WaitForInput();
+    self->Watch();
+  });
 }
 
 void Session::Drain() {
@@ -86,55 +82,86 @@ void Session::Drain() {
   });
 }
 
-asio::awaitable<void> Session::ReadLoop() {
-  while (!closed_ && !close_after_flush_) {
-    asio::error_code ec;
-    reading_ = true;
-    co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                                asio::redirect_error(asio::use_awaitable, ec));
-    reading_ = false;
-    if (ec || closed_ || close_after_flush_) break;
-    const size_t n = socket_.read_some(asio::buffer(read_buffer), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec == asio::error::eof || (!ec && n == 0)) {
-      // The client ended its side (nc -N): what it asked for is still answered.
-      CloseAfterFlush();
-      break;
-    }
-    if (ec) break;
-    last_read_ = Clock::now();
-    if (!co_await Consume(std::string_view(read_buffer.data(), n))) break;
-    if (parser_.InRequest() != in_request_) {
-      in_request_ = !in_request_;
-      request_started_ = Clock::now();
-      watchdog_timer_.cancel();  // a request deadline to watch, or none any more
-    }
-    if (draining_) CloseAfterFlush();
+void Session::WaitForInput() {
+  if (closed_ || close_after_flush_) return;
+  if (draining_) {
+    CloseAfterFlush();
+    return;
   }
-  if (!close_after_flush_) Close();
+  reading_ = true;
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const asio::error_code& error) {
+                       self->OnReadable(error);
+                     });
 }
 
-asio::awaitable<bool> Session::Consume(std::string_view input) {
-  std::string owned;  // what is left of `input` while a request is served
+void Session::OnReadable(const asio::error_code& error) {
+  reading_ = false;
+  if (closed_ || close_after_flush_) return;
+  if (error) {
+    Close();
+    return;
+  }
+  asio::error_code ec;
+  const size_t n = socket_.read_some(asio::buffer(read_buffer), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    WaitForInput();
+    return;
+  }
+  if (ec == asio::error::eof || (!ec && n == 0)) {
+    // The client ended its side (nc -N): what it asked for is still answered.
+    CloseAfterFlush();
+    return;
+  }
+  if (ec) {
+    Close();
+    return;
+  }
+  last_read_ = Clock::now();
+  Consume(std::string_view(read_buffer.data(), n));
+}
+
+void Session::Consume(std::string_view input) {
   for (;;) {
     ParseOutcome outcome = parser_.Next(input);
-    if (std::holds_alternative<NeedMore>(outcome)) co_return true;
+    if (std::holds_alternative<NeedMore>(outcome)) break;
     if (auto* error = std::get_if<ParseError>(&outcome)) {
       Answer(ErrorReply(kMisformatted, error->error, error->message, error->close), "-");
-      if (error->close) co_return false;
+      if (error->close) return;
       continue;
     }
-    Request request = std::get<Request>(std::move(outcome));
-    const std::string_view command = SpecOf(request.command).name;
-    // The read buffer is shared by every connection of this thread.
-    std::string rest(input);
-    owned.swap(rest);
-    input = owned;
-    Reply reply = co_await dispatcher_.Dispatch(std::move(request), state_);
-    if (closed_) co_return false;
-    Answer(reply, command);
-    if (reply.close || draining_) co_return false;
+    // Serving may wait for the core: what is left of the input is kept, as the read
+    // buffer is shared by every connection of this thread.
+    asio::co_spawn(socket_.get_executor(),
+                   Serve(shared_from_this(), std::get<Request>(std::move(outcome)),
+                         std::string(input)),
+                   LogException);
+    return;
   }
+  if (parser_.InRequest() != in_request_) {
+    in_request_ = !in_request_;
+    request_started_ = Clock::now();
+    watchdog_timer_.cancel();  // a request deadline to watch, or none any more
+  }
+  if (draining_) {
+    CloseAfterFlush();
+    return;
+  }
+  WaitForInput();
+}
+
+// `self` keeps the session alive while the request is served.
+asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> self,
+                                     Request request, std::string rest) {
+  const std::string_view command = SpecOf(request.command).name;
+  Reply reply = co_await dispatcher_.Dispatch(std::move(request), state_);
+  if (closed_) co_return;
+  Answer(reply, command);
+  if (reply.close || draining_) {
+    CloseAfterFlush();
+    co_return;
+  }
+  Consume(rest);
 }
 
 void Session::Answer(const Reply& reply, std::string_view command) {
@@ -155,13 +182,65 @@ void Session::Send(std::string bytes) {
     return;
   }
   queue_.push_back(std::move(bytes));
-  write_signal_.cancel_one();
+  if (!waiting_writable_) Flush();
+}
+
+void Session::Flush() {
+  std::array<asio::const_buffer, kMaxGather> buffers;
+  while (!closed_ && queue_head_ < queue_.size()) {
+    size_t count = 0;
+    for (size_t i = queue_head_; i < queue_.size() && count < buffers.size(); ++i) {
+      const size_t skip = count == 0 ? written_of_front_ : 0;
+      buffers[count++] = asio::buffer(queue_[i].data() + skip, queue_[i].size() - skip);
+    }
+    asio::error_code ec;
+    size_t n = socket_.write_some(std::span(buffers.data(), count), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      waiting_writable_ = true;
+      socket_.async_wait(asio::ip::tcp::socket::wait_write,
+                         [self = shared_from_this()](const asio::error_code& error) {
+                           self->waiting_writable_ = false;
+                           if (error) {
+                             self->Close();
+                             return;
+                           }
+                           self->Flush();
+                         });
+      return;
+    }
+    if (ec) {
+      Close();
+      return;
+    }
+    queued_bytes_ -= n;
+    while (n > 0) {
+      const size_t left = queue_[queue_head_].size() - written_of_front_;
+      if (n < left) {
+        written_of_front_ += n;
+        break;
+      }
+      n -= left;
+      written_of_front_ = 0;
+      std::string().swap(queue_[queue_head_++]);
+    }
+    // A reader that never quite catches up must not keep the written slots either.
+    if (queue_head_ >= kMaxGather && queue_head_ * 2 >= queue_.size()) {
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
+      queue_head_ = 0;
+    }
+  }
+  if (queue_head_ == queue_.size()) {
+    // Everything written: the vector's memory goes too.
+    std::vector<std::string>().swap(queue_);
+    queue_head_ = 0;
+  }
+  if (queue_.empty() && close_after_flush_) Close();
 }
 
 void Session::CloseAfterFlush() {
   if (closed_) return;
   close_after_flush_ = true;
-  write_signal_.cancel_one();
+  if (!waiting_writable_) Flush();
 }
 
 void Session::Close() {
@@ -171,34 +250,14 @@ void Session::Close() {
   asio::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  write_signal_.cancel();
   watchdog_timer_.cancel();
+  queue_.clear();
+  queue_head_ = 0;
+  written_of_front_ = 0;
+  queued_bytes_ = 0;
 }
 
-asio::awaitable<void> Session::WriteLoop() {
-  std::vector<asio::const_buffer> buffers;
-  while (!closed_) {
-    if (queue_.empty()) {
-      if (close_after_flush_) break;
-      asio::error_code ec;
-      co_await write_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
-    }
-    const size_t count = std::min(queue_.size(), kMaxGather);
-    buffers.clear();
-    for (size_t i = 0; i < count; ++i) buffers.push_back(asio::buffer(queue_[i]));
-    asio::error_code ec;
-    co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
-    for (size_t i = 0; i < count; ++i) {
-      queued_bytes_ -= queue_.front().size();
-      queue_.pop_front();
-    }
-  }
-  Close();
-}
-
-asio::awaitable<void> Session::Watchdog() {
+void Session::Watch() {
   while (!closed_) {
     const std::shared_ptr<const Settings> settings = settings_.Get();
     const Clock::time_point now = Clock::now();
@@ -214,7 +273,7 @@ asio::awaitable<void> Session::Watchdog() {
       Log::Write(state_.user_id, state_.client_ip,
                  now >= idle_deadline ? "closed: idle timeout" : "closed: no login in time");
       Close();
-      break;
+      return;
     }
     if (now >= request_deadline && reading_) {
       parser_.Reset();
@@ -224,8 +283,10 @@ asio::awaitable<void> Session::Watchdog() {
       continue;
     }
     watchdog_timer_.expires_at(std::min({idle_deadline, login_deadline, request_deadline}));
-    asio::error_code ec;
-    co_await watchdog_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    // Also runs when the timer is cancelled: the deadlines are then checked again.
+    watchdog_timer_.async_wait(
+        [self = shared_from_this()](const asio::error_code&) { self->Watch(); });
+    return;
   }
 }
 

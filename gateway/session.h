@@ -2,10 +2,10 @@
 #define TCHATATOR_GATEWAY_SESSION_H_
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
@@ -19,7 +19,10 @@ namespace tchatator::gateway {
 
 // One client connection: reads bytes, frames requests with the parser, serves them one
 // at a time in order through the dispatcher, and writes the answers through a bounded
-// queue. Enforces the idle, login and request timeouts. Lives as long as its coroutines.
+// queue. Enforces the idle, login and request timeouts. Lives as long as its pending
+// operations. An idle connection holds no coroutine: a wait for input and a timer, each
+// with a completion handler; a coroutine exists only while a request is served, and
+// answers are written at once, waiting only when the socket's buffer is full.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `on_close` runs once, when the connection is closed.
@@ -27,7 +30,7 @@ class Session : public std::enable_shared_from_this<Session> {
           const SettingsHolder& settings, std::function<void()> on_close);
   ~Session();
 
-  // Starts the reader, the writer and the watchdog on the socket's executor.
+  // Starts reading and the watchdog on the socket's executor.
   void Start();
 
   // Queues an event frame (from any thread); dropped once the connection closes.
@@ -40,14 +43,22 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   using Clock = std::chrono::steady_clock;
 
-  asio::awaitable<void> ReadLoop();
-  asio::awaitable<void> WriteLoop();
-  asio::awaitable<void> Watchdog();
-  // Frames and serves the requests in `input`; false once the connection must stop
-  // reading.
-  asio::awaitable<bool> Consume(std::string_view input);
-  // Queues bytes for the writer; closes the connection when the queue is over its bound.
+  // Waits for input (unless the connection stops reading), then reads it.
+  void WaitForInput();
+  void OnReadable(const asio::error_code& error);
+  // Frames the requests in `input` and serves the first one complete; waits for more
+  // input once every complete request is served.
+  void Consume(std::string_view input);
+  // Serves `request`, then consumes `rest`, the input that followed it.
+  asio::awaitable<void> Serve(std::shared_ptr<Session> self, Request request, std::string rest);
+  // Checks the deadlines (idle, login, request) and arms the timer for the next one.
+  void Watch();
+  // Queues bytes and writes what the socket takes; closes the connection when the
+  // queue is over its bound.
   void Send(std::string bytes);
+  // Writes queued bytes until the queue is empty or the socket is full (then resumes
+  // when it is writable).
+  void Flush();
   // Answers with `reply` and logs it.
   void Answer(const Reply& reply, std::string_view command);
   void CloseAfterFlush();
@@ -59,10 +70,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::function<void()> on_close_;
   RequestParser parser_;
   ConnectionState state_;
-  asio::steady_timer write_signal_;
   asio::steady_timer watchdog_timer_;
-  std::deque<std::string> queue_;
+  // Answers and events not yet written: queue_[queue_head_] onwards (a vector, which
+  // allocates nothing while empty, unlike a deque).
+  std::vector<std::string> queue_;
+  size_t queue_head_ = 0;
   size_t queued_bytes_ = 0;
+  size_t written_of_front_ = 0;  // bytes of queue_[queue_head_] already written
+  bool waiting_writable_ = false;
   bool close_after_flush_ = false;
   bool closed_ = false;
   bool draining_ = false;

@@ -2,6 +2,7 @@
 #define TCHATATOR_STORAGE_CONNECTION_POOL_H_
 
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -14,14 +15,25 @@
 
 namespace tchatator::storage {
 
-// A fixed number of PostgreSQL connections, each used by one caller at a time.
+// A bounded number of PostgreSQL connections, each used by one caller at a time.
 // Connections are opened on demand, so the pool works while the database is down and
-// recovers by itself when it comes back. Thread-safe.
+// recovers by itself when it comes back. Reconfigure changes the database and the bound
+// while the pool is in use. Thread-safe.
 class ConnectionPool {
  public:
   // `prepare` runs on every new connection (to prepare statements).
   ConnectionPool(std::string url, size_t size,
                  std::function<void(pqxx::connection&)> prepare);
+
+  // From now on, connections are opened on `url`, `size` at most. When the URL changes,
+  // idle connections are closed at once and leased ones when their lease ends: their
+  // callers finish on the old database, every later Acquire gets the new one. A smaller
+  // size closes idle connections beyond it, then leased ones as they come back; a larger
+  // one wakes the callers waiting for a connection.
+  void Reconfigure(std::string url, size_t size);
+
+  // Connections open (idle, leased or being opened).
+  size_t OpenConnections();
 
   // Exclusive use of one connection until destroyed.
   class Lease {
@@ -31,6 +43,8 @@ class ConnectionPool {
     Lease& operator=(Lease&& other) noexcept;
     ~Lease();
     pqxx::connection& connection() { return *connection_; }
+    // Holds a connection.
+    explicit operator bool() const { return connection_ != nullptr; }
     // The connection is broken: close it instead of returning it to the pool.
     void Discard();
 
@@ -38,19 +52,23 @@ class ConnectionPool {
     friend class ConnectionPool;
     ConnectionPool* pool_ = nullptr;
     std::unique_ptr<pqxx::connection> connection_;
+    uint64_t generation_ = 0;  // the pool's generation_ when the connection was opened
   };
 
-  // Waits for a free connection, opening one if needed. Unavailable when a new
+  // Waits for a free connection, opening one if needed; an idle connection that the
+  // server closed meanwhile is replaced before it is handed out. Unavailable when a new
   // connection cannot be opened.
   absl::Status Acquire(Lease& lease);
 
  private:
-  void Release(std::unique_ptr<pqxx::connection> connection, bool broken);
+  void Release(std::unique_ptr<pqxx::connection> connection, uint64_t generation,
+               bool broken);
 
-  const std::string url_;
-  const size_t size_;
   const std::function<void(pqxx::connection&)> prepare_;
   std::mutex mu_;
+  std::string url_;          // guarded by mu_
+  size_t size_;              // guarded by mu_
+  uint64_t generation_ = 0;  // guarded by mu_; counts the changes of url_
   std::condition_variable available_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   size_t open_ = 0;  // connections in idle_ or leased, plus those being opened

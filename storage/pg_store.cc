@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/cord.h"
+#include "common/log.h"
 #include "common/strings.h"
 
 namespace tchatator::storage {
@@ -53,21 +54,28 @@ std::vector<Statement> Statements() {
        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_change_id)"
        " VALUES ($1, $2, tch_ts($3), tch_ts($4),"
        " COALESCE((SELECT max(id) FROM changes WHERE user_id = $2), 0))"},
-      {"find_session",
-       "SELECT s.user_id, u.role, tch_us(s.expires_at), " + admin_ban + " FROM sessions s"
-       " JOIN users u ON u.id = s.user_id"
-       " WHERE s.token_hash = $1 AND s.expires_at > tch_ts($2)"},
+      // The sessions of a batch of look-ups: token hashes $1, times $2, in microseconds;
+      // one row per session found, with its position in the arrays.
+      {"find_sessions",
+       "SELECT q.k, s.user_id, u.role, tch_us(s.expires_at), " + admin_ban +
+           " FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY q(h, at, k)"
+           " JOIN sessions s ON s.token_hash = q.h AND s.expires_at > tch_ts(q.at)"
+           " JOIN users u ON u.id = s.user_id"},
       {"delete_session", "DELETE FROM sessions WHERE token_hash = $1"},
-      // Sender (rate limit) and recipient (change order), always in id order: no deadlock.
-      {"lock_pair",
-       "SELECT id FROM users WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE"},
+      // Group commit of sends: see migration 0006.
+      {"send_batch",
+       "SELECT o_outcome, o_id, o_change_id, o_until_us FROM tch_send_batch($1::bigint[],"
+       " $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[])"},
       {"lock_recipient_of",
        "SELECT u.id FROM users u JOIN messages m ON m.recipient_id = u.id"
        " WHERE m.id = $1 FOR NO KEY UPDATE OF u"},
+      // NOTIFY hints: "<user id>:<change id>" each.
+      {"hints",
+       "SELECT count(pg_notify('" + std::string(kChangeChannel) + "', p))"
+       " FROM unnest($1::text[]) p"},
       {"add_change",
-       "WITH c AS (INSERT INTO changes (user_id, kind, message_id, created_at)"
-       " VALUES ($1, $2, $3, tch_ts($4)) RETURNING id)"
-       " SELECT pg_notify('" + std::string(kChangeChannel) + "', $1 || ':' || c.id) FROM c"},
+       "INSERT INTO changes (user_id, kind, message_id, created_at)"
+       " VALUES ($1, $2, $3, tch_ts($4)) RETURNING id"},
       {"take_changes",
        "SELECT c.id, c.kind, m.* FROM changes c"
        " CROSS JOIN LATERAL (SELECT " + cols + ", deleted_at IS NOT NULL AS gone"
@@ -82,14 +90,6 @@ std::vector<Statement> Statements() {
        "SELECT last_change_id FROM sessions WHERE token_hash = $1 FOR UPDATE"},
       {"move_cursor", "UPDATE sessions SET last_change_id = $2 WHERE token_hash = $1"},
       {"latest_change", "SELECT COALESCE(max(id), 0) FROM changes WHERE user_id = $1"},
-      // The sent_at of the sender's N-th latest message (N = $2): if it is inside the
-      // window, a new message would be the (N+1)-th in it.
-      {"nth_latest_send",
-       "SELECT tch_us(sent_at) FROM messages WHERE sender_id = $1"
-       " ORDER BY sent_at DESC OFFSET $2 - 1 LIMIT 1"},
-      {"insert_message",
-       "INSERT INTO messages (sender_id, recipient_id, content, sent_at)"
-       " VALUES ($1, $2, $3, tch_ts($4)) RETURNING " + cols},
       {"get_message", "SELECT " + cols + " FROM messages WHERE id = $1"},
       {"update_message",
        "UPDATE messages SET content = $2, modified_at = tch_ts($3)"
@@ -171,12 +171,46 @@ ChangeKind ChangeKindFromName(const std::string& name) {
   return ChangeKind::kNewMessage;
 }
 
-// Records a change for the message's recipient and notifies every listening core; the
-// recipient's row must be locked by the transaction.
-void AddChange(pqxx::work& txn, int64_t user_id, ChangeKind kind, int64_t message_id,
-               absl::Time now) {
-  txn.exec_prepared("add_change", user_id, ChangeKindName(kind), message_id, ToMicros(now));
+// Records a change for the message's recipient and returns its id; the recipient's row
+// must be locked by the transaction.
+int64_t AddChange(pqxx::work& txn, int64_t user_id, ChangeKind kind, int64_t message_id,
+                  absl::Time now) {
+  return txn.exec_prepared1("add_change", user_id, ChangeKindName(kind), message_id,
+                            ToMicros(now))[0]
+      .as<int64_t>();
 }
+
+// Builds the text form of a PostgreSQL array, e.g. {1,2} or {"a","b\"c"}.
+class ArrayLiteral {
+ public:
+  void Add(int64_t value) {
+    Separate();
+    StrAppend(&text_, value);
+  }
+  void Add(std::string_view value) {
+    Separate();
+    text_ += '"';
+    for (char c : value) {
+      if (c == '"' || c == '\\') text_ += '\\';
+      text_ += c;
+    }
+    text_ += '"';
+  }
+  void AddNull() {
+    Separate();
+    text_ += "NULL";
+  }
+  std::string Take() { return std::move(text_) + "}"; }
+
+ private:
+  void Separate() {
+    if (text_.size() > 1) text_ += ',';
+  }
+  std::string text_ = "{";
+};
+
+// Most sends stored by one statement.
+constexpr size_t kMaxBatch = 64;
 
 // Reads changes after `after_id` and marks the new messages among them read.
 std::vector<Change> TakeChangesIn(pqxx::work& txn, int64_t user_id, int64_t after_id,
@@ -216,10 +250,174 @@ bool ConnectionLost(const std::string& sqlstate) {
 
 }  // namespace
 
+std::string PgStoreStatementSql(std::string_view name) {
+  for (const Statement& s : Statements()) {
+    if (name == s.name) return s.sql;
+  }
+  return "";
+}
+
 PgStore::PgStore(std::string url, size_t pool_size)
-    : pool_(std::move(url), pool_size, [](pqxx::connection& c) {
-        for (const Statement& s : Statements()) c.prepare(s.name, s.sql);
-      }) {}
+    : pool_(std::move(url), pool_size,
+            [](pqxx::connection& c) {
+              for (const Statement& s : Statements()) c.prepare(s.name, s.sql);
+            }),
+      // A quarter of the connections at most run batches of sends, as many batches of
+      // session look-ups: the others serve other reads, and calls arriving meanwhile wait
+      // to go together in the next batch (a bigger batch costs the database less per
+      // call; PostgreSQL flushes the commits of concurrent batches together anyway).
+      sends_(std::max<size_t>(1, pool_size / 4)),
+      lookups_(std::max<size_t>(1, pool_size / 4)) {}
+
+void PgStore::Reconfigure(std::string url, size_t pool_size) {
+  pool_.Reconfigure(std::move(url), pool_size);
+  sends_.SetMaxInFlight(std::max<size_t>(1, pool_size / 4));
+  lookups_.SetMaxInFlight(std::max<size_t>(1, pool_size / 4));
+}
+
+void PgStore::SendHints(pqxx::connection_base& connection, const std::vector<std::string>& hints) {
+  if (hints.empty()) return;
+  ArrayLiteral payloads;
+  for (const std::string& hint : hints) payloads.Add(hint);
+  try {
+    // One statement, its own transaction; it writes nothing, so its commit waits for no
+    // disk flush.
+    pqxx::nontransaction txn(connection);
+    txn.exec_prepared("hints", payloads.Take());
+    if (hints_failing_.exchange(false)) Log::Info("change hints: sent again");
+  } catch (const std::exception& e) {
+    if (!hints_failing_.exchange(true)) {
+      Log::Info(StrCat("change hints: ", hints.size(), " lost: ", e.what()));
+    }
+  }
+}
+
+void PgStore::Submit(PendingSend& send) {
+  sends_.Submit(
+      send,
+      [](std::deque<PendingSend*>& queue, std::vector<PendingSend*>& batch) {
+        // In queue order; a send whose sender is limited and already in the batch
+        // waits for the next one (tch_send_batch: the sends of a batch do not see each
+        // other).
+        for (auto it = queue.begin(); it != queue.end() && batch.size() < kMaxBatch;) {
+          PendingSend* p = *it;
+          const bool limited = p->limits.per_minute > 0 || p->limits.per_hour > 0;
+          if (limited && std::any_of(batch.begin(), batch.end(), [p](const PendingSend* q) {
+                return q->sender_id == p->sender_id;
+              })) {
+            ++it;
+            continue;
+          }
+          batch.push_back(p);
+          it = queue.erase(it);
+        }
+      },
+      [this](const std::vector<PendingSend*>& batch) {
+        auto lease = std::make_shared<ConnectionPool::Lease>();
+        auto hints = std::make_shared<std::vector<std::string>>();
+        RunBatch(batch, *lease, *hints);
+        // Once the callers have their answers, the hints go out on the same connection.
+        return [this, lease, hints] {
+          if (!hints->empty() && *lease) SendHints(lease->connection(), *hints);
+        };
+      });
+}
+
+void PgStore::RunBatch(const std::vector<PendingSend*>& batch, ConnectionPool::Lease& lease,
+                       std::vector<std::string>& hints) {
+  const absl::Status status = RunBatchOnce(batch, lease, hints);
+  if (status.ok()) return;
+  if (batch.size() > 1 && absl::IsInternal(status)) {
+    for (PendingSend* p : batch) {
+      if (absl::Status alone = RunBatchOnce({p}, lease, hints); !alone.ok()) p->result = alone;
+    }
+    return;
+  }
+  for (PendingSend* p : batch) p->result = status;
+}
+
+absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
+                                   ConnectionPool::Lease& lease,
+                                   std::vector<std::string>& hints) {
+  ArrayLiteral senders, recipients, contents, at_us, roles, per_minute, per_hour;
+  for (const PendingSend* p : batch) {
+    senders.Add(p->sender_id);
+    recipients.Add(p->recipient_id);
+    contents.Add(p->content);
+    at_us.Add(ToMicros(p->now));
+    if (p->check_rules) {
+      roles.Add(p->recipient_role);
+    } else {
+      roles.AddNull();
+    }
+    per_minute.Add(p->limits.per_minute);
+    per_hour.Add(p->limits.per_hour);
+  }
+  const std::string args[] = {senders.Take(),  recipients.Take(), contents.Take(),
+                              at_us.Take(),    roles.Take(),      per_minute.Take(),
+                              per_hour.Take()};
+  for (int attempt = 0;; ++attempt) {
+    lease = ConnectionPool::Lease();
+    if (absl::Status s = pool_.Acquire(lease); !s.ok()) return s;
+    try {
+      // One statement outside any transaction block: its own transaction, committed
+      // before the answer comes back (synchronous_commit is on).
+      pqxx::nontransaction txn(lease.connection());
+      const pqxx::result r = txn.exec_prepared("send_batch", args[0], args[1], args[2],
+                                               args[3], args[4], args[5], args[6]);
+      if (r.size() != batch.size()) return absl::InternalError("send batch: wrong row count");
+      for (size_t i = 0; i < batch.size(); ++i) {
+        PendingSend& p = *batch[i];
+        const pqxx::row row = r[static_cast<pqxx::result::size_type>(i)];
+        const std::string outcome = row[0].as<std::string>();
+        SendOutcome out;
+        if (outcome == "sent") {
+          out.kind = SendOutcome::Kind::kSent;
+          out.message.id = row[1].as<int64_t>();
+          out.message.sender_id = p.sender_id;
+          out.message.recipient_id = p.recipient_id;
+          out.message.content = std::move(p.content);
+          out.message.sent_at = FromMicros(ToMicros(p.now));
+          hints.push_back(StrCat(p.recipient_id, ":", row[2].as<int64_t>()));
+        } else if (outcome == "rate-limited") {
+          out.kind = SendOutcome::Kind::kRateLimited;
+          const absl::Duration wait = FromMicros(row[3].as<int64_t>()) - p.now;
+          out.retry_after_seconds = std::max<int64_t>(
+              1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))));
+        } else if (outcome == "blocked") {
+          out.kind = SendOutcome::Kind::kBlocked;
+          out.until = FromMicros(row[3].as<int64_t>());
+        } else if (outcome == "banned") {
+          out.kind = SendOutcome::Kind::kBanned;
+        } else if (outcome == "recipient-not-allowed") {
+          out.kind = SendOutcome::Kind::kRecipientNotAllowed;
+        } else if (outcome == "unknown-user") {
+          out.kind = SendOutcome::Kind::kUnknownRecipient;
+        } else {
+          p.result = absl::InternalError(StrCat("send batch: unknown outcome ", outcome));
+          continue;
+        }
+        p.result = std::move(out);
+      }
+      return absl::OkStatus();
+    } catch (const pqxx::broken_connection& e) {
+      // The connection was sound when taken (ConnectionPool::Acquire): the statement
+      // may have committed, so it is not sent again.
+      lease.Discard();
+      return absl::UnavailableError(StrCat("commit outcome unknown: ", e.what()));
+    } catch (const pqxx::sql_error& e) {
+      // An error answer: nothing was committed.
+      if (ConnectionLost(e.sqlstate())) {
+        lease.Discard();
+        if (attempt == 0) continue;
+        return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
+      }
+      return absl::InternalError(StrCat("database error: ", e.what()));
+    } catch (const std::exception& e) {
+      return absl::InternalError(StrCat("database error: ", e.what()));
+    }
+  }
+}
 
 template <typename Body>
 auto PgStore::Transact(Body&& body) -> decltype(body(std::declval<pqxx::work&>())) {
@@ -335,12 +533,45 @@ absl::Status PgStore::CreateSession(std::string_view token_hash, int64_t user_id
 }
 
 absl::StatusOr<Session> PgStore::FindSession(std::string_view token_hash, absl::Time now) {
-  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<Session> {
-    pqxx::result r = txn.exec_prepared("find_session", std::string(token_hash), ToMicros(now));
-    if (r.empty()) return absl::NotFoundError("no such session");
-    return Session{r[0][0].as<int64_t>(),
-                   RoleFromName(r[0][1].as<std::string>()).value_or(Role::kMember),
-                   FromMicros(r[0][2].as<int64_t>()), r[0][3].as<bool>()};
+  PendingLookup lookup;
+  lookup.token_hash = std::string(token_hash);
+  lookup.now = now;
+  lookups_.Submit(
+      lookup,
+      [](std::deque<PendingLookup*>& queue, std::vector<PendingLookup*>& batch) {
+        while (!queue.empty() && batch.size() < kMaxBatch) {
+          batch.push_back(queue.front());
+          queue.pop_front();
+        }
+      },
+      [this](const std::vector<PendingLookup*>& batch) {
+        if (absl::Status s = RunLookups(batch); !s.ok()) {
+          for (PendingLookup* p : batch) p->result = s;
+        }
+        return [] {};
+      });
+  return std::move(lookup.result);
+}
+
+absl::Status PgStore::RunLookups(const std::vector<PendingLookup*>& batch) {
+  ArrayLiteral hashes, at_us;
+  for (const PendingLookup* p : batch) {
+    hashes.Add(p->token_hash);
+    at_us.Add(ToMicros(p->now));
+  }
+  const std::string hashes_text = hashes.Take();
+  const std::string at_text = at_us.Take();
+  return Read([&](pqxx::nontransaction& txn) -> absl::Status {
+    const pqxx::result r = txn.exec_prepared("find_sessions", hashes_text, at_text);
+    for (PendingLookup* p : batch) p->result = absl::NotFoundError("no such session");
+    for (const pqxx::row& row : r) {
+      const int64_t k = row[0].as<int64_t>();
+      if (k < 1 || k > static_cast<int64_t>(batch.size())) continue;
+      batch[k - 1]->result =
+          Session{row[1].as<int64_t>(), RoleFromName(row[2].as<std::string>()).value_or(Role::kMember),
+                  FromMicros(row[3].as<int64_t>()), row[4].as<bool>()};
+    }
+    return absl::OkStatus();
   });
 }
 
@@ -355,33 +586,42 @@ absl::Status PgStore::DeleteSession(std::string_view token_hash) {
 absl::StatusOr<Message> PgStore::InsertMessage(int64_t sender_id, int64_t recipient_id,
                                                std::string_view content, absl::Time now,
                                                SendLimits limits) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<Message> {
-    txn.exec_prepared("lock_pair", sender_id, recipient_id);
-    const struct {
-      int64_t limit;
-      absl::Duration window;
-    } windows[] = {{limits.per_minute, absl::Seconds(60)}, {limits.per_hour, absl::Hours(1)}};
-    absl::Duration wait = absl::ZeroDuration();
-    for (const auto& w : windows) {
-      if (w.limit <= 0) continue;
-      pqxx::result r = txn.exec_prepared("nth_latest_send", sender_id, w.limit);
-      if (r.empty()) continue;
-      const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + w.window;
-      if (frees_at > now) wait = std::max(wait, frees_at - now);
-    }
-    if (wait > absl::ZeroDuration()) {
+  PendingSend send;
+  send.sender_id = sender_id;
+  send.recipient_id = recipient_id;
+  send.content = std::string(content);
+  send.now = now;
+  send.limits = limits;
+  Submit(send);
+  if (!send.result.ok()) return send.result.status();
+  switch (send.result->kind) {
+    case SendOutcome::Kind::kSent:
+      return std::move(send.result->message);
+    case SendOutcome::Kind::kRateLimited: {
       absl::Status limited = absl::ResourceExhaustedError("too many messages");
-      const int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))));
-      limited.SetPayload(kRetryAfterPayload, absl::Cord(StrCat(seconds)));
+      limited.SetPayload(kRetryAfterPayload,
+                         absl::Cord(StrCat(send.result->retry_after_seconds)));
       return limited;
     }
-    pqxx::result r = txn.exec_prepared("insert_message", sender_id, recipient_id,
-                                       std::string(content), ToMicros(now));
-    Message m = ReadMessage(r[0]);
-    AddChange(txn, recipient_id, ChangeKind::kNewMessage, m.id, now);
-    txn.commit();
-    return m;
-  });
+    default:
+      return absl::InternalError("send refused by a rule that was not asked for");
+  }
+}
+
+absl::StatusOr<SendOutcome> PgStore::SendMessage(int64_t sender_id, int64_t recipient_id,
+                                                 std::optional<Role> recipient_role,
+                                                 std::string_view content, absl::Time now,
+                                                 SendLimits limits) {
+  PendingSend send;
+  send.sender_id = sender_id;
+  send.recipient_id = recipient_id;
+  send.check_rules = true;
+  if (recipient_role) send.recipient_role = std::string(RoleName(*recipient_role));
+  send.content = std::string(content);
+  send.now = now;
+  send.limits = limits;
+  Submit(send);
+  return std::move(send.result);
 }
 
 absl::StatusOr<Message> PgStore::GetMessage(int64_t message_id) {
@@ -401,8 +641,9 @@ absl::StatusOr<Message> PgStore::UpdateMessageContent(int64_t message_id,
         txn.exec_prepared("update_message", message_id, std::string(content), ToMicros(now));
     if (r.empty()) return absl::NotFoundError("no such message");
     Message m = ReadMessage(r[0]);
-    AddChange(txn, m.recipient_id, ChangeKind::kMessageUpdated, m.id, now);
+    const int64_t change = AddChange(txn, m.recipient_id, ChangeKind::kMessageUpdated, m.id, now);
     txn.commit();
+    SendHints(txn.conn(), {StrCat(m.recipient_id, ":", change)});
     return m;
   });
 }
@@ -412,8 +653,10 @@ absl::Status PgStore::SoftDeleteMessage(int64_t message_id, absl::Time now) {
     txn.exec_prepared("lock_recipient_of", message_id);
     pqxx::result r = txn.exec_prepared("delete_message", message_id, ToMicros(now));
     if (r.empty()) return absl::NotFoundError("no such message");
-    AddChange(txn, r[0][0].as<int64_t>(), ChangeKind::kMessageDeleted, message_id, now);
+    const int64_t recipient = r[0][0].as<int64_t>();
+    const int64_t change = AddChange(txn, recipient, ChangeKind::kMessageDeleted, message_id, now);
     txn.commit();
+    SendHints(txn.conn(), {StrCat(recipient, ":", change)});
     return absl::OkStatus();
   });
 }

@@ -1,19 +1,98 @@
 #ifndef TCHATATOR_STORAGE_PG_STORE_H_
 #define TCHATATOR_STORAGE_PG_STORE_H_
 
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "storage/connection_pool.h"
 #include "storage/store.h"
 
 namespace tchatator::storage {
 
+// The SQL text of the prepared statement `name` that PgStore runs (e.g. "history",
+// "conversations"), or "" when it has none; lets tests examine the exact queries' plans.
+std::string PgStoreStatementSql(std::string_view name);
+
+// Runs concurrent calls of one kind in batches, each batch by one of the callers: a
+// caller queues its item (with `bool done` and `std::condition_variable wake` members),
+// then, until the item is done, runs the next batch whenever fewer than
+// `max_in_flight` batches run. Thread-safe.
+template <typename Item>
+class Combiner {
+ public:
+  explicit Combiner(size_t max_in_flight) : max_in_flight_(max_in_flight) {}
+
+  // Changes how many batches may run at once; a larger number lets a waiting item lead.
+  void SetMaxInFlight(size_t max_in_flight) {
+    std::lock_guard lock(mu_);
+    max_in_flight_ = max_in_flight;
+    if (!queue_.empty() && in_flight_ < max_in_flight_) queue_.front()->wake.notify_one();
+  }
+
+  // Returns once `item` is done. `take(queue, batch)` moves items from the front part
+  // of the queue into the (empty) batch, at least one; `run(batch)` does their work and
+  // returns what to do once their callers have been given their answers.
+  template <typename Take, typename Run>
+  void Submit(Item& item, Take take, Run run) {
+    std::unique_lock lock(mu_);
+    queue_.push_back(&item);
+    while (!item.done) {
+      if (in_flight_ >= max_in_flight_ || queue_.empty()) {
+        item.wake.wait(lock);
+        continue;
+      }
+      std::vector<Item*> batch;
+      take(queue_, batch);
+      ++in_flight_;
+      if (!queue_.empty() && in_flight_ < max_in_flight_) queue_.front()->wake.notify_one();
+      lock.unlock();
+      auto after = run(batch);
+      lock.lock();
+      for (Item* p : batch) {
+        p->done = true;
+        p->wake.notify_one();
+      }
+      lock.unlock();
+      after();
+      lock.lock();
+      --in_flight_;
+      // A slot is free again: the first waiting item may lead the next batch.
+      if (!queue_.empty()) queue_.front()->wake.notify_one();
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<Item*> queue_;
+  size_t in_flight_ = 0;
+  size_t max_in_flight_;
+};
+
 // The Store on PostgreSQL through libpqxx, with named prepared statements on pooled
 // connections. The only place that catches pqxx exceptions: they become statuses here.
+// Sends are group-committed: concurrent InsertMessage/SendMessage calls are stored by
+// one statement (tch_send_batch) in one transaction, each with its own outcome. NOTIFY
+// hints go out after the commit (the callers already have their answers), all those of
+// a batch in one statement (which writes nothing, so waits for no disk flush): a failed
+// hint never fails a send. Concurrent FindSession calls are answered by one statement too.
 class PgStore : public Store {
  public:
   // `url` is a libpq connection string; `pool_size` connections at most.
   PgStore(std::string url, size_t pool_size);
+
+  // Moves to the database `url` with `pool_size` connections at most, while in use:
+  // calls under way finish on the connection they hold (the old database), later ones
+  // run on the new (ConnectionPool::Reconfigure); statements are prepared on each new
+  // connection. The caller migrates the new database first.
+  void Reconfigure(std::string url, size_t pool_size);
 
   absl::Status Ping() override;
   absl::StatusOr<int64_t> LoginRetryAfter(std::string_view ip, int64_t limit,
@@ -31,6 +110,10 @@ class PgStore : public Store {
   absl::StatusOr<Message> InsertMessage(int64_t sender_id, int64_t recipient_id,
                                         std::string_view content, absl::Time now,
                                         SendLimits limits) override;
+  absl::StatusOr<SendOutcome> SendMessage(int64_t sender_id, int64_t recipient_id,
+                                          std::optional<Role> recipient_role,
+                                          std::string_view content, absl::Time now,
+                                          SendLimits limits) override;
   absl::StatusOr<Message> GetMessage(int64_t message_id) override;
   absl::StatusOr<Message> UpdateMessageContent(int64_t message_id, std::string_view content,
                                                absl::Time now) override;
@@ -65,7 +148,45 @@ class PgStore : public Store {
   template <typename Txn, typename Body>
   auto Run(Body&& body) -> decltype(body(std::declval<Txn&>()));
 
+  // One send waiting for its batch.
+  struct PendingSend {
+    int64_t sender_id = 0;
+    int64_t recipient_id = 0;
+    std::string recipient_role;  // "" for any role
+    bool check_rules = false;    // false: the rate limit only (InsertMessage)
+    std::string content;
+    absl::Time now;
+    SendLimits limits;
+    bool done = false;
+    std::condition_variable wake;  // done, or this caller may lead a batch
+    absl::StatusOr<SendOutcome> result = absl::InternalError("not sent");
+  };
+  // Returns once `send` is done (by this caller or another).
+  void Submit(PendingSend& send);
+  // One FindSession waiting for its batch.
+  struct PendingLookup {
+    std::string token_hash;
+    absl::Time now;
+    bool done = false;
+    std::condition_variable wake;
+    absl::StatusOr<Session> result = absl::InternalError("not looked up");
+  };
+  absl::Status RunLookups(const std::vector<PendingLookup*>& batch);
+  // Stores `batch` in one transaction and fills each result; `lease` keeps the
+  // connection used and `hints` gets the hints of what was stored. A batch that fails
+  // for another reason than the connection is split: one bad send fails alone.
+  void RunBatch(const std::vector<PendingSend*>& batch, ConnectionPool::Lease& lease,
+                std::vector<std::string>& hints);
+  absl::Status RunBatchOnce(const std::vector<PendingSend*>& batch,
+                            ConnectionPool::Lease& lease, std::vector<std::string>& hints);
+  // Sends the NOTIFY `hints` of committed changes on `connection`, best effort.
+  void SendHints(pqxx::connection_base& connection, const std::vector<std::string>& hints);
+
   ConnectionPool pool_;
+
+  Combiner<PendingSend> sends_;
+  Combiner<PendingLookup> lookups_;
+  std::atomic<bool> hints_failing_{false};  // only the first of a series is logged
 };
 
 }  // namespace tchatator::storage

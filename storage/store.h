@@ -71,7 +71,9 @@ struct Change {
   Message message;
 };
 
-// Channel of the NOTIFY sent when a change commits; payload "<user id>:<change id>".
+// Channel of the NOTIFY sent once a change has committed; payload
+// "<user id>:<change id>". A hint only, sent after the commit and best effort: the
+// changes table is the truth.
 inline constexpr char kChangeChannel[] = "tchatator_changes";
 
 // Sliding-window send limits; 0 means unlimited.
@@ -82,6 +84,22 @@ struct SendLimits {
 
 // Payload key of a RESOURCE_EXHAUSTED status: whole seconds until a send may succeed.
 inline constexpr char kRetryAfterPayload[] = "tchatator/retry-after";
+
+// What became of one SendMessage.
+struct SendOutcome {
+  enum class Kind {
+    kSent,                 // stored and committed
+    kUnknownRecipient,     // no such user
+    kRecipientNotAllowed,  // the sender itself, or not of the required role
+    kBanned,               // a ban is in force on the sender towards the recipient
+    kBlocked,              // a block is in force: until `until`
+    kRateLimited,          // the limits are reached: retry in `retry_after_seconds`
+  };
+  Kind kind = Kind::kSent;
+  Message message;                  // kSent
+  std::optional<absl::Time> until;  // kBlocked
+  int64_t retry_after_seconds = 0;  // kRateLimited: whole seconds, at least 1
+};
 
 // Persistence of tchatator. Every method is one transaction, committed when it returns
 // OK. Errors: NotFound as documented, Unavailable when the database cannot be reached
@@ -117,11 +135,21 @@ class Store {
   // Stores a message unless the sender already sent `limits` messages in the last 60 s
   // or 3600 s before `now`: then ResourceExhausted with kRetryAfterPayload. Sends of one
   // sender are serialised, so the limit is exact under concurrency and across processes.
-  // Sending, updating and deleting record a Change for the recipient and NOTIFY
-  // kChangeChannel in the same transaction.
+  // Sending, updating and deleting record a Change for the recipient in the same
+  // transaction, then NOTIFY kChangeChannel once committed (best effort).
   virtual absl::StatusOr<Message> InsertMessage(int64_t sender_id, int64_t recipient_id,
                                                 std::string_view content, absl::Time now,
                                                 SendLimits limits) = 0;
+  // A send with the rules the database knows, checked in the transaction that stores it,
+  // in this order: the recipient exists (else kUnknownRecipient), is not the sender and
+  // has `recipient_role` unless nullopt (else kRecipientNotAllowed), no ban then no block
+  // is in force on the sender towards it at `now`, then the limits as InsertMessage.
+  // Only kSent writes anything. OK with the outcome once committed; concurrent calls
+  // may share one transaction (group commit) without sharing their outcomes.
+  virtual absl::StatusOr<SendOutcome> SendMessage(int64_t sender_id, int64_t recipient_id,
+                                                  std::optional<Role> recipient_role,
+                                                  std::string_view content, absl::Time now,
+                                                  SendLimits limits) = 0;
   // Any message, deleted or not. NotFound if the id was never used.
   virtual absl::StatusOr<Message> GetMessage(int64_t message_id) = 0;
   // NotFound if absent or deleted.

@@ -413,11 +413,12 @@ TEST(PlanReloadTest, AppliesReloadableKeysAndKeepsRestartOnlyOnes) {
   EXPECT_EQ(plan.applied.admin_api_key, "s3cretAdminKey");
   EXPECT_EQ(plan.applied.max_line_bytes, 600) << "every reloadable key, even another daemon's";
   EXPECT_EQ(plan.applied.grpc_port, 50051) << "a port needs a restart";
-  EXPECT_EQ(plan.applied.database_url, "postgresql:///tchatator");
+  EXPECT_EQ(plan.applied.database_url, "postgresql://u:hunter2@db/chat")
+      << "the core moves to another database on reload";
   // The core's keys only, in table order, secrets masked.
-  EXPECT_EQ(plan.changed,
-            (std::vector<std::string>{"admin-api-key=***", "max-messages-per-minute=5"}));
-  EXPECT_EQ(plan.not_applied, (std::vector<std::string>{"grpc-port=6000", "database-url=***"}));
+  EXPECT_EQ(plan.changed, (std::vector<std::string>{"database-url=***", "admin-api-key=***",
+                                                    "max-messages-per-minute=5"}));
+  EXPECT_EQ(plan.not_applied, (std::vector<std::string>{"grpc-port=6000"}));
 }
 
 TEST(PlanReloadTest, SameValuesChangeNothing) {
@@ -446,6 +447,9 @@ TEST(PlanReloadTest, EveryKeyButThePortsAndTheBacklogReloadsOrIsReported) {
     EXPECT_EQ(plan.changed.size(), spec.reloadable ? 1u : 0u) << spec.name;
     if (spec.name == "port" || spec.name == "grpc-port" || spec.name == "listen-backlog") {
       EXPECT_FALSE(spec.reloadable) << spec.name;
+    }
+    if (spec.name == "database-url" || spec.name == "database-pool-size") {
+      EXPECT_TRUE(spec.reloadable) << spec.name << " applies on SIGHUP (issue #6)";
     }
   }
 }

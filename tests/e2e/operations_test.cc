@@ -7,6 +7,8 @@
 // configuration (secrets masked), --verbose, and reopening the log file on SIGHUP. Also
 // the gateway's link to the core reloaded by SIGHUP: core-address (new calls and live
 // event streams move to the new core) and core-timeout-ms (the deadline of new calls).
+// And the core's database reloaded by SIGHUP: database-url (the new database migrated,
+// then used; an unreachable one refused, keeping the old) and database-pool-size.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -856,6 +858,94 @@ TEST(OperationsCoreAddressTest, SighupChangesTheDeadlineOfNewCoreCalls) {
   const Clock::time_point sent = Clock::now();
   EXPECT_TRUE(IsError(c.Request("LOGIN", {{"api-token", "k"}}), "503/UNAVAIL", "unavailable"));
   EXPECT_LT(Clock::now() - sent, 5s) << "answered by the 300 ms deadline";
+}
+
+// ------------------------------------------------------------ the core's database on SIGHUP
+
+// A user of `role` with API key `api_key`, written straight into `db` (SHA-256 hex of
+// the key, as the core stores it); returns its id.
+std::string InsertUser(const testing::TestDatabase& db, const std::string& role,
+                       const std::string& api_key) {
+  return db.Query("INSERT INTO users (role, name, api_key_hash) VALUES ('" + role + "', '" +
+                  role + "-" + db.name() + "', encode(sha256(convert_to('" + api_key +
+                  "', 'UTF8')), 'hex')) RETURNING id");
+}
+
+// A core started on database A by its --config file, behind a gateway: SIGHUP with an
+// unreachable database-url keeps A and says why; with B's URL, it migrates B and moves
+// there (A's accounts are unknown, B's log in, send and get events), together with a
+// new pool size.
+TEST(OperationsDatabaseTest, SighupMovesTheCoreToTheNewDatabaseUrlAndKeepsItWhenUnreachable) {
+  testing::TestDatabase a;
+  testing::TestDatabase b;
+  TempDir dir;
+  const std::string conf = dir.File("core.conf");
+  WriteFile(conf, "database-url=" + a.url() + "\ndatabase-pool-size=2\n");
+  LoneDaemon core(TCHATATOR_CORE_BIN, {"--config", conf}, {}, "TCHATATOR_GRPC_PORT",
+                  dir.File("core.log"));
+  const std::string gateway_conf = dir.File("gateway.conf");
+  WriteFile(gateway_conf, CoreAddressLine(core.port()));
+  LoneDaemon gateway = StartGatewayWithConfig(gateway_conf, dir.File("gateway.log"));
+
+  const std::string key_a = "key-of-a-7f3e1c";
+  const std::string key_b = "key-of-b-2d9a40";
+  const std::string user_a = InsertUser(a, "member", key_a);
+  ASSERT_NE(user_a, "");
+  Response r = Login(gateway, key_a);
+  ASSERT_TRUE(IsOk(r, {"token", "user-id", "role"})) << "on database A";
+  EXPECT_EQ(r.Get("user-id"), user_a);
+
+  // Unreachable: nothing listens on port 1. Every old value stays, the pool size too.
+  WriteFile(conf, "database-url=host=127.0.0.1 port=1 dbname=nowhere\ndatabase-pool-size=3\n");
+  std::string line = HangUp(core.process(), core.log(), kKept);
+  EXPECT_NE(line.find(std::string(kKept) +
+                      "cannot migrate the new database-url: database unreachable: "),
+            std::string::npos)
+      << line;
+  EXPECT_TRUE(LogLinesWith(core.log(), kReloaded).empty());
+  r = Login(gateway, key_a);
+  EXPECT_TRUE(IsOk(r, {"token", "user-id", "role"})) << "still on database A";
+  EXPECT_EQ(r.Get("user-id"), user_a);
+  EXPECT_EQ(b.Query("SELECT count(*) FROM pg_tables WHERE tablename = 'users'"), "0");
+
+  WriteFile(conf, "database-url=" + b.url() + "\ndatabase-pool-size=3\n");
+  line = HangUp(core.process(), core.log(), kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
+                             ", log reopened; changed: database-url=*** database-pool-size=3"))
+      << "applied, not 'not applied until a restart': " << line;
+  ASSERT_EQ(b.Query("SELECT count(*) FROM pg_tables WHERE tablename = 'users'"), "1")
+      << "the core migrated B before moving there";
+  const std::string user_b = InsertUser(b, "pro", key_b);
+  const std::string member_b = InsertUser(b, "member", key_a + "-b");
+  ASSERT_NE(user_b, "");
+
+  EXPECT_TRUE(IsError(Login(gateway, key_a), "403/DENIED", "invalid-api-key"))
+      << "A's account is unknown on database B";
+  r = Login(gateway, key_b);
+  EXPECT_TRUE(IsOk(r, {"token", "user-id", "role"})) << "B's account, on database B";
+  EXPECT_EQ(r.Get("user-id"), user_b);
+  EXPECT_EQ(r.Get("role"), "pro");
+
+  // A send goes through B's prepared statements and lands in B only; the change feed
+  // listens on B now: the recipient's live stream gets the event.
+  Client subscriber = gateway.Connect();
+  r = subscriber.Request("LOGIN", {{"api-token", key_b}});
+  ASSERT_TRUE(IsOk(r, {"token", "user-id", "role"}));
+  ASSERT_EQ(subscriber.Request("SUBSCRIBE", {{"token", r.Get("token")}}).raw, "200/OK\n\n");
+  Client c = gateway.Connect();
+  r = c.Request("LOGIN", {{"api-token", key_a + "-b"}});
+  ASSERT_TRUE(IsOk(r, {"token", "user-id", "role"}));
+  EXPECT_EQ(r.Get("user-id"), member_b);
+  const Response sent = SendMsg(c, r.Get("token"), std::stoll(user_b), "sur B");
+  EXPECT_TRUE(IsOk(sent, {"message-id", "sent-at"}));
+  const Response event = subscriber.Read(5s);
+  EXPECT_EQ(event.status, "EVENT") << event;
+  EXPECT_EQ(event.Get("message-id"), sent.Get("message-id")) << event;
+  EXPECT_EQ(event.Get("content"), "sur B") << event;
+  EXPECT_EQ(b.Query("SELECT content FROM messages"), "sur B");
+  EXPECT_EQ(a.Query("SELECT count(*) FROM messages"), "0");
+  EXPECT_EQ(ReadFile(core.log()).find(b.name()), std::string::npos) << "the URL leaked";
+  EXPECT_TRUE(core.process().Running());
 }
 
 }  // namespace

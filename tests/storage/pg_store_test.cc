@@ -1,19 +1,24 @@
 // Integration tests of storage::PgStore (real PostgreSQL): every Store method, its
-// NotFound cases, concurrent TakeUnread and byte-exact round trips of contents.
+// NotFound cases, concurrent TakeUnread and byte-exact round trips of contents,
+// SendMessage's checks and group commit, and the NOTIFY hints sent after each commit.
 
 #include "storage/pg_store.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "pqxx/pqxx"
 #include "storage/migrations.h"
 #include "tests/support/test_database.h"
 
@@ -521,6 +526,221 @@ TEST_F(PgStoreTest, ContentWithSpecialCharactersRoundTripsByteForByte) {
   }
   EXPECT_EQ(Query("SELECT count(*) FROM messages WHERE recipient_id = " + std::to_string(member)),
             std::to_string(contents.size()));
+}
+
+// ---------------------------------------------------------------------------
+// SendMessage: the rules checked in the transaction that stores
+
+TEST_F(PgStoreTest, SendMessageStoresAndReturnsTheMessage) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  absl::StatusOr<SendOutcome> out =
+      store_->SendMessage(member, pro, Role::kPro, "{a,\"b\"} NULL", kT0, kUnlimited);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->kind, SendOutcome::Kind::kSent);
+  EXPECT_GT(out->message.id, 0);
+  EXPECT_EQ(out->message.sender_id, member);
+  EXPECT_EQ(out->message.recipient_id, pro);
+  EXPECT_EQ(out->message.content, "{a,\"b\"} NULL");
+  EXPECT_EQ(out->message.sent_at, kT0);
+  EXPECT_FALSE(out->message.read);
+  absl::StatusOr<Message> got = store_->GetMessage(out->message.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->content, "{a,\"b\"} NULL");
+  EXPECT_EQ(got->sent_at, kT0);
+  // And the recipient's change, for live delivery.
+  EXPECT_EQ(Query("SELECT kind || ' ' || message_id FROM changes WHERE user_id = " +
+                  std::to_string(pro)),
+            "new_message " + std::to_string(out->message.id));
+}
+
+TEST_F(PgStoreTest, SendMessageRefusalsWriteNothing) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t other_member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  auto kind = [&](int64_t from, int64_t to, std::optional<Role> role) {
+    absl::StatusOr<SendOutcome> out = store_->SendMessage(from, to, role, "x", kT0, kUnlimited);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? out->kind : SendOutcome::Kind::kSent;
+  };
+  EXPECT_EQ(kind(member, pro + 1000000, Role::kPro), SendOutcome::Kind::kUnknownRecipient);
+  EXPECT_EQ(kind(member, member, Role::kPro), SendOutcome::Kind::kRecipientNotAllowed);
+  EXPECT_EQ(kind(member, member, std::nullopt), SendOutcome::Kind::kRecipientNotAllowed);
+  EXPECT_EQ(kind(member, other_member, Role::kPro), SendOutcome::Kind::kRecipientNotAllowed);
+  // No required role (an admin's send): any other user.
+  EXPECT_EQ(kind(member, other_member, std::nullopt), SendOutcome::Kind::kSent);
+
+  // A block by the pro, then a ban by an admin: the ban wins.
+  const absl::Time until = kT0 + absl::Hours(24);
+  ASSERT_TRUE(store_->AddRestriction(member, pro, pro, RestrictionKind::kBlock, until, kT0).ok());
+  absl::StatusOr<SendOutcome> blocked =
+      store_->SendMessage(member, pro, Role::kPro, "x", kT0, kUnlimited);
+  ASSERT_TRUE(blocked.ok());
+  EXPECT_EQ(blocked->kind, SendOutcome::Kind::kBlocked);
+  EXPECT_EQ(blocked->until, until);
+  // The block is over at `until`.
+  absl::StatusOr<SendOutcome> after = store_->SendMessage(member, pro, Role::kPro, "later", until,
+                                                          kUnlimited);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->kind, SendOutcome::Kind::kSent);
+  ASSERT_TRUE(
+      store_->AddRestriction(member, pro, std::nullopt, RestrictionKind::kBan, std::nullopt, kT0)
+          .ok());
+  EXPECT_EQ(kind(member, pro, Role::kPro), SendOutcome::Kind::kBanned);
+
+  // Rate limited: 2 per minute.
+  const int64_t sender = NewUser(Role::kPro);
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<SendOutcome> ok =
+        store_->SendMessage(sender, member, Role::kMember, "r", kT0, SendLimits{2, 0});
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(ok->kind, SendOutcome::Kind::kSent);
+  }
+  absl::StatusOr<SendOutcome> limited = store_->SendMessage(
+      sender, member, Role::kMember, "r", kT0 + absl::Milliseconds(20500), SendLimits{2, 0});
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->kind, SendOutcome::Kind::kRateLimited);
+  EXPECT_EQ(limited->retry_after_seconds, 40);  // 39.5 s, rounded up
+
+  // Only the sends that went through are stored.
+  EXPECT_EQ(Query("SELECT string_agg(content, ',' ORDER BY id) FROM messages WHERE sender_id IN (" +
+                  std::to_string(member) + ", " + std::to_string(sender) + ")"),
+            "x,later,r,r");
+}
+
+TEST_F(PgStoreTest, ConcurrentSendsGetTheirOwnOutcomes) {
+  // Sends from many threads share batches (group commit): each still gets its own
+  // outcome, and a refused one never commits.
+  constexpr int kThreads = 24;
+  const int64_t pro = NewUser(Role::kPro);
+  std::vector<int64_t> members;
+  for (int t = 0; t < kThreads; ++t) members.push_back(NewUser(Role::kMember));
+  std::atomic<int> ready{0};
+  std::vector<absl::StatusOr<SendOutcome>> outcomes(kThreads, absl::InternalError("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) {
+      }
+      // Every third one writes to itself: refused.
+      const int64_t to = t % 3 == 0 ? members[t] : pro;
+      outcomes[t] = store_->SendMessage(members[t], to, Role::kPro, "n" + std::to_string(t), kT0,
+                                        kUnlimited);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::set<int64_t> ids;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(outcomes[t].ok()) << t << ": " << outcomes[t].status().ToString();
+    if (t % 3 == 0) {
+      EXPECT_EQ(outcomes[t]->kind, SendOutcome::Kind::kRecipientNotAllowed) << t;
+      continue;
+    }
+    ASSERT_EQ(outcomes[t]->kind, SendOutcome::Kind::kSent) << t;
+    EXPECT_EQ(outcomes[t]->message.sender_id, members[t]);
+    EXPECT_EQ(outcomes[t]->message.content, "n" + std::to_string(t));
+    EXPECT_EQ(Query("SELECT sender_id || ' ' || content FROM messages WHERE id = " +
+                    std::to_string(outcomes[t]->message.id)),
+              std::to_string(members[t]) + " n" + std::to_string(t));
+    ids.insert(outcomes[t]->message.id);
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kThreads - kThreads / 3));
+  EXPECT_EQ(Query("SELECT count(*) FROM messages WHERE recipient_id = " + std::to_string(pro)),
+            std::to_string(kThreads - kThreads / 3));
+  EXPECT_EQ(Query("SELECT count(*) FROM changes WHERE user_id = " + std::to_string(pro)),
+            std::to_string(kThreads - kThreads / 3));
+}
+
+TEST_F(PgStoreTest, FindSessionAnswersConcurrentLookupsEachWithItsOwnSession) {
+  constexpr int kThreads = 16;
+  std::vector<int64_t> users;
+  for (int t = 0; t < kThreads; ++t) {
+    users.push_back(NewUser(t % 2 == 0 ? Role::kMember : Role::kPro));
+    ASSERT_TRUE(store_->CreateSession(Key("tok" + std::to_string(t)), users[t], kT0,
+                                      kT0 + absl::Hours(t + 1))
+                    .ok());
+  }
+  std::atomic<int> ready{0};
+  std::vector<absl::StatusOr<Session>> found(kThreads, absl::InternalError("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) {
+      }
+      // Every fourth looks its session up after its expiry: not found.
+      const absl::Time now = t % 4 == 3 ? kT0 + absl::Hours(t + 1) : kT0;
+      found[t] = store_->FindSession(Key("tok" + std::to_string(t)), now);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) {
+    if (t % 4 == 3) {
+      EXPECT_TRUE(absl::IsNotFound(found[t].status())) << t << ": " << found[t].status();
+      continue;
+    }
+    ASSERT_TRUE(found[t].ok()) << t << ": " << found[t].status();
+    EXPECT_EQ(found[t]->user_id, users[t]);
+    EXPECT_EQ(found[t]->role, t % 2 == 0 ? Role::kMember : Role::kPro);
+    EXPECT_EQ(found[t]->expires_at, kT0 + absl::Hours(t + 1));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// NOTIFY hints, after the commit
+
+// Listens to kChangeChannel on a connection of its own.
+class HintListener {
+ public:
+  explicit HintListener(const std::string& url) : connection_(url) {}
+  // The payloads received so far, waiting up to `timeout` for `count` of them.
+  std::vector<std::string> Take(size_t count, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (payloads_.size() < count && std::chrono::steady_clock::now() < deadline) {
+      connection_.await_notification(0, 50000);
+    }
+    return payloads_;
+  }
+
+ private:
+  class Receiver : public pqxx::notification_receiver {
+   public:
+    Receiver(pqxx::connection_base& c, std::vector<std::string>& out)
+        : pqxx::notification_receiver(c, kChangeChannel), out_(out) {}
+    void operator()(const std::string& payload, int) override { out_.push_back(payload); }
+
+   private:
+    std::vector<std::string>& out_;
+  };
+
+  pqxx::connection connection_;
+  std::vector<std::string> payloads_;
+  Receiver receiver_{connection_, payloads_};  // LISTENs from its construction
+};
+
+TEST_F(PgStoreTest, EveryCommittedChangeIsHintedWithItsUserAndChangeId) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  HintListener listener(db_->url());
+  const Message m = Insert(member, pro, "hint me", kT0);
+  ASSERT_TRUE(store_->UpdateMessageContent(m.id, "edited", kT0).ok());
+  ASSERT_TRUE(store_->SoftDeleteMessage(m.id, kT0).ok());
+  // A refused send changes nothing: no hint.
+  absl::StatusOr<SendOutcome> refused =
+      store_->SendMessage(member, member, Role::kPro, "no", kT0, kUnlimited);
+  ASSERT_TRUE(refused.ok());
+  const std::string expected_ids = Query(
+      "SELECT string_agg(id::text, ',' ORDER BY id) FROM changes WHERE user_id = " +
+      std::to_string(pro));
+  std::vector<std::string> want;
+  for (absl::string_view id : absl::StrSplit(expected_ids, ',')) {
+    want.push_back(std::to_string(pro) + ":" + std::string(id));
+  }
+  ASSERT_EQ(want.size(), 3u) << expected_ids;
+  EXPECT_EQ(listener.Take(3, std::chrono::milliseconds(5000)), want);
+  // Nothing more arrives.
+  EXPECT_EQ(listener.Take(4, std::chrono::milliseconds(300)).size(), 3u);
 }
 
 }  // namespace

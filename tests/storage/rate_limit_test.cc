@@ -1,5 +1,6 @@
-// Integration tests of the sliding-window send limits of PgStore::InsertMessage
-// (contract 2.6), with controlled `now` values and under concurrency.
+// Integration tests of the sliding-window send limits of PgStore::InsertMessage and
+// SendMessage (contract 2.6), with controlled `now` values and under concurrency, where
+// concurrent sends share batches (group commit).
 
 #include <gtest/gtest.h>
 
@@ -231,6 +232,48 @@ TEST_F(RateLimitTest, ConcurrentSendsOfOneSenderAreLimitedExactly) {
     EXPECT_EQ(right_retry_after.load(), 8) << "round " << round;
     EXPECT_EQ(other.load(), 0);
     EXPECT_EQ(SentCount(), std::to_string(12 * (round + 1)));
+  }
+}
+
+TEST_F(RateLimitTest, ManySendersAtOnceEachGetExactlyTheirLimit) {
+  // Concurrent sends of several senders go into shared batches; a sender's second send
+  // never shares a batch with its first, so each limit stays exact.
+  constexpr int kSenders = 6;
+  constexpr int kPerSender = 5;
+  PgStore store(db_->url(), 8);
+  std::vector<int64_t> senders;
+  for (int i = 0; i < kSenders; ++i) senders.push_back(NewUser(Role::kMember));
+  std::atomic<int> ready{0};
+  std::vector<std::atomic<int>> accepted(kSenders);
+  std::vector<std::atomic<int>> limited(kSenders);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kSenders * kPerSender; ++t) {
+    threads.emplace_back([&, t] {
+      const int who = t % kSenders;
+      ready.fetch_add(1);
+      while (ready.load() < kSenders * kPerSender) {
+      }
+      const absl::StatusOr<SendOutcome> out = store.SendMessage(
+          senders[who], recipient_, Role::kPro, "many", kT0, SendLimits{3, 0});
+      if (!out.ok()) {
+        ADD_FAILURE() << out.status().ToString();
+      } else if (out->kind == SendOutcome::Kind::kSent) {
+        accepted[who].fetch_add(1);
+      } else if (out->kind == SendOutcome::Kind::kRateLimited &&
+                 out->retry_after_seconds == 60) {
+        limited[who].fetch_add(1);
+      } else {
+        ADD_FAILURE() << "unexpected outcome " << static_cast<int>(out->kind);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kSenders; ++i) {
+    EXPECT_EQ(accepted[i].load(), 3) << "sender " << i;
+    EXPECT_EQ(limited[i].load(), kPerSender - 3) << "sender " << i;
+    EXPECT_EQ(db_->Query("SELECT count(*) FROM messages WHERE sender_id = " +
+                         std::to_string(senders[i])),
+              "3");
   }
 }
 

@@ -66,8 +66,7 @@ struct Sent {
 TEST(DurabilityUnderKillTest, CoreKilledUnderLoadLosesNoAnsweredMessage) {
   constexpr int kConnections = 8;
   StackOptions options;
-  options.core_env = {{"TCHATATOR_MAX_MESSAGES_PER_MINUTE", "0"},
-                      {"TCHATATOR_MAX_MESSAGES_PER_HOUR", "0"}};
+  options.core_env = kNoSendLimits;
   Stack stack(options);
   const User pro = stack.AddUser("pro");
   std::vector<Session> sessions;

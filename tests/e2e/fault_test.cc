@@ -96,8 +96,7 @@ bool WaitFor(Done done, std::chrono::milliseconds within) {
 TEST(FaultTest, CoreKilledWhileClientsSendAnswers503NeverHangsThenRecovers) {
   constexpr int kConnections = 8;
   StackOptions options;
-  options.core_env = {{"TCHATATOR_MAX_MESSAGES_PER_MINUTE", "0"},
-                      {"TCHATATOR_MAX_MESSAGES_PER_HOUR", "0"}};
+  options.core_env = kNoSendLimits;
   Stack stack(options);
   const User pro = stack.AddUser("pro");
   std::vector<Session> sessions;

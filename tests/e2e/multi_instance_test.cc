@@ -147,10 +147,6 @@ class TwoInstances {
   std::unique_ptr<testing::ChildProcess> gateway_b_;
 };
 
-// No rate limit: the tests that send many messages measure delivery, not the limit.
-const std::map<std::string, std::string> kUnlimited = {{"TCHATATOR_MAX_MESSAGES_PER_MINUTE", "0"},
-                                                       {"TCHATATOR_MAX_MESSAGES_PER_HOUR", "0"}};
-
 // Creates a user of `role` and logs it in on `conn` (a connection to either gateway).
 Session LoginOn(TwoInstances& env, Client conn, std::string_view role) {
   Session s{env.stack().AddUser(role), std::move(conn), ""};
@@ -535,7 +531,7 @@ Percentiles Summarise(std::vector<double> ms) {
 // SEND_MSG; the p50/p99/max of each path are printed.
 TEST(MultiInstanceTest, DeliveryLatencyAcrossInstances) {
   constexpr int kMessages = 200;
-  TwoInstances env(kUnlimited);
+  TwoInstances env(kNoSendLimits);
   Session m = LoginOn(env, env.ConnectA(), "member");
   Session p = LoginOn(env, env.ConnectB(), "pro");
   ASSERT_FALSE(HasFailure());

@@ -385,6 +385,9 @@ std::string Client::ReadFor(std::chrono::milliseconds within) {
 
 // ------------------------------------------------------------------------ the stack
 
+const std::map<std::string, std::string> kNoSendLimits = {
+    {"TCHATATOR_MAX_MESSAGES_PER_MINUTE", "0"}, {"TCHATATOR_MAX_MESSAGES_PER_HOUR", "0"}};
+
 Stack::Stack(StackOptions options) : options_(std::move(options)) {
   char dir_template[] = "/tmp/tchatator-e2e-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) throw std::runtime_error("mkdtemp failed");

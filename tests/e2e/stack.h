@@ -109,6 +109,10 @@ struct User {
   std::string api_key;
 };
 
+// Core environment with the per-minute and per-hour send limits off, for the tests that
+// send many messages (they measure delivery or durability, not the limit).
+extern const std::map<std::string, std::string> kNoSendLimits;
+
 struct StackOptions {
   // Extra environment of the daemons (e.g. TCHATATOR_IDLE_TIMEOUT_SECONDS).
   std::map<std::string, std::string> core_env;

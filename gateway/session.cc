@@ -17,6 +17,10 @@ namespace {
 // Most writes gathered into one system call.
 constexpr size_t kMaxGather = 64;
 
+// How long a closing connection waits for the client's end of stream once every answer
+// is written.
+constexpr std::chrono::seconds kLinger(2);
+
 // Bytes are read into one buffer per thread and copied only when a request is kept
 // waiting: an idle connection holds no read buffer.
 thread_local std::array<char, 65536> read_buffer;
@@ -83,21 +87,24 @@ void Session::Drain() {
 }
 
 void Session::WaitForInput() {
-  if (closed_ || close_after_flush_) return;
-  if (draining_) {
+  if (closed_) return;
+  if (draining_ && !close_after_flush_) {
     CloseAfterFlush();
     return;
   }
-  reading_ = true;
+  reading_ = !close_after_flush_;
+  if (waiting_readable_ || peer_ended_) return;
+  waiting_readable_ = true;
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
                      [self = shared_from_this()](const asio::error_code& error) {
+                       self->waiting_readable_ = false;
                        self->OnReadable(error);
                      });
 }
 
 void Session::OnReadable(const asio::error_code& error) {
   reading_ = false;
-  if (closed_ || close_after_flush_) return;
+  if (closed_) return;
   if (error) {
     Close();
     return;
@@ -110,11 +117,21 @@ void Session::OnReadable(const asio::error_code& error) {
   }
   if (ec == asio::error::eof || (!ec && n == 0)) {
     // The client ended its side (nc -N): what it asked for is still answered.
-    CloseAfterFlush();
+    peer_ended_ = true;
+    if (fin_sent_) {
+      Close();
+    } else {
+      CloseAfterFlush();
+    }
     return;
   }
   if (ec) {
     Close();
+    return;
+  }
+  if (close_after_flush_) {
+    // Closing: what the client still sends is dropped (see CloseAfterFlush).
+    WaitForInput();
     return;
   }
   last_read_ = Clock::now();
@@ -234,13 +251,32 @@ void Session::Flush() {
     std::vector<std::string>().swap(queue_);
     queue_head_ = 0;
   }
-  if (queue_.empty() && close_after_flush_) Close();
+  if (queue_.empty() && close_after_flush_) FinishClose();
 }
 
 void Session::CloseAfterFlush() {
   if (closed_) return;
   close_after_flush_ = true;
+  // Input is still read, and dropped, until the close: a client that writes all its
+  // requests before it reads is never left blocked while the last answers wait for it
+  // to read, and closing with unread input (a reset, which can destroy the answers not
+  // yet read by the client) is avoided.
+  WaitForInput();
   if (!waiting_writable_) Flush();
+}
+
+void Session::FinishClose() {
+  if (peer_ended_) {
+    Close();
+    return;
+  }
+  if (fin_sent_) return;
+  // Everything is written: end our side and give the client a moment to end its own.
+  fin_sent_ = true;
+  asio::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  linger_until_ = Clock::now() + kLinger;
+  watchdog_timer_.cancel();
 }
 
 void Session::Close() {
@@ -269,6 +305,11 @@ void Session::Watch() {
     const Clock::time_point request_deadline =
         in_request_ ? request_started_ + std::chrono::seconds(settings->request_timeout_seconds)
                     : Clock::time_point::max();
+    const Clock::time_point linger_deadline = fin_sent_ ? linger_until_ : Clock::time_point::max();
+    if (now >= linger_deadline) {
+      Close();
+      return;
+    }
     if (now >= idle_deadline || now >= login_deadline) {
       Log::Write(state_.user_id, state_.client_ip,
                  now >= idle_deadline ? "closed: idle timeout" : "closed: no login in time");
@@ -282,7 +323,7 @@ void Session::Watch() {
              "-");
       continue;
     }
-    watchdog_timer_.expires_at(std::min({idle_deadline, login_deadline, request_deadline}));
+    watchdog_timer_.expires_at(std::min({idle_deadline, login_deadline, request_deadline, linger_deadline}));
     // Also runs when the timer is cancelled: the deadlines are then checked again.
     watchdog_timer_.async_wait(
         [self = shared_from_this()](const asio::error_code&) { self->Watch(); });

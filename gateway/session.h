@@ -61,7 +61,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void Flush();
   // Answers with `reply` and logs it.
   void Answer(const Reply& reply, std::string_view command);
+  // Stops serving requests; closes once every queued answer is written (see FinishClose).
   void CloseAfterFlush();
+  // Everything is written: closes at once if the client has ended its side, else ends
+  // ours and waits (at most kLinger) for the client to end its own.
+  void FinishClose();
   void Close();
 
   asio::ip::tcp::socket socket_;
@@ -82,6 +86,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   bool draining_ = false;
   bool reading_ = false;  // waiting for bytes, not serving a request
+  bool waiting_readable_ = false;  // an async_wait for input is pending
+  bool peer_ended_ = false;        // the client ended its side
+  bool fin_sent_ = false;          // every answer written, our side ended
+  Clock::time_point linger_until_;
   Clock::time_point connected_at_;
   Clock::time_point last_read_;
   Clock::time_point request_started_;

@@ -176,6 +176,9 @@ Client::Client(int port) {
   }
   const int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A gateway that stops reading fails Send() instead of hanging the test.
+  const timeval send_timeout{10, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
 }
 
 Client::~Client() { Close(); }

@@ -75,7 +75,8 @@ class Client {
   Client& operator=(Client&& other) noexcept;
 
   bool connected() const { return fd_ >= 0; }
-  // Writes all of `bytes` in one send() call sequence; false if the connection broke.
+  // Writes all of `bytes` in one send() call sequence; false if the connection broke
+  // or the server read nothing for 10 s.
   bool Send(std::string_view bytes);
   // Reads one frame (empty lines before the status line are skipped).
   Response Read(std::chrono::milliseconds timeout = 5s);

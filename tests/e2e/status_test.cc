@@ -249,6 +249,24 @@ TEST_F(StatusTest, RequestTooLargeIs416ThenClosed) {
   EXPECT_TRUE(Alive(e));
 }
 
+TEST_F(StatusTest, RequestTooLargeAnsweredToAClientThatWritesEverythingFirst) {
+  // A client that pipelines everything, then reads (a script piping a file): what it
+  // sends after the over-long line is read and dropped, so its writes never block, and
+  // it gets every answer, then a clean end of stream (closing over unread input would
+  // reset the connection and destroy answers not yet read).
+  Client c = stack().Connect();
+  std::string input;
+  for (int i = 0; i < 40; ++i) input += "PING\n\n";
+  input += "LOGIN\napi-token:" + std::string(20000, 'a') + "\n";
+  input += std::string(32 << 20, 'x');  // more than the kernel buffers hold
+  ASSERT_TRUE(c.Send(input)) << "the gateway stopped reading, or reset the connection";
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(IsOk(c.Read(), {})) << "PING " << i;
+  EXPECT_TRUE(IsError(c.Read(), "416/MISFMT", "request-too-large"));
+  std::string after;
+  EXPECT_TRUE(c.WaitClosed(3s, &after)) << "the connection must be closed";
+  EXPECT_EQ(after, "");
+}
+
 // ----------------------------------------------------------------- 426
 
 TEST_F(StatusTest, RateLimitedIs426WithRetryAfter) {

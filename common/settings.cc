@@ -49,9 +49,9 @@ constexpr KeySpec kKeys[] = {
     {"max-output-bytes", KeyOwner::kGateway, "1048576", 4096, 1073741824, false, true,
      "Most bytes queued for a client that does not read; past it the connection is closed.",
      &Settings::max_output_bytes, nullptr},
-    {"gateway-threads", KeyOwner::kGateway, "1", 1, 64, false, false,
-     "Event-loop threads of the gateway. Needs a restart: a thread running the event loop "
-     "cannot be told to leave it.",
+    {"gateway-threads", KeyOwner::kGateway, "1", 1, 64, false, true,
+     "Event-loop threads of the gateway; on reload, threads are started or retired while "
+     "connections stay open.",
      &Settings::gateway_threads, nullptr},
     // core-service
     {"grpc-port", KeyOwner::kCore, "50051", 1, 65535, false, false,
@@ -90,9 +90,10 @@ constexpr KeySpec kKeys[] = {
      "Failed LOGINs one client IP may make in any 60 seconds before 426; 0 means unlimited.",
      &Settings::max_failed_logins_per_minute, nullptr},
     // both
-    {"listen-address", KeyOwner::kBoth, "127.0.0.1", kString, kNoMax, false, false,
-     "Address both daemons listen on (0.0.0.0 for every interface). Needs a restart, like "
-     "the ports: it is bound once, at start.",
+    {"listen-address", KeyOwner::kBoth, "127.0.0.1", kString, kNoMax, false, true,
+     "Address both daemons listen on (0.0.0.0 for every interface). On reload, the new "
+     "address is bound on the same port and open connections stay; if it cannot be bound, "
+     "the reload is refused.",
      nullptr,
      &Settings::listen_address},
     {"log-file", KeyOwner::kBoth, "", kString, kNoMax, false, true,

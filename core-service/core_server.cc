@@ -107,27 +107,66 @@ CoreServer::CoreServer(storage::Store& store, const Clock& clock,
 
 CoreServer::~CoreServer() { Shutdown(absl::Seconds(5)); }
 
-absl::StatusOr<int> CoreServer::Start(const std::string& address) {
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+namespace {
+
+// "host:port", with an IPv6 host in brackets.
+std::string HostPort(const std::string& host, int port) {
+  return host.find(':') == std::string::npos ? StrCat(host, ":", port)
+                                             : StrCat("[", host, "]:", port);
+}
+
+}  // namespace
+
+absl::StatusOr<CoreServer::Listener> CoreServer::Listen(const std::string& address) {
+  Listener listener;
+  listener.streams = std::make_unique<OpenStreams>();
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &listener.port);
   builder.RegisterService(&chat_);
   builder.RegisterService(&accounts_);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(std::make_unique<StreamInterceptorFactory>(streams_));
+  creators.push_back(std::make_unique<StreamInterceptorFactory>(*listener.streams));
   builder.experimental().SetInterceptorCreators(std::move(creators));
-  server_ = builder.BuildAndStart();
-  if (server_ == nullptr || port == 0) {
+  listener.server = builder.BuildAndStart();
+  if (listener.server == nullptr || listener.port == 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", address));
   }
+  return listener;
+}
+
+absl::StatusOr<int> CoreServer::Start(const std::string& address) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  absl::StatusOr<Listener> listener = Listen(address);
+  if (!listener.ok()) return listener.status();
+  listener_ = *std::move(listener);
+  const size_t colon = address.rfind(':');
+  host_ = address.substr(0, colon == std::string::npos ? 0 : colon);
+  if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
   health_thread_ = std::thread([this] { WatchHealth(); });
-  return port;
+  return listener_.port;
+}
+
+absl::Status CoreServer::Rebind(const std::string& host) {
+  if (listener_.server == nullptr || host == host_) return absl::OkStatus();
+  // The old server still listens: gRPC binds with SO_REUSEPORT, so the new address may
+  // cover the old one (0.0.0.0 and 127.0.0.1) on the same port.
+  absl::StatusOr<Listener> next = Listen(HostPort(host, listener_.port));
+  if (!next.ok()) return next.status();
+  Listener old;
+  {
+    std::lock_guard lock(health_mu_);
+    if (serving_.has_value()) next->server->GetHealthCheckService()->SetServingStatus(*serving_);
+    old = std::exchange(listener_, *std::move(next));
+  }
+  host_ = host;
+  Log::Info(StrCat("listening on ", HostPort(host_, listener_.port),
+                   "; the previous address closes once its calls have ended"));
+  Stop(old, absl::Seconds(10));
+  return absl::OkStatus();
 }
 
 void CoreServer::WatchHealth() {
-  std::optional<bool> was_serving;
   std::unique_lock lock(health_mu_);
   while (!stopping_) {
     lock.unlock();
@@ -135,37 +174,41 @@ void CoreServer::WatchHealth() {
     lock.lock();
     if (stopping_) break;
     const bool serving = ping.ok();
-    if (was_serving != serving) {
-      server_->GetHealthCheckService()->SetServingStatus(serving);
+    if (serving_ != serving) {
+      listener_.server->GetHealthCheckService()->SetServingStatus(serving);
       Log::Info(serving ? std::string("health: SERVING")
                         : StrCat("health: NOT_SERVING: ", ping.message()));
-      was_serving = serving;
+      serving_ = serving;
     }
     health_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
   }
 }
 
+void CoreServer::Stop(Listener& listener, absl::Duration grace) {
+  // Shutdown() returns once every call has ended: unary calls end once answered, but a
+  // stream only when cancelled, which Shutdown() does only at the deadline. So the
+  // streams are cancelled now (a gateway reopens its stream a second later, when the
+  // port is closed), and any accepted meanwhile as soon as it starts.
+  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoSeconds(grace);
+  grpc::Server* server = listener.server.get();
+  std::future<void> shut =
+      std::async(std::launch::async, [server, deadline] { server->Shutdown(deadline); });
+  listener.streams->CancelAll();
+  shut.get();
+  server->Wait();
+  listener.server.reset();
+}
+
 void CoreServer::Shutdown(absl::Duration grace) {
-  if (server_ == nullptr) return;
+  if (listener_.server == nullptr) return;
   {
     std::lock_guard lock(health_mu_);
     stopping_ = true;
   }
   health_cv_.notify_all();
   if (health_thread_.joinable()) health_thread_.join();
-  // Shutdown() returns once every call has ended: unary calls end once answered, but a
-  // stream only when cancelled, which Shutdown() does only at the deadline. So the
-  // streams are cancelled now (a gateway reopens its stream a second later, when the
-  // port is closed), and any accepted meanwhile as soon as it starts.
-  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoSeconds(grace);
-  std::future<void> shut = std::async(std::launch::async, [this, deadline] {
-    server_->Shutdown(deadline);
-  });
-  streams_.CancelAll();
-  shut.get();
-  server_->Wait();
+  Stop(listener_, grace);
   runner_.Join();
-  server_.reset();
 }
 
 }  // namespace tchatator::core

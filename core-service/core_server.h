@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <string>
@@ -33,6 +34,12 @@ class CoreServer {
   // Listens on `address` ("host:port"; port 0 picks one) and returns the bound port.
   absl::StatusOr<int> Start(const std::string& address);
 
+  // Listens on `host` instead, on the same port (listen-address on SIGHUP): a server on
+  // the new address starts first, then the old one stops as Shutdown() does (its calls
+  // in flight end, its streams end UNAVAILABLE and reopen on the new address). On
+  // failure, nothing changes. Not concurrently with Start() or Shutdown().
+  absl::Status Rebind(const std::string& host);
+
   // Stops accepting calls, lets unary calls in flight finish (up to `grace`), ends the
   // streams (Subscribe) at once since they never end by themselves, then returns.
   void Shutdown(absl::Duration grace);
@@ -53,6 +60,17 @@ class CoreServer {
   };
 
  private:
+  // One listening gRPC server and the streams it serves.
+  struct Listener {
+    std::unique_ptr<OpenStreams> streams;
+    std::unique_ptr<grpc::Server> server;
+    int port = 0;
+  };
+  absl::StatusOr<Listener> Listen(const std::string& address);
+  // Stops accepting calls on `listener`, ends its streams, lets its unary calls finish
+  // (up to `grace`), then returns.
+  static void Stop(Listener& listener, absl::Duration grace);
+
   // Every second, reports SERVING through grpc.health.v1 while the database answers and
   // NOT_SERVING while it does not.
   void WatchHealth();
@@ -62,13 +80,14 @@ class CoreServer {
   std::mutex health_mu_;
   std::condition_variable health_cv_;
   bool stopping_ = false;
+  std::optional<bool> serving_;  // guarded by health_mu_, as is listener_
   const SettingsHolder& settings_;
   ChatLogic logic_;
   RpcRunner runner_;
   ChatService chat_;
   AccountService accounts_;
-  OpenStreams streams_;
-  std::unique_ptr<grpc::Server> server_;
+  Listener listener_;
+  std::string host_;
 };
 
 }  // namespace tchatator::core

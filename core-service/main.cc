@@ -65,6 +65,10 @@ int main(int argc, char** argv) {
                                                   migrated.message()));
                      }
                    }
+                   // Bound before anything else changes: a failure changes nothing.
+                   if (absl::Status bound = server.Rebind(next.listen_address); !bound.ok()) {
+                     return bound;
+                   }
                    store.Reconfigure(next.database_url,
                                      static_cast<size_t>(next.database_pool_size));
                    feed.SetUrl(next.database_url);

@@ -1,7 +1,4 @@
 // tchatator-gateway: the text-protocol front door. Wiring only.
-#include <thread>
-#include <vector>
-
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -11,6 +8,7 @@
 #include "common/strings.h"
 #include "gateway/core_client.h"
 #include "gateway/dispatcher.h"
+#include "gateway/io_threads.h"
 #include "gateway/server.h"
 
 int main(int argc, char** argv) {
@@ -37,6 +35,7 @@ int main(int argc, char** argv) {
   gateway::Dispatcher dispatcher(core);
 
   asio::io_context io;
+  gateway::IoThreads threads(io);
   gateway::Server server(io, dispatcher, settings);
   absl::StatusOr<int> port = server.Listen(initial.listen_address, static_cast<int>(initial.port));
   if (!port.ok()) {
@@ -47,15 +46,27 @@ int main(int argc, char** argv) {
   Log::Info(StrCat("tchatator-gateway listening on ", initial.listen_address, ":", *port,
                    ", core at ", initial.core_address));
 
-  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  asio::signal_set signals(server.executor(), SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer shutdown_deadline(io);
   std::function<void(const asio::error_code&)> check_drained;
   std::function<void(const asio::error_code&, int)> on_signal =
       [&](const asio::error_code& ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-          if (ReloadDaemon(options, KeyOwner::kGateway, settings) && core.ApplySettings()) {
-            Log::Info(StrCat("SIGHUP: core at ", core.target(), " for new calls"));
+          // On the acceptor's strand (see `signals`): the new listen-address is bound
+          // before the reload is accepted.
+          const bool reloaded = ReloadDaemon(
+              options, KeyOwner::kGateway, settings,
+              [&](const Settings&, const Settings& next) { return server.Rebind(next.listen_address); });
+          if (reloaded) {
+            const std::shared_ptr<const Settings> now = settings.Get();
+            if (core.ApplySettings()) {
+              Log::Info(StrCat("SIGHUP: core at ", core.target(), " for new calls"));
+            }
+            if (now->gateway_threads != threads.size()) {
+              threads.Resize(static_cast<int>(now->gateway_threads));
+              Log::Info(StrCat("SIGHUP: ", now->gateway_threads, " event-loop thread(s)"));
+            }
           }
           signals.async_wait(on_signal);
           return;
@@ -79,10 +90,8 @@ int main(int argc, char** argv) {
       };
   signals.async_wait(on_signal);
 
-  std::vector<std::thread> threads;
-  for (int64_t i = 1; i < initial.gateway_threads; ++i) threads.emplace_back([&io] { io.run(); });
-  io.run();
-  for (std::thread& t : threads) t.join();
+  threads.Resize(static_cast<int>(initial.gateway_threads));
+  threads.Join();
   Log::Info("tchatator-gateway stopped");
   return 0;
 }

@@ -15,33 +15,72 @@
 namespace tchatator::gateway {
 
 Server::Server(asio::io_context& io, Dispatcher& dispatcher, const SettingsHolder& settings)
-    : io_(io), dispatcher_(dispatcher), settings_(settings), acceptor_(asio::make_strand(io)) {}
+    : io_(io), dispatcher_(dispatcher), settings_(settings), strand_(asio::make_strand(io)) {}
 
-absl::StatusOr<int> Server::Listen(const std::string& address, int port) {
+absl::StatusOr<std::shared_ptr<Server::Acceptor>> Server::Open(const std::string& address,
+                                                               int port) {
   asio::error_code ec;
   const asio::ip::address ip = asio::ip::make_address(address, ec);
   if (ec) return absl::InvalidArgumentError(StrCat("bad listen-address ", address));
   const asio::ip::tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(static_cast<int>(settings_.Get()->listen_backlog), ec);
+  auto acceptor = std::make_shared<Acceptor>(strand_);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(Acceptor::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(static_cast<int>(settings_.Get()->listen_backlog), ec);
   if (ec) {
     return absl::UnavailableError(StrCat("cannot listen on ", address, ":", port, ": ",
                                          ec.message()));
   }
-  return acceptor_.local_endpoint().port();
+  return acceptor;
+}
+
+absl::StatusOr<int> Server::Listen(const std::string& address, int port) {
+  absl::StatusOr<std::shared_ptr<Acceptor>> acceptor = Open(address, port);
+  if (!acceptor.ok()) return acceptor.status();
+  acceptor_ = *std::move(acceptor);
+  address_ = address;
+  port_ = acceptor_->local_endpoint().port();
+  return port_;
+}
+
+absl::Status Server::Rebind(const std::string& address) {
+  if (address == address_ || acceptor_ == nullptr || draining_) return absl::OkStatus();
+  asio::error_code ec;
+  asio::ip::make_address(address, ec);
+  if (ec) return absl::InvalidArgumentError(StrCat("bad listen-address ", address));
+  // The old socket goes first, as the new address may cover it (0.0.0.0 covers
+  // 127.0.0.1): connections that arrive meanwhile are refused by the system.
+  asio::error_code ignored;
+  acceptor_->close(ignored);
+  absl::StatusOr<std::shared_ptr<Acceptor>> next = Open(address, port_);
+  if (!next.ok()) {
+    absl::StatusOr<std::shared_ptr<Acceptor>> old = Open(address_, port_);
+    if (old.ok()) {
+      acceptor_ = *std::move(old);
+      Start();
+    } else {
+      Log::Info(StrCat("cannot listen again on ", address_, ":", port_, ": ",
+                       old.status().message(), "; no new connection will be accepted"));
+    }
+    return next.status();
+  }
+  acceptor_ = *std::move(next);
+  address_ = address;
+  Start();
+  Log::Info(StrCat("listening on ", address_, ":", port_));
+  return absl::OkStatus();
 }
 
 // The accept loop runs on the acceptor's strand, as Drain() does: with several io
 // threads, a connection is either registered before Drain() (and drained) or refused.
-void Server::Start() { asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached); }
+void Server::Start() { asio::co_spawn(strand_, AcceptLoop(acceptor_), asio::detached); }
 
-asio::awaitable<void> Server::AcceptLoop() {
-  while (acceptor_.is_open()) {
+asio::awaitable<void> Server::AcceptLoop(std::shared_ptr<Acceptor> acceptor) {
+  while (acceptor->is_open()) {
     asio::error_code ec;
     // Each connection gets a strand: its coroutines never run concurrently.
-    asio::ip::tcp::socket socket = co_await acceptor_.async_accept(
+    asio::ip::tcp::socket socket = co_await acceptor->async_accept(
         asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted) break;
@@ -97,10 +136,10 @@ void Server::Forget(const std::string& ip) {
 }
 
 void Server::Drain() {
-  asio::dispatch(acceptor_.get_executor(), [this] {
+  asio::dispatch(strand_, [this] {
     draining_ = true;
     asio::error_code ignored;
-    acceptor_.close(ignored);
+    if (acceptor_ != nullptr) acceptor_->close(ignored);
     std::vector<std::shared_ptr<Session>> live;
     {
       std::lock_guard lock(mu_);

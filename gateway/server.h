@@ -10,6 +10,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/strand.hpp>
 
 #include "absl/status/statusor.h"
 #include "common/settings.h"
@@ -27,6 +28,14 @@ class Server {
   // Binds `address`:`port` with the configured backlog; returns the bound port.
   absl::StatusOr<int> Listen(const std::string& address, int port);
 
+  // Listens on `address` instead, on the same port; connections already open stay.
+  // On failure, keeps listening where it did and says why. Runs on executor() only
+  // (the gateway handles its signals there).
+  absl::Status Rebind(const std::string& address);
+
+  // The acceptor's strand: where Rebind() runs and where Drain() takes effect.
+  asio::strand<asio::io_context::executor_type> executor() const { return strand_; }
+
   // Starts accepting (on the io_context's threads).
   void Start();
 
@@ -39,7 +48,11 @@ class Server {
   size_t open_connections() const;
 
  private:
-  asio::awaitable<void> AcceptLoop();
+  using Acceptor = asio::ip::tcp::acceptor;
+  // Opens, binds and listens a new acceptor on the strand.
+  absl::StatusOr<std::shared_ptr<Acceptor>> Open(const std::string& address, int port);
+  // Accepts on `acceptor` until it is closed.
+  asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor);
   // Registers a connection from `ip`; false when a limit forbids it.
   bool Admit(const std::string& ip);
   void Forget(const std::string& ip);
@@ -47,8 +60,12 @@ class Server {
   asio::io_context& io_;
   Dispatcher& dispatcher_;
   const SettingsHolder& settings_;
-  asio::ip::tcp::acceptor acceptor_;  // on a strand of its own
-  bool draining_ = false;             // on the acceptor's strand
+  asio::strand<asio::io_context::executor_type> strand_;
+  // The rest is used on strand_ only.
+  std::shared_ptr<Acceptor> acceptor_;
+  std::string address_;  // where acceptor_ listens
+  int port_ = 0;
+  bool draining_ = false;
   mutable std::mutex mu_;
   std::map<std::string, size_t> per_ip_;
   size_t total_ = 0;

@@ -648,8 +648,10 @@ class LoneDaemon {
              std::map<std::string, std::string> env, const std::string& port_variable,
              std::string log)
       : log_(std::move(log)) {
-    env["TCHATATOR_LISTEN_ADDRESS"] = "127.0.0.1";
-    env["TCHATATOR_LOG_FILE"] = log_;
+    // `env` may set these too; an empty value removes them (a --config file decides).
+    env.emplace("TCHATATOR_LISTEN_ADDRESS", "127.0.0.1");
+    env.emplace("TCHATATOR_LOG_FILE", log_);
+    std::erase_if(env, [](const auto& entry) { return entry.second.empty(); });
     for (int attempt = 0; attempt < 3 && !process_; ++attempt) {
       port_ = testing::FreePort();  // taken meanwhile by someone else: try another
       env[port_variable] = std::to_string(port_);
@@ -946,6 +948,141 @@ TEST(OperationsDatabaseTest, SighupMovesTheCoreToTheNewDatabaseUrlAndKeepsItWhen
   EXPECT_EQ(a.Query("SELECT count(*) FROM messages"), "0");
   EXPECT_EQ(ReadFile(core.log()).find(b.name()), std::string::npos) << "the URL leaked";
   EXPECT_TRUE(core.process().Running());
+}
+
+}  // namespace
+}  // namespace tchatator::e2e
+
+namespace tchatator::e2e {
+namespace {
+
+// ---------------------------------------------------- listen-address, gateway-threads
+
+// The gateway's event-loop threads running now (named "tch-io", see IoThreads).
+int EventLoopThreads(pid_t pid) {
+  int count = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == "tch-io") ++count;
+  }
+  return count;
+}
+
+// Waits up to 5 s for the gateway `pid` to run `want` event-loop threads.
+::testing::AssertionResult EventuallyThreads(pid_t pid, int want) {
+  const Clock::time_point deadline = Clock::now() + 5s;
+  int now = EventLoopThreads(pid);
+  while (now != want && Clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    now = EventLoopThreads(pid);
+  }
+  if (now == want) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << now << " event-loop thread(s), not " << want;
+}
+
+// Whether a TCP connection to `ip`:`port` is accepted.
+bool Accepts(const std::string& ip, int port) {
+  try {
+    Client c(ip, port);
+    return true;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
+TEST(OperationsListenTest, SighupMovesTheGatewayToANewAddressAndThreadCount) {
+  Stack stack;
+  const User member = stack.AddUser("member");
+  TempDir dir;
+  const std::string conf = dir.File("gateway.conf");
+  const std::string core_line = CoreAddressLine(stack.grpc_port());
+  WriteFile(conf, core_line + "listen-address=127.0.0.1\ngateway-threads=1\n");
+  LoneDaemon gateway(TCHATATOR_GATEWAY_BIN, {"--config", conf}, {{"TCHATATOR_LISTEN_ADDRESS", ""}},
+                     "TCHATATOR_PORT", dir.File("gateway.log"));
+  const pid_t pid = gateway.process().pid();
+  const int port = gateway.port();
+  EXPECT_TRUE(EventuallyThreads(pid, 1));
+  Client before("127.0.0.1", port);
+  const Response login = before.Request("LOGIN", {{"api-token", member.api_key}});
+  ASSERT_TRUE(IsOk(login, {"token", "user-id", "role"}));
+  const std::string token = login.Get("token");
+
+  WriteFile(conf, core_line + "listen-address=127.0.0.2\ngateway-threads=3\n");
+  std::string line = HangUp(gateway.process(), gateway.log(), kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
+                             ", log reopened; changed: gateway-threads=3 listen-address=127.0.0.2"))
+      << line;
+  EXPECT_TRUE(EventuallyThreads(pid, 3));
+  Client moved("127.0.0.2", port);
+  EXPECT_TRUE(IsOk(moved.Request("LOGIN", {{"api-token", member.api_key}}),
+                   {"token", "user-id", "role"}));
+  EXPECT_FALSE(Accepts("127.0.0.1", port)) << "the old address is closed";
+  // The connection opened before the move is still served, its session too.
+  EXPECT_TRUE(IsOk(before.Request("GET_UNREAD", {{"token", token}}), {"count"}));
+
+  // An address this machine does not have: the reload is refused, every value kept.
+  WriteFile(conf, core_line + "listen-address=192.0.2.1\ngateway-threads=2\n");
+  line = HangUp(gateway.process(), gateway.log(), kKept);
+  EXPECT_TRUE(line.ends_with(std::string(kKept) + "cannot listen on 192.0.2.1:" +
+                             std::to_string(port) + ": Cannot assign requested address"))
+      << line;
+  EXPECT_TRUE(Accepts("127.0.0.2", port));
+  EXPECT_FALSE(Accepts("127.0.0.1", port));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(EventLoopThreads(pid), 3);
+
+  // Fewer threads: two leave, the connections stay.
+  WriteFile(conf, core_line + "listen-address=127.0.0.2\ngateway-threads=1\n");
+  line = HangUp(gateway.process(), gateway.log(), kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) + ", log reopened; changed: gateway-threads=1"))
+      << line;
+  EXPECT_TRUE(EventuallyThreads(pid, 1));
+  EXPECT_TRUE(IsOk(before.Request("GET_UNREAD", {{"token", token}}), {"count"}));
+  EXPECT_TRUE(Alive(moved));
+  Client last("127.0.0.2", port);
+  EXPECT_TRUE(Alive(last));
+}
+
+TEST(OperationsListenTest, SighupMovesTheCoreToANewAddress) {
+  TempDir dir;
+  const std::string conf = dir.File("core.conf");
+  WriteFile(conf, "listen-address=127.0.0.1\n");
+  StackOptions options;
+  options.core_env["TCHATATOR_LISTEN_ADDRESS"] = "";
+  options.core_args = {"--config", conf};
+  Stack stack(options);
+  Session m = LoginNew(stack, "member");
+  std::string admin_on_new = stack.AdminCommand();
+  const std::string old_core = "--core 127.0.0.1:";
+  ASSERT_NE(admin_on_new.find(old_core), std::string::npos) << admin_on_new;
+  admin_on_new.replace(admin_on_new.find(old_core), old_core.size(), "--core 127.0.0.2:");
+  int status = 0;
+
+  WriteFile(conf, "listen-address=127.0.0.2\n");
+  std::string line = HangUp(stack, true, kReloaded);
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
+                             ", log reopened; changed: listen-address=127.0.0.2"))
+      << line;
+  EXPECT_EQ(testing::RunCommand(admin_on_new + " health 2>/dev/null", &status),
+            "status:SERVING\n");
+  EXPECT_EQ(status, 0);
+  // Once the reload is logged, the old address is closed: the gateway, still pointed
+  // there, answers 503.
+  EXPECT_FALSE(Accepts("127.0.0.1", stack.grpc_port()));
+  EXPECT_TRUE(IsError(m.conn.Request("GET_UNREAD", {{"token", m.token}}), "503/UNAVAIL",
+                      "unavailable"));
+
+  WriteFile(conf, "listen-address=192.0.2.1\n");
+  line = HangUp(stack, true, kKept);
+  EXPECT_TRUE(line.ends_with(std::string(kKept) + "cannot listen on 192.0.2.1:" +
+                             std::to_string(stack.grpc_port())))
+      << line;
+  EXPECT_EQ(testing::RunCommand(admin_on_new + " health 2>/dev/null", &status),
+            "status:SERVING\n");
 }
 
 }  // namespace

@@ -160,18 +160,22 @@ size_t CharCount(std::string_view text) {
 
 // ------------------------------------------------------------------------ raw client
 
-Client::Client(int port) {
-  fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd_ < 0) throw std::runtime_error("socket() failed");
+Client::Client(int port) : Client("127.0.0.1", port) {}
+
+Client::Client(const std::string& ip, int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
+    throw std::runtime_error("not an IPv4 address: " + ip);
+  }
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) throw std::runtime_error("socket() failed");
   if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     const int error = errno;
     close(fd_);
     fd_ = -1;
-    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " +
+    throw std::runtime_error("cannot connect to " + ip + ":" + std::to_string(port) + ": " +
                              std::strerror(error));
   }
   const int one = 1;
@@ -453,6 +457,17 @@ bool WaitUntilListening(testing::ChildProcess& child, int port, std::chrono::sec
   return false;
 }
 
+void ApplyOverrides(const std::map<std::string, std::string>& overrides,
+                    std::map<std::string, std::string>& env) {
+  for (const auto& [key, value] : overrides) {
+    if (value.empty()) {
+      env.erase(key);
+    } else {
+      env[key] = value;
+    }
+  }
+}
+
 }  // namespace
 
 void Stack::StartCore() {
@@ -463,7 +478,7 @@ void Stack::StartCore() {
       {"TCHATATOR_LISTEN_ADDRESS", "127.0.0.1"},
       {"TCHATATOR_LOG_FILE", dir_ + "/core.log"},
   };
-  for (const auto& [k, v] : options_.core_env) env[k] = v;
+  ApplyOverrides(options_.core_env, env);
   core_ = std::make_unique<testing::ChildProcess>(TCHATATOR_CORE_BIN, options_.core_args, env,
                                                   dir_ + "/core.log");
   if (!WaitUntilListening(*core_, grpc_port_, 30s)) {
@@ -480,7 +495,7 @@ void Stack::StartGateway() {
       {"TCHATATOR_LISTEN_ADDRESS", "127.0.0.1"},
       {"TCHATATOR_LOG_FILE", dir_ + "/gateway.log"},
   };
-  for (const auto& [k, v] : options_.gateway_env) env[k] = v;
+  ApplyOverrides(options_.gateway_env, env);
   gateway_ = std::make_unique<testing::ChildProcess>(
       TCHATATOR_GATEWAY_BIN, options_.gateway_args, env, dir_ + "/gateway.log");
   if (!WaitUntilListening(*gateway_, gateway_port_, 30s)) {

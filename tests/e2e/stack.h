@@ -67,7 +67,9 @@ size_t CharCount(std::string_view text);
 // A blocking TCP client of the gateway. Every read has a deadline.
 class Client {
  public:
+  // Connects to 127.0.0.1:`port` (or `ip`:`port`); throws std::runtime_error on failure.
   explicit Client(int port);
+  Client(const std::string& ip, int port);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -115,7 +117,8 @@ struct User {
 extern const std::map<std::string, std::string> kNoSendLimits;
 
 struct StackOptions {
-  // Extra environment of the daemons (e.g. TCHATATOR_IDLE_TIMEOUT_SECONDS).
+  // Extra environment of the daemons (e.g. TCHATATOR_IDLE_TIMEOUT_SECONDS); an empty
+  // value removes a variable the stack would set (so that a --config file decides).
   std::map<std::string, std::string> core_env;
   std::map<std::string, std::string> gateway_env;
   // Extra command-line arguments of the daemons (e.g. "--config", path).

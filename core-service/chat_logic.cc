@@ -315,7 +315,8 @@ absl::Status ChatLogic::Lift(const Caller& caller, int64_t target_id,
 absl::Status ChatLogic::AuthorizeAdmin(std::string_view key) const {
   const std::string& admin_key = settings_.Get()->admin_api_key;
   if (admin_key.empty() || !ConstantTimeEquals(key, admin_key)) {
-    return Error(absl::StatusCode::kUnauthenticated, "invalid-api-key",
+    // A bad API key is 403 invalid-api-key (contract 2.2), as for LOGIN.
+    return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key",
                  "the admin API key is required");
   }
   return absl::OkStatus();

@@ -109,12 +109,12 @@ TEST_F(AccountServiceTest, EveryCallNeedsTheAdminKey) {
   for (const auto& authorization : wrong) {
     SCOPED_TRACE(authorization.value_or("(no header)"));
     EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_ADMIN, "intruder", authorization),
-                        grpc::StatusCode::UNAUTHENTICATED, "invalid-api-key"));
+                        grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key"));
     v1::RegenerateApiKeyResponse regenerated;
     EXPECT_TRUE(IsError(RegenerateCall(member.id, authorization, &regenerated),
-                        grpc::StatusCode::UNAUTHENTICATED, "invalid-api-key"));
+                        grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key"));
     EXPECT_TRUE(regenerated.api_key().empty());
-    EXPECT_TRUE(IsError(GetUserCall(member.id, authorization), grpc::StatusCode::UNAUTHENTICATED,
+    EXPECT_TRUE(IsError(GetUserCall(member.id, authorization), grpc::StatusCode::PERMISSION_DENIED,
                         "invalid-api-key"));
   }
   // Nothing changed: no user created, the member's key still works.
@@ -129,10 +129,10 @@ TEST_F(AccountServiceTest, WithoutAConfiguredAdminKeyEveryCallIsRefused) {
         Bearer(kAdminKey)}) {
     SCOPED_TRACE(authorization.value_or("(no header)"));
     EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_MEMBER, "x", authorization),
-                        grpc::StatusCode::UNAUTHENTICATED, "invalid-api-key"));
-    EXPECT_TRUE(IsError(GetUserCall(1, authorization), grpc::StatusCode::UNAUTHENTICATED,
+                        grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key"));
+    EXPECT_TRUE(IsError(GetUserCall(1, authorization), grpc::StatusCode::PERMISSION_DENIED,
                         "invalid-api-key"));
-    EXPECT_TRUE(IsError(RegenerateCall(1, authorization), grpc::StatusCode::UNAUTHENTICATED,
+    EXPECT_TRUE(IsError(RegenerateCall(1, authorization), grpc::StatusCode::PERMISSION_DENIED,
                         "invalid-api-key"));
   }
   EXPECT_EQ(Db("SELECT count(*)" + NewUsers()), "0");
@@ -141,7 +141,7 @@ TEST_F(AccountServiceTest, WithoutAConfiguredAdminKeyEveryCallIsRefused) {
 TEST_F(AccountServiceTest, ANewAdminKeyTakesEffectOnReload) {
   Reconfigure([](Settings& s) { s.admin_api_key = "the-new-admin-key"; });
   EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_MEMBER, "old", Bearer(kAdminKey)),
-                      grpc::StatusCode::UNAUTHENTICATED, "invalid-api-key"));
+                      grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key"));
   EXPECT_TRUE(IsOk(CreateUserCall(v1::ROLE_MEMBER, "new", Bearer("the-new-admin-key"))));
 }
 

@@ -287,7 +287,10 @@ absl::StatusOr<std::optional<absl::Time>> ChatLogic::Restrict(const Caller& call
   if (kind == storage::RestrictionKind::kBlock) {
     const int64_t hours =
         duration_hours > 0 ? duration_hours : settings_.Get()->block_duration_hours;
-    until = now + absl::Hours(hours);
+    // Rounded up to a whole second, the precision of the `until` clients see: a client
+    // that retries at the time it was given is never refused.
+    const absl::Duration since_epoch = now + absl::Hours(hours) - absl::UnixEpoch();
+    until = absl::UnixEpoch() + absl::Ceil(since_epoch, absl::Seconds(1));
   }
   // A pro's restriction protects the pro's own inbox; an admin's, everyone's.
   const std::optional<int64_t> scope =

@@ -126,19 +126,21 @@ TEST_F(ModerationTest, ProBlockLastsTheDefaultDurationThenEndsByItself) {
   ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 0, &blocked)));
   EXPECT_EQ(blocked.user_id(), member.id);
   ASSERT_TRUE(blocked.has_until());
-  const absl::Time until = kStart + absl::Seconds(10) + absl::Hours(24);
+  // 24 hours, rounded up to the whole second: 2026-11-27T10:15:11Z exactly.
+  const absl::Time until =
+      absl::FromCivil(absl::CivilSecond(2026, 11, 27, 10, 15, 11), absl::UTCTimeZone());
   EXPECT_EQ(FromProto(blocked.until()), until);
 
   v1::SendMessageResponse refused;
   EXPECT_TRUE(IsBlocked(SendCall(Bearer(member.token), pro.id, "Allô ?", &refused),
-                        "2026-11-27T10:15:10Z"));
+                        "2026-11-27T10:15:11Z"));
   EXPECT_EQ(refused.message_id(), 0);
   // A block restricts what the target sends, not what it receives or reads.
   const int64_t to_member = Send(pro, member, "we are closed");
   ASSERT_EQ(Unread(member).size(), 1u);
 
-  clock_.Advance(absl::Hours(24) - absl::Microseconds(1));  // the last microsecond of it
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-27T10:15:10Z"));
+  clock_.Advance(until - clock_.Now() - absl::Microseconds(1));  // its last microsecond
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-27T10:15:11Z"));
   EXPECT_EQ(MessageCount(), "1");
   clock_.Advance(absl::Microseconds(1));  // exactly `until`
   ASSERT_EQ(clock_.Now(), until);
@@ -154,20 +156,21 @@ TEST_F(ModerationTest, BlockDurationFollowsDurationHoursThenTheSetting) {
   const Account pro2 = NewAccount(v1::ROLE_PRO);
   v1::RestrictResponse two_hours;
   ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 2, &two_hours)));
-  EXPECT_EQ(FromProto(two_hours.until()), kStart + absl::Hours(2));
+  // From kStart (10:15:00.250), rounded up to the whole second.
+  EXPECT_EQ(FromProto(two_hours.until()), kStart + absl::Hours(2) + absl::Milliseconds(750));
   Reconfigure([](Settings& s) { s.block_duration_hours = 5; });
   v1::RestrictResponse by_setting;
   ASSERT_TRUE(IsOk(BlockCall(pro2, member.id, 0, &by_setting)));
-  EXPECT_EQ(FromProto(by_setting.until()), kStart + absl::Hours(5));
+  EXPECT_EQ(FromProto(by_setting.until()), kStart + absl::Hours(5) + absl::Milliseconds(750));
 
-  clock_.Advance(absl::Hours(2) - absl::Microseconds(1));
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T12:15:00Z"));
-  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:00Z"));
+  clock_.Advance(absl::Hours(2) + absl::Milliseconds(750) - absl::Microseconds(1));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T12:15:01Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:01Z"));
   clock_.Advance(absl::Microseconds(1));
   EXPECT_TRUE(IsOk(Try(member, pro)));
-  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:01Z"));
   clock_.Advance(absl::Hours(3) - absl::Microseconds(1));
-  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T15:15:01Z"));
   clock_.Advance(absl::Microseconds(1));
   EXPECT_TRUE(IsOk(Try(member, pro2)));
   EXPECT_EQ(MessageCount(), "2");
@@ -187,8 +190,8 @@ TEST_F(ModerationTest, BlockRefusesOutOfRangeDurations) {
   EXPECT_TRUE(IsOk(Try(member, pro)));
   v1::RestrictResponse longest;
   ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 876000, &longest)));
-  EXPECT_EQ(FromProto(longest.until()), kStart + absl::Hours(876000));
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2126-11-02T10:15:00Z"));
+  EXPECT_EQ(FromProto(longest.until()), kStart + absl::Hours(876000) + absl::Milliseconds(750));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2126-11-02T10:15:01Z"));
 }
 
 TEST_F(ModerationTest, RefusedSendNamesTheLatestEndOfTheBlocksInForce) {
@@ -197,14 +200,15 @@ TEST_F(ModerationTest, RefusedSendNamesTheLatestEndOfTheBlocksInForce) {
   const Account admin = NewAccount(v1::ROLE_ADMIN);
   ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 3)));
   ASSERT_TRUE(IsOk(BlockCall(admin, member.id, 1)));
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:00Z"));
-  clock_.Advance(absl::Hours(1));  // the admin's block is over, the pro's is not
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:01Z"));
+  // The admin's block (until 11:15:01) is over, the pro's is not.
+  clock_.Advance(absl::Hours(1) + absl::Milliseconds(750));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:01Z"));
   const Account pro2 = NewAccount(v1::ROLE_PRO);
   EXPECT_TRUE(IsOk(Try(member, pro2)));
   // A new, longer block of the same pro extends it.
   ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 10)));
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T21:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T21:15:01Z"));
   // Bans are checked first.
   ASSERT_TRUE(IsOk(BanCall(pro, member.id)));
   EXPECT_TRUE(IsBanned(Try(member, pro)));
@@ -225,7 +229,7 @@ TEST_F(ModerationTest, ProRestrictionsCoverOnlyMessagesToThatPro) {
   EXPECT_EQ(ban.user_id(), banned.id);
   EXPECT_FALSE(ban.has_until());
 
-  EXPECT_TRUE(IsBlocked(Try(blocked, pro), "2026-11-27T10:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(blocked, pro), "2026-11-27T10:15:01Z"));
   EXPECT_TRUE(IsBanned(Try(banned, pro)));
   EXPECT_TRUE(IsOk(Try(blocked, pro2)));
   EXPECT_TRUE(IsOk(Try(banned, pro2)));
@@ -257,12 +261,12 @@ TEST_F(ModerationTest, AdminBlockCoversEveryRecipientUntilItEnds) {
   v1::RestrictResponse blocked;
   ASSERT_TRUE(IsOk(BlockCall(admin, member.id, 3, &blocked)));
   EXPECT_EQ(blocked.user_id(), member.id);
-  EXPECT_EQ(FromProto(blocked.until()), kStart + absl::Hours(3));
+  EXPECT_EQ(FromProto(blocked.until()), kStart + absl::Hours(3) + absl::Milliseconds(750));
   ASSERT_TRUE(IsOk(BlockCall(admin, pro2.id)));  // a pro can be blocked too
 
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:00Z"));
-  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T13:15:00Z"));
-  EXPECT_TRUE(IsBlocked(Try(pro2, member), "2026-11-27T10:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T13:15:01Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro2), "2026-11-26T13:15:01Z"));
+  EXPECT_TRUE(IsBlocked(Try(pro2, member), "2026-11-27T10:15:01Z"));
   // An admin's block refuses neither LOGIN nor reading.
   v1::LoginResponse login;
   ASSERT_TRUE(IsOk(LoginCall(member.api_key, &login)));
@@ -271,10 +275,10 @@ TEST_F(ModerationTest, AdminBlockCoversEveryRecipientUntilItEnds) {
   EXPECT_TRUE(IsOk(Try(admin, member)));
   EXPECT_EQ(MessageCount(), "2");
 
-  clock_.Advance(absl::Hours(3));
+  clock_.Advance(absl::Hours(3) + absl::Milliseconds(750));
   EXPECT_TRUE(IsOk(Try(member, pro)));
   EXPECT_TRUE(IsOk(Try(member, pro2)));
-  EXPECT_TRUE(IsBlocked(Try(pro2, member), "2026-11-27T10:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(pro2, member), "2026-11-27T10:15:01Z"));
   EXPECT_EQ(MessageCount(), "4");
 }
 
@@ -411,7 +415,7 @@ TEST_F(ModerationTest, MembersMayNeitherRestrictNorLift) {
   }
   EXPECT_EQ(Restrictions(), "2");
   EXPECT_EQ(Restrictions("lifted_at IS NULL"), "2");
-  EXPECT_TRUE(IsBlocked(Try(member2, pro), "2026-11-27T10:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member2, pro), "2026-11-27T10:15:01Z"));
   EXPECT_TRUE(IsBanned(Try(member, pro)));
 }
 
@@ -436,7 +440,7 @@ TEST_F(ModerationTest, RestrictRefusesSelfAdminsForProsAndUnknownUsers) {
   EXPECT_EQ(Restrictions(), "0");
   // An admin may restrict another admin.
   ASSERT_TRUE(IsOk(BlockCall(admin, admin2.id, 1)));
-  EXPECT_TRUE(IsBlocked(Try(admin2, member), "2026-11-26T11:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(admin2, member), "2026-11-26T11:15:01Z"));
 }
 
 TEST_F(ModerationTest, RestrictionsNeedAValidSession) {
@@ -468,14 +472,14 @@ TEST_F(ModerationTest, WhoeverSetABlockOrAnAdminMayLiftIt) {
   v1::LiftResponse lifted;
   ASSERT_TRUE(IsOk(UnblockCall(pro2, member.id, &lifted)));
   EXPECT_EQ(lifted.user_id(), member.id);
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-27T10:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-27T10:15:01Z"));
   // The pro who set it.
   ASSERT_TRUE(IsOk(UnblockCall(pro, member.id, &lifted)));
   EXPECT_EQ(lifted.user_id(), member.id);
   EXPECT_TRUE(IsOk(Try(member, pro)));
   // An admin lifts a pro's block.
   ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 5)));
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T15:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T15:15:01Z"));
   ASSERT_TRUE(IsOk(UnblockCall(admin, member.id)));
   EXPECT_TRUE(IsOk(Try(member, pro)));
   // Lifted rows stay, for the record.
@@ -508,7 +512,7 @@ TEST_F(ModerationTest, AProCannotLiftAnAdminsRestriction) {
   const Account admin2 = NewAccount(v1::ROLE_ADMIN);
   ASSERT_TRUE(IsOk(BlockCall(admin, member.id, 2)));
   ASSERT_TRUE(IsOk(UnblockCall(pro, member.id)));
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T12:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T12:15:01Z"));
   // Any admin may, not only the one who set it.
   ASSERT_TRUE(IsOk(UnblockCall(admin2, member.id)));
   EXPECT_TRUE(IsOk(Try(member, pro)));
@@ -533,7 +537,7 @@ TEST_F(ModerationTest, UnblockLiftsBlocksOnlyAndUnbanBansOnly) {
   EXPECT_TRUE(IsBanned(Try(member, pro)));
   ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 1)));
   ASSERT_TRUE(IsOk(UnbanCall(pro, member.id)));
-  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T11:15:00Z"));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T11:15:01Z"));
   ASSERT_TRUE(IsOk(UnblockCall(pro, member.id)));
   EXPECT_TRUE(IsOk(Try(member, pro)));
 }
@@ -692,7 +696,7 @@ TEST_F(ModerationTest, RefusedSendsDoNotCount) {
   ASSERT_TRUE(IsOk(BanCall(banner, member.id)));
   for (int i = 0; i < 20; ++i) {
     SCOPED_TRACE(i);
-    EXPECT_TRUE(IsBlocked(Try(member, blocker), "2026-11-27T10:15:00Z"));
+    EXPECT_TRUE(IsBlocked(Try(member, blocker), "2026-11-27T10:15:01Z"));
     EXPECT_TRUE(IsBanned(Try(member, banner)));
     EXPECT_TRUE(IsError(SendCall(Bearer(member.token), pro.id + 1000, "x"),
                         grpc::StatusCode::NOT_FOUND, "unknown-user"));

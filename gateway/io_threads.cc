@@ -31,8 +31,15 @@ void IoThreads::Resize(int count) {
     }
   }
   for (; wanted_ < count; ++wanted_) {
+    // The list node first, then its thread, which may not start (std::system_error):
+    // then no worker is left without one.
     Worker& worker = workers_.emplace_back();
-    worker.thread = std::thread([this, &worker] { Run(worker); });
+    try {
+      worker.thread = std::thread([this, &worker] { Run(worker); });
+    } catch (...) {
+      workers_.pop_back();
+      throw;
+    }
   }
   for (; wanted_ > count; --wanted_) {
     asio::post(io_, [] { throw Retire{}; });

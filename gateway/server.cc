@@ -45,12 +45,15 @@ absl::StatusOr<int> Server::Listen(const std::string& address, int port) {
 }
 
 absl::Status Server::Rebind(const std::string& address) {
-  if (address == address_ || acceptor_ == nullptr || draining_) return absl::OkStatus();
+  if (acceptor_ == nullptr || draining_) return absl::OkStatus();
+  // Unless a failed Rebind left it listening nowhere: then the same address is retried.
+  if (address == address_ && acceptor_->is_open()) return absl::OkStatus();
   asio::error_code ec;
   asio::ip::make_address(address, ec);
   if (ec) return absl::InvalidArgumentError(StrCat("bad listen-address ", address));
   // The old socket goes first, as the new address may cover it (0.0.0.0 covers
   // 127.0.0.1): connections that arrive meanwhile are refused by the system.
+  // Connections in the old socket's backlog, not yet accepted, are reset.
   asio::error_code ignored;
   acceptor_->close(ignored);
   absl::StatusOr<std::shared_ptr<Acceptor>> next = Open(address, port_);
@@ -104,11 +107,12 @@ asio::awaitable<void> Server::AcceptLoop(std::shared_ptr<Acceptor> acceptor) {
       continue;
     }
     auto session = std::make_shared<Session>(std::move(socket), ip, dispatcher_, settings_,
-                                             [this, ip] { Forget(ip); });
+                                             [connections = connections_, ip] { Forget(*connections, ip); });
     {
-      std::lock_guard lock(mu_);
-      std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });
-      sessions_.push_back(session);
+      std::lock_guard lock(connections_->mu);
+      std::erase_if(connections_->sessions,
+                    [](const std::weak_ptr<Session>& s) { return s.expired(); });
+      connections_->sessions.push_back(session);
     }
     session->Start();
   }
@@ -116,23 +120,23 @@ asio::awaitable<void> Server::AcceptLoop(std::shared_ptr<Acceptor> acceptor) {
 
 bool Server::Admit(const std::string& ip) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
-  std::lock_guard lock(mu_);
-  size_t& from_ip = per_ip_[ip];
-  if (total_ >= static_cast<size_t>(settings->max_connections) ||
+  std::lock_guard lock(connections_->mu);
+  size_t& from_ip = connections_->per_ip[ip];
+  if (connections_->total >= static_cast<size_t>(settings->max_connections) ||
       from_ip >= static_cast<size_t>(settings->max_connections_per_ip)) {
-    if (from_ip == 0) per_ip_.erase(ip);
+    if (from_ip == 0) connections_->per_ip.erase(ip);
     return false;
   }
   ++from_ip;
-  ++total_;
+  ++connections_->total;
   return true;
 }
 
-void Server::Forget(const std::string& ip) {
-  std::lock_guard lock(mu_);
-  auto it = per_ip_.find(ip);
-  if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
-  --total_;
+void Server::Forget(Connections& connections, const std::string& ip) {
+  std::lock_guard lock(connections.mu);
+  auto it = connections.per_ip.find(ip);
+  if (it != connections.per_ip.end() && --it->second == 0) connections.per_ip.erase(it);
+  --connections.total;
 }
 
 void Server::Drain() {
@@ -142,8 +146,8 @@ void Server::Drain() {
     if (acceptor_ != nullptr) acceptor_->close(ignored);
     std::vector<std::shared_ptr<Session>> live;
     {
-      std::lock_guard lock(mu_);
-      for (const auto& weak : sessions_) {
+      std::lock_guard lock(connections_->mu);
+      for (const auto& weak : connections_->sessions) {
         if (auto session = weak.lock()) live.push_back(std::move(session));
       }
     }
@@ -152,8 +156,8 @@ void Server::Drain() {
 }
 
 size_t Server::open_connections() const {
-  std::lock_guard lock(mu_);
-  return total_;
+  std::lock_guard lock(connections_->mu);
+  return connections_->total;
 }
 
 }  // namespace tchatator::gateway

@@ -55,7 +55,15 @@ class Server {
   asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor);
   // Registers a connection from `ip`; false when a limit forbids it.
   bool Admit(const std::string& ip);
-  void Forget(const std::string& ip);
+  // The connections open now. Shared with each session's on_close, which may run after
+  // the server is gone (a session outliving the drain is destroyed with the io_context).
+  struct Connections {
+    std::mutex mu;
+    std::map<std::string, size_t> per_ip;
+    size_t total = 0;
+    std::vector<std::weak_ptr<Session>> sessions;
+  };
+  static void Forget(Connections& connections, const std::string& ip);
 
   asio::io_context& io_;
   Dispatcher& dispatcher_;
@@ -66,10 +74,7 @@ class Server {
   std::string address_;  // where acceptor_ listens
   int port_ = 0;
   bool draining_ = false;
-  mutable std::mutex mu_;
-  std::map<std::string, size_t> per_ip_;
-  size_t total_ = 0;
-  std::vector<std::weak_ptr<Session>> sessions_;
+  const std::shared_ptr<Connections> connections_ = std::make_shared<Connections>();
 };
 
 }  // namespace tchatator::gateway

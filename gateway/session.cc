@@ -21,6 +21,10 @@ constexpr size_t kMaxGather = 64;
 // is written.
 constexpr std::chrono::seconds kLinger(2);
 
+// How long a closing connection may take in all (its last answers read by the client,
+// then the linger): a client that writes on and never reads cannot hold it longer.
+constexpr std::chrono::seconds kClosingTimeout(10);
+
 // Bytes are read into one buffer per thread and copied only when a request is kept
 // waiting: an idle connection holds no read buffer.
 thread_local std::array<char, 65536> read_buffer;
@@ -148,7 +152,9 @@ void Session::Consume(std::string_view input) {
       continue;
     }
     // Serving may wait for the core: what is left of the input is kept, as the read
-    // buffer is shared by every connection of this thread.
+    // buffer is shared by every connection of this thread. The request is complete: no
+    // request deadline runs while it is served (Consume sets it again for the rest).
+    in_request_ = false;
     asio::co_spawn(socket_.get_executor(),
                    Serve(shared_from_this(), std::get<Request>(std::move(outcome)),
                          std::string(input)),
@@ -256,7 +262,11 @@ void Session::Flush() {
 
 void Session::CloseAfterFlush() {
   if (closed_) return;
-  close_after_flush_ = true;
+  if (!close_after_flush_) {
+    close_after_flush_ = true;
+    closing_until_ = Clock::now() + kClosingTimeout;
+    watchdog_timer_.cancel();  // a closing deadline to watch
+  }
   // Input is still read, and dropped, until the close: a client that writes all its
   // requests before it reads is never left blocked while the last answers wait for it
   // to read, and closing with unread input (a reset, which can destroy the answers not
@@ -302,11 +312,19 @@ void Session::Watch() {
     const Clock::time_point login_deadline =
         state_.authenticated ? Clock::time_point::max()
                              : connected_at_ + std::chrono::seconds(settings->login_timeout_seconds);
+    // Only while waiting for the rest of a request: a deadline that could not be acted
+    // on would fire the timer again and again.
     const Clock::time_point request_deadline =
-        in_request_ ? request_started_ + std::chrono::seconds(settings->request_timeout_seconds)
-                    : Clock::time_point::max();
-    const Clock::time_point linger_deadline = fin_sent_ ? linger_until_ : Clock::time_point::max();
-    if (now >= linger_deadline) {
+        in_request_ && reading_
+            ? request_started_ + std::chrono::seconds(settings->request_timeout_seconds)
+            : Clock::time_point::max();
+    const Clock::time_point closing_deadline =
+        fin_sent_ ? std::min(linger_until_, closing_until_)
+                  : (close_after_flush_ ? closing_until_ : Clock::time_point::max());
+    if (now >= closing_deadline) {
+      if (!fin_sent_) {
+        Log::Write(state_.user_id, state_.client_ip, "closed: last answers not read in time");
+      }
       Close();
       return;
     }
@@ -316,14 +334,14 @@ void Session::Watch() {
       Close();
       return;
     }
-    if (now >= request_deadline && reading_) {
+    if (now >= request_deadline) {
       parser_.Reset();
       in_request_ = false;
       Answer(ErrorReply(kMisformatted, "incomplete-request", "request not finished in time"),
              "-");
       continue;
     }
-    watchdog_timer_.expires_at(std::min({idle_deadline, login_deadline, request_deadline, linger_deadline}));
+    watchdog_timer_.expires_at(std::min({idle_deadline, login_deadline, request_deadline, closing_deadline}));
     // Also runs when the timer is cancelled: the deadlines are then checked again.
     watchdog_timer_.async_wait(
         [self = shared_from_this()](const asio::error_code&) { self->Watch(); });

@@ -61,7 +61,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Flush();
   // Answers with `reply` and logs it.
   void Answer(const Reply& reply, std::string_view command);
-  // Stops serving requests; closes once every queued answer is written (see FinishClose).
+  // Stops serving requests; closes once every queued answer is written (see FinishClose),
+  // or kClosingTimeout after it was called.
   void CloseAfterFlush();
   // Everything is written: closes at once if the client has ended its side, else ends
   // ours and waits (at most kLinger) for the client to end its own.
@@ -90,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool peer_ended_ = false;        // the client ended its side
   bool fin_sent_ = false;          // every answer written, our side ended
   Clock::time_point linger_until_;
+  Clock::time_point closing_until_;  // set by CloseAfterFlush (kClosingTimeout)
   Clock::time_point connected_at_;
   Clock::time_point last_read_;
   Clock::time_point request_started_;

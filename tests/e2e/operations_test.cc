@@ -28,6 +28,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -860,6 +861,43 @@ TEST(OperationsCoreAddressTest, SighupChangesTheDeadlineOfNewCoreCalls) {
   const Clock::time_point sent = Clock::now();
   EXPECT_TRUE(IsError(c.Request("LOGIN", {{"api-token", "k"}}), "503/UNAVAIL", "unavailable"));
   EXPECT_LT(Clock::now() - sent, 5s) << "answered by the 300 ms deadline";
+}
+
+// CPU seconds process `pid` has used (user and system).
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses: utime and stime are the
+  // 12th and 13th of them.
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 1; i <= 13 && fields >> field; ++i) {
+    if (i >= 12) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// A request that came in two reads, then waits for a core that does not answer, past
+// request-timeout-seconds: the gateway waits without spinning (the request deadline
+// runs only while a request is being received), then answers 503.
+TEST(OperationsCoreAddressTest, ARequestWaitingForTheCorePastTheRequestTimeoutCostsNoCpu) {
+  HangingCore hanging;
+  TempDir dir;
+  const std::string conf = dir.File("gateway.conf");
+  WriteFile(conf, CoreAddressLine(hanging.port()) +
+                      "core-timeout-ms=3000\nrequest-timeout-seconds=1\n");
+  LoneDaemon gateway = StartGatewayWithConfig(conf, dir.File("gateway.log"));
+  const pid_t pid = gateway.process().pid();
+  Client c = gateway.Connect();
+  const std::string request = Build("LOGIN", {{"api-token", "k"}});
+  ASSERT_TRUE(c.Send(request.substr(0, 8)));
+  std::this_thread::sleep_for(100ms);
+  const double cpu_before = CpuSeconds(pid);
+  ASSERT_TRUE(c.Send(request.substr(8)));
+  EXPECT_TRUE(IsError(c.Read(10s), "503/UNAVAIL", "unavailable"));
+  EXPECT_LT(CpuSeconds(pid) - cpu_before, 0.5) << "the gateway spun while the core was silent";
+  EXPECT_TRUE(Alive(c));
 }
 
 // ------------------------------------------------------------ the core's database on SIGHUP

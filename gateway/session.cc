@@ -6,6 +6,8 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -16,6 +18,9 @@ namespace {
 
 // Most writes gathered into one system call.
 constexpr size_t kMaxGather = 64;
+
+// Pipelined requests served in a row before the other connections of the thread run.
+constexpr size_t kServedBeforeYield = 64;
 
 // How long a closing connection waits for the client's end of stream once every answer
 // is written.
@@ -143,23 +148,28 @@ void Session::OnReadable(const asio::error_code& error) {
 }
 
 void Session::Consume(std::string_view input) {
+  std::optional<Request> request = Frame(input);
+  if (!request) return;
+  // Serving may wait for the core: what is left of the input is kept, as the read
+  // buffer is shared by every connection of this thread.
+  asio::co_spawn(socket_.get_executor(),
+                 Serve(shared_from_this(), *std::move(request), std::string(input)),
+                 LogException);
+}
+
+std::optional<Request> Session::Frame(std::string_view& input) {
   for (;;) {
     ParseOutcome outcome = parser_.Next(input);
     if (std::holds_alternative<NeedMore>(outcome)) break;
     if (auto* error = std::get_if<ParseError>(&outcome)) {
       Answer(ErrorReply(kMisformatted, error->error, error->message, error->close), "-");
-      if (error->close) return;
+      if (error->close) return std::nullopt;
       continue;
     }
-    // Serving may wait for the core: what is left of the input is kept, as the read
-    // buffer is shared by every connection of this thread. The request is complete: no
-    // request deadline runs while it is served (Consume sets it again for the rest).
+    // The request is complete: no request deadline runs while it is served (the next
+    // Frame sets it again for what follows).
     in_request_ = false;
-    asio::co_spawn(socket_.get_executor(),
-                   Serve(shared_from_this(), std::get<Request>(std::move(outcome)),
-                         std::string(input)),
-                   LogException);
-    return;
+    return std::get<Request>(std::move(outcome));
   }
   if (parser_.InRequest() != in_request_) {
     in_request_ = !in_request_;
@@ -168,23 +178,36 @@ void Session::Consume(std::string_view input) {
   }
   if (draining_) {
     CloseAfterFlush();
-    return;
+  } else {
+    WaitForInput();
   }
-  WaitForInput();
+  return std::nullopt;
 }
 
-// `self` keeps the session alive while the request is served.
+// `self` keeps the session alive while the requests are served. A loop, not a call
+// back into Consume: thousands of pipelined requests answered without waiting (PING)
+// would otherwise nest as deep and overflow the stack.
 asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> self,
-                                     Request request, std::string rest) {
-  const std::string_view command = SpecOf(request.command).name;
-  Reply reply = co_await dispatcher_.Dispatch(std::move(request), state_);
-  if (closed_) co_return;
-  Answer(reply, command);
-  if (reply.close || draining_) {
-    CloseAfterFlush();
-    co_return;
+                                     Request request, std::string input) {
+  std::string_view rest(input);
+  for (size_t served = 1;; ++served) {
+    const std::string_view command = SpecOf(request.command).name;
+    Reply reply = co_await dispatcher_.Dispatch(std::move(request), state_);
+    if (closed_) co_return;
+    Answer(reply, command);
+    if (reply.close || draining_) {
+      CloseAfterFlush();
+      co_return;
+    }
+    std::optional<Request> next = Frame(rest);
+    if (!next) co_return;
+    request = *std::move(next);
+    if (served % kServedBeforeYield == 0) {
+      // The other connections of this thread get their turn.
+      co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+      if (closed_) co_return;
+    }
   }
-  Consume(rest);
 }
 
 void Session::Answer(const Reply& reply, std::string_view command) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,11 +47,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // Waits for input (unless the connection stops reading), then reads it.
   void WaitForInput();
   void OnReadable(const asio::error_code& error);
-  // Frames the requests in `input` and serves the first one complete; waits for more
-  // input once every complete request is served.
+  // Serves the complete requests in `input`, in order; then waits for more input.
   void Consume(std::string_view input);
-  // Serves `request`, then consumes `rest`, the input that followed it.
-  asio::awaitable<void> Serve(std::shared_ptr<Session> self, Request request, std::string rest);
+  // Answers the parse errors at the front of `input` and returns the first complete
+  // request (`input` is then what follows it). Without one, all of `input` is taken,
+  // and the session waits for more input (or closes, if it must).
+  std::optional<Request> Frame(std::string_view& input);
+  // Serves `request`, then each complete request of `input`, the input that followed it.
+  asio::awaitable<void> Serve(std::shared_ptr<Session> self, Request request, std::string input);
   // Checks the deadlines (idle, login, request) and arms the timer for the next one.
   void Watch();
   // Queues bytes and writes what the socket takes; closes the connection when the

@@ -125,5 +125,35 @@ TEST_F(FramingTest, ReceiverIdAliasAndAnyOrder) {
   EXPECT_TRUE(Alive(m.conn));
 }
 
+TEST_F(FramingTest, AHundredThousandPipelinedPingsAreAllAnswered) {
+  // Sent in one go: the gateway serves what one read brings (about 11,000 PINGs) in a
+  // loop. It used to call itself once per request answered without waiting for the
+  // core, and died of a stack overflow, taking every other connection with it.
+  Client c = stack().Connect();
+  Client other = stack().Connect();
+  constexpr size_t kRequests = 100000;
+  std::string burst;
+  for (size_t i = 0; i < kRequests; ++i) burst += "PING\n\n";
+  // Written from another thread while this one reads the answers.
+  bool sent = false;
+  std::thread writer([&] { sent = c.Send(burst); });
+  std::string expected;
+  for (size_t i = 0; i < kRequests; ++i) expected += "200/OK\n\n";
+  std::string received;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (received.size() < expected.size() && std::chrono::steady_clock::now() < deadline) {
+    const std::string more = c.ReadFor(100ms);
+    if (more.empty() && !stack().GatewayRunning()) break;
+    received += more;
+  }
+  writer.join();
+  ASSERT_TRUE(stack().GatewayRunning());
+  EXPECT_TRUE(sent);
+  EXPECT_EQ(received.size(), expected.size());
+  EXPECT_TRUE(received == expected) << "answers missing, extra or out of order";
+  EXPECT_TRUE(Alive(c));
+  EXPECT_TRUE(Alive(other));
+}
+
 }  // namespace
 }  // namespace tchatator::e2e

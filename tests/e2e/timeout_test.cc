@@ -1,8 +1,16 @@
 // The gateway's clocks: an unfinished request is answered 416 incomplete-request, an
-// idle connection is closed, PING keeps a connection alive.
+// idle connection is closed, PING keeps a connection alive, a closing connection whose
+// client never reads is given up after 10 s.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "tests/e2e/stack.h"
@@ -64,6 +72,60 @@ TEST(TimeoutTest, IdleConnectionClosedPingKeepsAlive) {
   const Clock::time_point opened = Clock::now();
   EXPECT_TRUE(late.WaitClosed(3s));
   EXPECT_GE(MillisSince(opened), 800);
+}
+
+// A client that never reads, past an over-long line (416, then close): the gateway keeps
+// reading and dropping what it sends, waits for it to take the answers still queued,
+// then gives up 10 s after the 416, not at the idle timeout (2 minutes here).
+TEST(TimeoutTest, AClosingConnectionWhoseClientNeverReadsIsDroppedAfterTenSeconds) {
+  StackOptions options;
+  options.gateway_env["TCHATATOR_IDLE_TIMEOUT_SECONDS"] = "120";
+  options.gateway_env["TCHATATOR_MAX_OUTPUT_BYTES"] = "67108864";
+  Stack stack(options);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  // A small receive window: the gateway cannot push many answers ahead of this client.
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(stack.gateway_port()));
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const timeval send_timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+  auto send_all = [fd](const std::string& bytes) {
+    for (size_t done = 0; done < bytes.size();) {
+      const ssize_t n = send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  };
+  // Far more answers than the kernel holds for this client (100,000 416 unknown-command,
+  // about 7 MB, under this max-output-bytes), then the over-long line.
+  std::string unknown;
+  for (int i = 0; i < 100000; ++i) unknown += "NOPE\n\n";
+  ASSERT_TRUE(send_all(unknown));
+  ASSERT_TRUE(send_all("LOGIN\napi-token:" + std::string(20000, 'a') + "\n"));
+  const Clock::time_point start = Clock::now();
+  // Keep writing, never read: the writes go through (read and dropped) until the
+  // gateway gives up and resets the connection.
+  bool closed = false;
+  int error = 0;
+  const std::string junk(1024, 'x');
+  while (!closed && Clock::now() - start < 30s) {
+    closed = !send_all(junk);
+    error = errno;
+    std::this_thread::sleep_for(100ms);
+  }
+  close(fd);
+  ASSERT_TRUE(closed) << "still open after 30 s";
+  EXPECT_TRUE(error == ECONNRESET || error == EPIPE) << std::strerror(error);
+  EXPECT_GE(MillisSince(start), 9000) << "the answers were not given their 10 s";
+  EXPECT_LE(MillisSince(start), 20000);
+  EXPECT_EQ(LogLinesWith(stack.gateway_log_path(), "closed: last answers not read in time").size(),
+            1u);
 }
 
 }  // namespace

@@ -206,6 +206,10 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
       // The other connections of this thread get their turn.
       co_await asio::post(socket_.get_executor(), asio::use_awaitable);
       if (closed_) co_return;
+      if (draining_) {
+        CloseAfterFlush();  // as if the next request had not been read
+        co_return;
+      }
     }
   }
 }

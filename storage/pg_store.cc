@@ -55,15 +55,10 @@ std::vector<Statement> Statements() {
        " VALUES ($1, $2, tch_ts($3), tch_ts($4),"
        " COALESCE((SELECT max(id) FROM changes WHERE user_id = $2), 0))"},
       // The sessions of a batch of look-ups: token hashes $1, times $2, in microseconds;
-      // one row per session found, with its position in the arrays.
-      // One primary-key look-up per token whatever the tables' sizes: the LIMIT keeps the
-      // planner from joining the whole sessions table instead.
+      // one row per session found, with its position in the arrays (migration 0007).
       {"find_sessions",
-       "SELECT q.k, f.user_id, f.role, tch_us(f.expires_at), f.banned"
-       " FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY q(h, at, k)"
-       " CROSS JOIN LATERAL (SELECT s.user_id, s.expires_at, u.role, " + admin_ban +
-           " AS banned FROM sessions s JOIN users u ON u.id = s.user_id"
-           " WHERE s.token_hash = q.h AND s.expires_at > tch_ts(q.at) LIMIT 1) f"},
+       "SELECT o_k, o_user_id, o_role, o_expires_us, o_banned"
+       " FROM tch_find_sessions($1::text[], $2::bigint[])"},
       {"delete_session", "DELETE FROM sessions WHERE token_hash = $1"},
       // Group commit of sends: see migration 0006.
       {"send_batch",
@@ -263,11 +258,6 @@ std::string PgStoreStatementSql(std::string_view name) {
 PgStore::PgStore(std::string url, size_t pool_size)
     : pool_(std::move(url), pool_size,
             [](pqxx::connection& c) {
-              // Generic plans for every prepared statement: with array parameters,
-              // PostgreSQL otherwise planned find_sessions anew at nearly every call (a
-              // custom plan looked cheaper), which cost more than running it.
-              // storage_plan_test checks that every generic plan uses its indexes.
-              pqxx::nontransaction(c).exec0("SET plan_cache_mode = force_generic_plan");
               for (const Statement& s : Statements()) c.prepare(s.name, s.sql);
             }),
       // A quarter of the connections at most run batches of sends, as many batches of

@@ -26,21 +26,26 @@ std::vector<Statement> Statements() {
       " AND r.scope_id IS NULL AND r.lifted_at IS NULL)";
   const std::string user_cols = "u.id, u.name, u.role, " + admin_ban;
   // Newest first, strictly before the given id, at most the limit: sent by $1 (to $2),
-  // and received by $1 (from $2) once read. Each branch walks one index backwards; the
-  // ORDER BY names the index's leading columns so that the generic plan of the prepared
-  // statement uses it instead of scanning the primary key.
+  // and received by $1 (from $2) once read. Each branch walks one index backwards, the
+  // one whose leading columns are in its ORDER BY. Those columns are bounded by a range
+  // (x >= $1 AND x <= $1), not an equality: with an equality the planner drops them
+  // from the ORDER BY, and a generic plan may then walk the primary key backwards,
+  // filtering by user, through the whole table for a user with few messages (seen at
+  // 40 ms a call with 200,000 messages among 64 busy users).
   const std::string history_sent =
-      "(SELECT " + cols + " FROM messages WHERE sender_id = $1 AND deleted_at IS NULL"
-      " AND id < $2 ORDER BY sender_id DESC, id DESC LIMIT $3)";
+      "(SELECT " + cols + " FROM messages WHERE sender_id >= $1 AND sender_id <= $1"
+      " AND deleted_at IS NULL AND id < $2 ORDER BY sender_id DESC, id DESC LIMIT $3)";
   const std::string history_received =
-      "(SELECT " + cols + " FROM messages WHERE recipient_id = $1 AND read_at IS NOT NULL"
-      " AND deleted_at IS NULL AND id < $2 ORDER BY recipient_id DESC, id DESC LIMIT $3)";
+      "(SELECT " + cols + " FROM messages WHERE recipient_id >= $1 AND recipient_id <= $1"
+      " AND read_at IS NOT NULL AND deleted_at IS NULL AND id < $2"
+      " ORDER BY recipient_id DESC, id DESC LIMIT $3)";
   const std::string peer_sent =
-      "(SELECT " + cols + " FROM messages WHERE sender_id = $1 AND recipient_id = $2"
-      " AND deleted_at IS NULL AND id < $3"
+      "(SELECT " + cols + " FROM messages WHERE sender_id >= $1 AND sender_id <= $1"
+      " AND recipient_id >= $2 AND recipient_id <= $2 AND deleted_at IS NULL AND id < $3"
       " ORDER BY sender_id DESC, recipient_id DESC, id DESC LIMIT $4)";
   const std::string peer_received =
-      "(SELECT " + cols + " FROM messages WHERE sender_id = $2 AND recipient_id = $1"
+      "(SELECT " + cols + " FROM messages WHERE sender_id >= $2 AND sender_id <= $2"
+      " AND recipient_id >= $1 AND recipient_id <= $1"
       " AND read_at IS NOT NULL AND deleted_at IS NULL AND id < $3"
       " ORDER BY sender_id DESC, recipient_id DESC, id DESC LIMIT $4)";
   return {

@@ -134,15 +134,13 @@ absl::StatusOr<CoreServer::Listener> CoreServer::Listen(const std::string& addre
   return listener;
 }
 
-absl::StatusOr<int> CoreServer::Start(const std::string& address) {
+absl::StatusOr<int> CoreServer::Start(const std::string& host, int port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  absl::StatusOr<Listener> listener = Listen(address);
+  absl::StatusOr<Listener> listener = Listen(HostPort(host, port));
   if (!listener.ok()) return listener.status();
   listener_ = *std::move(listener);
-  const size_t colon = address.rfind(':');
-  host_ = address.substr(0, colon == std::string::npos ? 0 : colon);
-  if (host_.size() >= 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
+  host_ = host;
   health_thread_ = std::thread([this] { WatchHealth(); });
   return listener_.port;
 }

@@ -31,8 +31,8 @@ class CoreServer {
              ChangeFeed* feed = nullptr);
   ~CoreServer();
 
-  // Listens on `address` ("host:port"; port 0 picks one) and returns the bound port.
-  absl::StatusOr<int> Start(const std::string& address);
+  // Listens on `host`:`port` (port 0 picks one) and returns the bound port.
+  absl::StatusOr<int> Start(const std::string& host, int port);
 
   // Listens on `host` instead, on the same port (listen-address on SIGHUP): a server on
   // the new address starts first, then the old one stops as Shutdown() does (its calls

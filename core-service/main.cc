@@ -39,13 +39,13 @@ int main(int argc, char** argv) {
   core::ChangeFeed feed(initial.database_url);
   feed.Start();
   core::CoreServer server(store, clock, settings, &feed);
-  const std::string address = StrCat(initial.listen_address, ":", initial.grpc_port);
-  absl::StatusOr<int> port = server.Start(address);
+  absl::StatusOr<int> port =
+      server.Start(initial.listen_address, static_cast<int>(initial.grpc_port));
   if (!port.ok()) {
     Log::Info(std::string(port.status().message()));
     return 1;
   }
-  Log::Info(StrCat("tchatator-core listening on ", address));
+  Log::Info(StrCat("tchatator-core listening on ", initial.listen_address, ":", *port));
 
   for (;;) {
     int signal = 0;

@@ -312,7 +312,7 @@ void Session::FinishClose() {
   fin_sent_ = true;
   asio::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  linger_until_ = Clock::now() + kLinger;
+  closing_until_ = std::min(closing_until_, Clock::now() + kLinger);
   watchdog_timer_.cancel();
 }
 
@@ -346,8 +346,7 @@ void Session::Watch() {
             ? request_started_ + std::chrono::seconds(settings->request_timeout_seconds)
             : Clock::time_point::max();
     const Clock::time_point closing_deadline =
-        fin_sent_ ? std::min(linger_until_, closing_until_)
-                  : (close_after_flush_ ? closing_until_ : Clock::time_point::max());
+        close_after_flush_ ? closing_until_ : Clock::time_point::max();
     if (now >= closing_deadline) {
       if (!fin_sent_) {
         Log::Write(state_.user_id, state_.client_ip, "closed: last answers not read in time");

@@ -94,8 +94,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool waiting_readable_ = false;  // an async_wait for input is pending
   bool peer_ended_ = false;        // the client ended its side
   bool fin_sent_ = false;          // every answer written, our side ended
-  Clock::time_point linger_until_;
-  Clock::time_point closing_until_;  // set by CloseAfterFlush (kClosingTimeout)
+  // When a closing connection closes regardless: kClosingTimeout after CloseAfterFlush,
+  // brought forward to kLinger after FinishClose.
+  Clock::time_point closing_until_;
   Clock::time_point connected_at_;
   Clock::time_point last_read_;
   Clock::time_point request_started_;

@@ -86,10 +86,7 @@ absl::Status ConnectionPool::Acquire(Lease& lease) {
         std::unique_ptr<pqxx::connection> connection = std::move(idle_.back());
         idle_.pop_back();
         if (QuietWhileIdle(*connection)) {
-          lease = Lease();
-          lease.pool_ = this;
-          lease.connection_ = std::move(connection);
-          lease.generation_ = generation_;
+          lease = Lease(this, std::move(connection), generation_);
           return absl::OkStatus();
         }
         --open_;
@@ -105,10 +102,7 @@ absl::Status ConnectionPool::Acquire(Lease& lease) {
       {
         std::lock_guard lock(mu_);
         if (generation == generation_) {
-          lease = Lease();
-          lease.pool_ = this;
-          lease.connection_ = std::move(connection);
-          lease.generation_ = generation;
+          lease = Lease(this, std::move(connection), generation);
           return absl::OkStatus();
         }
         // Reconfigured to another database meanwhile: open one there instead.

@@ -50,6 +50,8 @@ class ConnectionPool {
 
    private:
     friend class ConnectionPool;
+    Lease(ConnectionPool* pool, std::unique_ptr<pqxx::connection> connection, uint64_t generation)
+        : pool_(pool), connection_(std::move(connection)), generation_(generation) {}
     ConnectionPool* pool_ = nullptr;
     std::unique_ptr<pqxx::connection> connection_;
     uint64_t generation_ = 0;  // the pool's generation_ when the connection was opened

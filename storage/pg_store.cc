@@ -251,6 +251,17 @@ bool ConnectionLost(const std::string& sqlstate) {
   return sqlstate.starts_with("08") || sqlstate.starts_with("57P");
 }
 
+// The status of a statement answered with an error: Unavailable when the connection is
+// lost (then `lease` is discarded; one retry on a fresh connection is safe, nothing was
+// committed), Internal otherwise.
+absl::Status SqlErrorStatus(const pqxx::sql_error& e, ConnectionPool::Lease& lease) {
+  if (ConnectionLost(e.sqlstate())) {
+    lease.Discard();
+    return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
+  }
+  return absl::InternalError(StrCat("database error: ", e.what()));
+}
+
 }  // namespace
 
 std::string PgStoreStatementSql(std::string_view name) {
@@ -410,12 +421,9 @@ absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
       return absl::UnavailableError(StrCat("commit outcome unknown: ", e.what()));
     } catch (const pqxx::sql_error& e) {
       // An error answer: nothing was committed.
-      if (ConnectionLost(e.sqlstate())) {
-        lease.Discard();
-        if (attempt == 0) continue;
-        return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
-      }
-      return absl::InternalError(StrCat("database error: ", e.what()));
+      absl::Status status = SqlErrorStatus(e, lease);
+      if (absl::IsUnavailable(status) && attempt == 0) continue;
+      return status;
     } catch (const std::exception& e) {
       return absl::InternalError(StrCat("database error: ", e.what()));
     }
@@ -452,12 +460,9 @@ auto PgStore::Run(Body&& body) -> decltype(body(std::declval<Txn&>())) {
     } catch (const pqxx::unique_violation& e) {
       return absl::AlreadyExistsError(e.what());
     } catch (const pqxx::sql_error& e) {
-      if (ConnectionLost(e.sqlstate())) {
-        lease.Discard();
-        if (attempt == 0) continue;
-        return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
-      }
-      return absl::InternalError(StrCat("database error: ", e.what()));
+      absl::Status status = SqlErrorStatus(e, lease);
+      if (absl::IsUnavailable(status) && attempt == 0) continue;
+      return status;
     } catch (const std::exception& e) {
       return absl::InternalError(StrCat("database error: ", e.what()));
     }

@@ -132,7 +132,7 @@ class CoreServerTest : public ::testing::Test {
     settings->database_pool_size = 4;
     settings_ = std::make_unique<SettingsHolder>(*settings);
     server_ = std::make_unique<CoreServer>(*store_, clock_, *settings_);
-    absl::StatusOr<int> port = server_->Start("127.0.0.1:0");
+    absl::StatusOr<int> port = server_->Start("127.0.0.1", 0);
     ASSERT_TRUE(port.ok()) << port.status().ToString();
     ASSERT_GT(*port, 0);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port),

@@ -813,7 +813,7 @@ TEST(CoreServerFailures, InternalErrorsHideTheirDetails) {
   settings->database_pool_size = 2;
   SettingsHolder holder(*settings);
   CoreServer server(store, clock, holder);
-  absl::StatusOr<int> port = server.Start("127.0.0.1:0");
+  absl::StatusOr<int> port = server.Start("127.0.0.1", 0);
   ASSERT_TRUE(port.ok());
   auto channel =
       grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
@@ -847,7 +847,7 @@ TEST(CoreServerFailures, UnreachableDatabaseIsUnavailable) {
   settings->database_pool_size = 2;
   SettingsHolder holder(*settings);
   CoreServer server(store, clock, holder);
-  absl::StatusOr<int> port = server.Start("127.0.0.1:0");
+  absl::StatusOr<int> port = server.Start("127.0.0.1", 0);
   ASSERT_TRUE(port.ok());
   auto channel =
       grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());

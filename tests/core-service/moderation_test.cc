@@ -341,7 +341,7 @@ TEST_F(ModerationTest, AdminBanEndsALiveSubscriptionAtItsNextChange) {
   ChangeFeed feed(db_->url());
   feed.Start();
   CoreServer live(*store_, clock_, *settings_, &feed);
-  absl::StatusOr<int> port = live.Start("127.0.0.1:0");
+  absl::StatusOr<int> port = live.Start("127.0.0.1", 0);
   ASSERT_TRUE(port.ok()) << port.status().ToString();
   std::unique_ptr<v1::ChatService::Stub> stub = v1::ChatService::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials()));

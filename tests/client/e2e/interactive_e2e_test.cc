@@ -280,10 +280,13 @@ TEST_F(InteractiveTest, AProBlocksAndUnblocks) {
       {{"TCHATATOR_API_KEY", member.api_key}});
   EXPECT_EQ(accepted.exit_code, 0) << accepted.err;
 
-  // The pro sees it arrive in the list.
+  // The pro sees it arrive live, then in the list. Whether the list still counts it
+  // unread races with the client's own fetch of the new message (it showed "1 non lu"
+  // in 13 runs of 15, nothing in 2), so only the conversation itself is checked.
+  ASSERT_TRUE(s.WaitFor("Nouveau message de " + member.name));
   s.Mark();
   s.TypeLine("/c");
-  ASSERT_TRUE(s.WaitFor(member.name + " (member)  1 non lu"));
+  ASSERT_TRUE(s.WaitFor("#" + std::to_string(member.id) + "  " + member.name + " (member)  "));
   s.TypeLine("/q");
   EXPECT_EQ(s.WaitExit(), 0);
 }

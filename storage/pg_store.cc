@@ -69,9 +69,9 @@ std::vector<Statement> Statements() {
       {"send_batch",
        "SELECT o_outcome, o_id, o_change_id, o_until_us FROM tch_send_batch($1::bigint[],"
        " $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[])"},
+      // Writers of changes serialize per recipient (migration 0008).
       {"lock_recipient_of",
-       "SELECT u.id FROM users u JOIN messages m ON m.recipient_id = u.id"
-       " WHERE m.id = $1 FOR NO KEY UPDATE OF u"},
+       "SELECT pg_advisory_xact_lock(recipient_id) FROM messages WHERE id = $1"},
       // NOTIFY hints: "<user id>:<change id>" each.
       {"hints",
        "SELECT count(pg_notify('" + std::string(kChangeChannel) + "', p))"
@@ -274,6 +274,10 @@ std::string PgStoreStatementSql(std::string_view name) {
 PgStore::PgStore(std::string url, size_t pool_size)
     : pool_(std::move(url), pool_size,
             [](pqxx::connection& c) {
+              // Short statements only: compiling one with JIT would cost more than
+              // running it, and the planner's estimates of array arguments can be large
+              // enough to ask for it.
+              pqxx::nontransaction(c).exec0("SET jit = off");
               for (const Statement& s : Statements()) c.prepare(s.name, s.sql);
             }),
       // A quarter of the connections at most run batches of sends, as many batches of

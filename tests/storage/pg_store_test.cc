@@ -652,6 +652,81 @@ TEST_F(PgStoreTest, ConcurrentSendsGetTheirOwnOutcomes) {
             std::to_string(kThreads - kThreads / 3));
 }
 
+TEST_F(PgStoreTest, SendsFromOrToAUserThatDoesNotExistWriteNothing) {
+  // The tables written by sends have no foreign keys (migration 0008): the send
+  // statement itself refuses ids that name no user.
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t nobody = member + 1000000;
+  absl::StatusOr<SendOutcome> to_nobody =
+      store_->SendMessage(member, nobody, std::nullopt, "x", kT0, kUnlimited);
+  ASSERT_TRUE(to_nobody.ok()) << to_nobody.status().ToString();
+  EXPECT_EQ(to_nobody->kind, SendOutcome::Kind::kUnknownRecipient);
+  absl::StatusOr<SendOutcome> from_nobody =
+      store_->SendMessage(nobody, member, std::nullopt, "x", kT0, kUnlimited);
+  EXPECT_EQ(from_nobody.status().code(), absl::StatusCode::kInternal)
+      << from_nobody.status().ToString();
+  EXPECT_EQ(store_->InsertMessage(member, nobody, "x", kT0, kUnlimited).status().code(),
+            absl::StatusCode::kInternal);
+  EXPECT_EQ(store_->InsertMessage(nobody, member, "x", kT0, kUnlimited).status().code(),
+            absl::StatusCode::kInternal);
+  const std::string ids = std::to_string(member) + ", " + std::to_string(nobody);
+  EXPECT_EQ(Query("SELECT count(*) FROM messages WHERE sender_id IN (" + ids +
+                  ") OR recipient_id IN (" + ids + ")"),
+            "0");
+  EXPECT_EQ(Query("SELECT count(*) FROM changes WHERE user_id IN (" + ids + ")"), "0");
+}
+
+TEST_F(PgStoreTest, AReaderFollowingARecipientsChangesMissesNoneWhileManyWrite) {
+  // Change ids for one recipient must increase in commit order (writers serialize on
+  // the recipient, migration 0008), else a reader that has seen id n skips an id below
+  // n committed later. 16 threads send to one pro and edit what they sent, in batches
+  // that commit concurrently, while a reader takes the pro's changes after the last id
+  // it saw, as live delivery and NEW_CHG_AVAILABLE do.
+  constexpr int kWriters = 16;
+  constexpr int kRounds = 25;
+  PgStore store(db_->url(), 16);  // up to 4 batches of sends at once
+  const int64_t pro = NewUser(Role::kPro);
+  std::vector<int64_t> members;
+  for (int t = 0; t < kWriters; ++t) members.push_back(NewUser(Role::kMember));
+  std::atomic<int> writing{kWriters};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kWriters; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        absl::StatusOr<SendOutcome> sent =
+            store.SendMessage(members[t], pro, Role::kPro, "m", kT0, kUnlimited);
+        if (!sent.ok() || sent->kind != SendOutcome::Kind::kSent) {
+          failures.fetch_add(1);
+          continue;
+        }
+        if (!store.UpdateMessageContent(sent->message.id, "edited", kT0).ok()) {
+          failures.fetch_add(1);
+        }
+      }
+      writing.fetch_sub(1);
+    });
+  }
+  std::vector<int64_t> seen;
+  int64_t last = 0;
+  for (bool done = false; !done;) {
+    done = writing.load() == 0;  // one more pass after the last writer ends
+    absl::StatusOr<std::vector<Change>> changes = store.TakeChanges(pro, last, 1000, kT0);
+    ASSERT_TRUE(changes.ok()) << changes.status().ToString();
+    for (const Change& c : *changes) {
+      seen.push_back(c.id);
+      last = c.id;
+    }
+  }
+  for (std::thread& t : writers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::string seen_text;
+  for (int64_t id : seen) seen_text += (seen_text.empty() ? "" : ",") + std::to_string(id);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(2 * kWriters * kRounds));
+  EXPECT_EQ(seen_text, Query("SELECT string_agg(id::text, ',' ORDER BY id) FROM changes"
+                             " WHERE user_id = " + std::to_string(pro)));
+}
+
 TEST_F(PgStoreTest, FindSessionAnswersConcurrentLookupsEachWithItsOwnSession) {
   constexpr int kThreads = 16;
   std::vector<int64_t> users;

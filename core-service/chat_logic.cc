@@ -106,12 +106,27 @@ absl::StatusOr<Caller> ChatLogic::Authenticate(std::string_view token) {
   if (token.empty() || token.size() > kMaxSecretBytes) return NotAuthenticated();
   std::string hash = Sha256Hex(token);
   absl::StatusOr<storage::Session> session = store_.FindSession(hash, clock_.Now());
+  return CallerOf(std::move(session), std::move(hash));
+}
+
+void ChatLogic::AuthenticateAsync(std::string_view token,
+                                  std::function<void(absl::StatusOr<Caller>)> done) {
+  if (token.empty() || token.size() > kMaxSecretBytes) return done(NotAuthenticated());
+  std::string hash = Sha256Hex(token);
+  store_.FindSessionAsync(hash, clock_.Now(),
+                          [hash, done = std::move(done)](absl::StatusOr<storage::Session> s) {
+                            done(CallerOf(std::move(s), hash));
+                          });
+}
+
+absl::StatusOr<Caller> ChatLogic::CallerOf(absl::StatusOr<storage::Session> session,
+                                           std::string token_hash) {
   if (absl::IsNotFound(session.status())) return NotAuthenticated();
   if (!session.ok()) return session.status();
   if (session->banned) {
     return Error(absl::StatusCode::kPermissionDenied, "banned", "this account is banned");
   }
-  return Caller{session->user_id, session->role, std::move(hash)};
+  return Caller{session->user_id, session->role, std::move(token_hash)};
 }
 
 absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_hash) {
@@ -163,9 +178,25 @@ absl::StatusOr<storage::Message> ChatLogic::Send(const Caller& caller, int64_t r
   const std::shared_ptr<const Settings> settings = settings_.Get();
   if (absl::Status s = CheckContent(content, *settings); !s.ok()) return s;
   // Every other check runs in the transaction that stores the message: one round trip.
-  absl::StatusOr<storage::SendOutcome> outcome = store_.SendMessage(
+  return MessageOf(store_.SendMessage(
       caller.user_id, recipient_id, RecipientRoleFor(caller.role), content, clock_.Now(),
-      {settings->max_messages_per_minute, settings->max_messages_per_hour});
+      {settings->max_messages_per_minute, settings->max_messages_per_hour}));
+}
+
+void ChatLogic::SendAsync(const Caller& caller, int64_t recipient_id, std::string content,
+                          std::function<void(absl::StatusOr<storage::Message>)> done) {
+  const std::shared_ptr<const Settings> settings = settings_.Get();
+  if (absl::Status s = CheckContent(content, *settings); !s.ok()) return done(s);
+  store_.SendMessageAsync(
+      caller.user_id, recipient_id, RecipientRoleFor(caller.role), std::move(content),
+      clock_.Now(), {settings->max_messages_per_minute, settings->max_messages_per_hour},
+      [done = std::move(done)](absl::StatusOr<storage::SendOutcome> outcome) {
+        done(MessageOf(std::move(outcome)));
+      });
+}
+
+absl::StatusOr<storage::Message> ChatLogic::MessageOf(
+    absl::StatusOr<storage::SendOutcome> outcome) {
   if (!outcome.ok()) return outcome.status();
   using Kind = storage::SendOutcome::Kind;
   switch (outcome->kind) {

@@ -2,6 +2,7 @@
 #define TCHATATOR_CORE_SERVICE_CHAT_LOGIC_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,7 +35,8 @@ struct NewAccount {
 
 // Every business rule of tchatator: authentication, sessions, who may write to whom,
 // ownership, content limits. Blocking (it waits on the store): call it from worker
-// threads, never from gRPC's callback threads. Errors carry contract tokens (errors.h).
+// threads, never from gRPC's callback threads, except the *Async methods, which never
+// wait when the store has an executor. Errors carry contract tokens (errors.h).
 class ChatLogic {
  public:
   ChatLogic(storage::Store& store, const Clock& clock, const SettingsHolder& settings);
@@ -47,6 +49,10 @@ class ChatLogic {
   // UNAUTHENTICATED not-authenticated for an unknown, expired or ended session;
   // PERMISSION_DENIED banned while an admin ban is in force on its user.
   absl::StatusOr<Caller> Authenticate(std::string_view token);
+  // As Authenticate, answering through `done`; with an asynchronous store
+  // (storage::Store::SetExecutor), it never waits and `done` runs on the store's executor.
+  void AuthenticateAsync(std::string_view token,
+                         std::function<void(absl::StatusOr<Caller>)> done);
   absl::Status Logout(const Caller& caller);
 
   // Stores a message once every rule passes: INVALID_ARGUMENT empty-content,
@@ -55,6 +61,9 @@ class ChatLogic {
   // (retry-after).
   absl::StatusOr<storage::Message> Send(const Caller& caller, int64_t recipient_id,
                                         std::string_view content);
+  // As Send, answering through `done`, as AuthenticateAsync.
+  void SendAsync(const Caller& caller, int64_t recipient_id, std::string content,
+                 std::function<void(absl::StatusOr<storage::Message>)> done);
   // NOT_FOUND unknown-message (absent or deleted); PERMISSION_DENIED not-owner; content
   // errors as Send.
   absl::StatusOr<storage::Message> Update(const Caller& caller, int64_t message_id,
@@ -107,6 +116,12 @@ class ChatLogic {
   // row an older core stored under `key_hash`, the configured key's hash).
   absl::StatusOr<storage::User> BuiltInAdmin(const std::string& key_hash);
   absl::Status CheckContent(std::string_view content, const Settings& settings) const;
+  // The caller of a session found (or not) for the token whose hash is `token_hash`.
+  static absl::StatusOr<Caller> CallerOf(absl::StatusOr<storage::Session> session,
+                                         std::string token_hash);
+  // What Send answers for the store's outcome of a send.
+  static absl::StatusOr<storage::Message> MessageOf(
+      absl::StatusOr<storage::SendOutcome> outcome);
   // A message the caller may change: present, not deleted, the caller's own (or, with
   // `admin_may`, anyone's for an admin).
   absl::StatusOr<storage::Message> OwnMessage(const Caller& caller, int64_t message_id,

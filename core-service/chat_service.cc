@@ -47,13 +47,26 @@ grpc::ServerUnaryReactor* ChatService::Logout(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* context,
                                                    const v1::SendMessageRequest* request,
                                                    v1::SendMessageResponse* response) {
-  return Authenticated(context, "SendMessage", [this, request, response](const Caller& caller) {
-    absl::StatusOr<storage::Message> message =
-        logic_.Send(caller, request->recipient_id(), request->content());
-    if (!message.ok()) return message.status();
-    response->set_message_id(message->id);
-    ToTimestamp(message->sent_at, *response->mutable_sent_at());
-    return absl::OkStatus();
+  // The busiest call: no worker thread waits for its two database round trips (the
+  // session look-up, then the send's batch); each step runs where the previous one's
+  // batch ended.
+  return runner_.RunAsync(context, "SendMessage", [this, context, request,
+                                                   response](RpcRunner::Finisher finish) {
+    logic_.AuthenticateAsync(
+        BearerToken(*context), [this, request, response,
+                                finish = std::move(finish)](absl::StatusOr<Caller> caller) {
+          if (!caller.ok()) return finish("", caller.status());
+          std::string user = StrCat(caller->user_id);
+          logic_.SendAsync(*caller, request->recipient_id(), request->content(),
+                           [response, user = std::move(user), finish = std::move(finish)](
+                               absl::StatusOr<storage::Message> message) {
+                             if (message.ok()) {
+                               response->set_message_id(message->id);
+                               ToTimestamp(message->sent_at, *response->mutable_sent_at());
+                             }
+                             finish(user, message.status());
+                           });
+        });
   });
 }
 

@@ -103,9 +103,15 @@ CoreServer::CoreServer(storage::Store& store, const Clock& clock,
       // Several request bodies per database connection, so that batches can fill.
       runner_(static_cast<size_t>(settings.Get()->database_pool_size)),
       chat_(logic_, runner_, feed),
-      accounts_(logic_, runner_) {}
+      accounts_(logic_, runner_) {
+  // The asynchronous calls' batches run on the workers too.
+  store_.SetExecutor([this](std::function<void()> task) { runner_.Post(std::move(task)); });
+}
 
-CoreServer::~CoreServer() { Shutdown(absl::Seconds(5)); }
+CoreServer::~CoreServer() {
+  Shutdown(absl::Seconds(5));
+  store_.SetExecutor(nullptr);
+}
 
 namespace {
 

@@ -37,4 +37,15 @@ std::string BearerToken(const grpc::ServerContextBase& context) {
   return std::string(value.substr(kBearer.size()));
 }
 
+void RpcRunner::Finish(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                       std::string_view method, const std::string& user,
+                       const absl::Status& status) {
+  std::string line = StrCat(method, " ", absl::StatusCodeToString(status.code()));
+  if (!status.ok()) StrAppend(&line, " ", TokenOf(status), " (", status.message(), ")");
+  const std::string request_id = ClientMetadata(*context, kRequestIdKey);
+  if (!request_id.empty()) StrAppend(&line, " request=", request_id);
+  Log::Write(user, ClientIp(*context), line);
+  reactor->Finish(ToGrpcStatus(status, *context));
+}
+
 }  // namespace tchatator::core

@@ -56,13 +56,22 @@ class RpcRunner {
     asio::post(pool_, [context, reactor, method, body = std::move(body)]() mutable {
       std::string user;
       const absl::Status status = body(user);
-      std::string line = StrCat(method, " ", absl::StatusCodeToString(status.code()));
-      if (!status.ok()) StrAppend(&line, " ", TokenOf(status), " (", status.message(), ")");
-      const std::string request_id = ClientMetadata(*context, kRequestIdKey);
-      if (!request_id.empty()) StrAppend(&line, " request=", request_id);
-      Log::Write(user, ClientIp(*context), line);
-      reactor->Finish(ToGrpcStatus(status, *context));
+      Finish(context, reactor, method, user, status);
     });
+    return reactor;
+  }
+
+  // Ends a call whose body never blocks: `body(finish)` runs on this (gRPC) thread and
+  // arranges for `finish(user, status)` to be called once, from any thread, when the
+  // response is filled.
+  using Finisher = std::function<void(const std::string& user, const absl::Status& status)>;
+  template <typename Body>
+  grpc::ServerUnaryReactor* RunAsync(grpc::CallbackServerContext* context,
+                                     std::string_view method, Body body) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    body(Finisher([context, reactor, method](const std::string& user, const absl::Status& status) {
+      Finish(context, reactor, method, user, status);
+    }));
     return reactor;
   }
 
@@ -73,6 +82,11 @@ class RpcRunner {
   void Join() { pool_.join(); }
 
  private:
+  // Logs one line for the call and finishes it with `status`.
+  static void Finish(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                     std::string_view method, const std::string& user,
+                     const absl::Status& status);
+
   asio::thread_pool pool_;
 };
 

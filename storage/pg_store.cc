@@ -284,8 +284,35 @@ PgStore::PgStore(std::string url, size_t pool_size)
       // session look-ups: the others serve other reads, and calls arriving meanwhile wait
       // to go together in the next batch (a bigger batch costs the database less per
       // call; PostgreSQL flushes the commits of concurrent batches together anyway).
-      sends_(std::max<size_t>(1, pool_size / 4)),
-      lookups_(std::max<size_t>(1, pool_size / 4)) {}
+      sends_(std::max<size_t>(1, pool_size / 4), &PgStore::TakeSends,
+             [this](const std::vector<PendingSend*>& batch) -> std::function<void()> {
+               auto lease = std::make_shared<ConnectionPool::Lease>();
+               auto hints = std::make_shared<std::vector<std::string>>();
+               RunBatch(batch, *lease, *hints);
+               // Once the callers have their answers, the hints go out on the same
+               // connection.
+               return [this, lease, hints] {
+                 if (!hints->empty() && *lease) SendHints(lease->connection(), *hints);
+               };
+             }),
+      lookups_(std::max<size_t>(1, pool_size / 4),
+               [](std::deque<PendingLookup*>& queue, std::vector<PendingLookup*>& batch) {
+                 while (!queue.empty() && batch.size() < kMaxBatch) {
+                   batch.push_back(queue.front());
+                   queue.pop_front();
+                 }
+               },
+               [this](const std::vector<PendingLookup*>& batch) -> std::function<void()> {
+                 if (absl::Status s = RunLookups(batch); !s.ok()) {
+                   for (PendingLookup* p : batch) p->result = s;
+                 }
+                 return [] {};
+               }) {}
+
+void PgStore::SetExecutor(std::function<void(std::function<void()>)> executor) {
+  sends_.SetExecutor(executor);
+  lookups_.SetExecutor(std::move(executor));
+}
 
 void PgStore::Reconfigure(std::string url, size_t pool_size) {
   pool_.Reconfigure(std::move(url), pool_size);
@@ -310,35 +337,33 @@ void PgStore::SendHints(pqxx::connection_base& connection, const std::vector<std
   }
 }
 
-void PgStore::Submit(PendingSend& send) {
-  sends_.Submit(
-      send,
-      [](std::deque<PendingSend*>& queue, std::vector<PendingSend*>& batch) {
-        // In queue order; a send whose sender is limited and already in the batch
-        // waits for the next one (tch_send_batch: the sends of a batch do not see each
-        // other).
-        for (auto it = queue.begin(); it != queue.end() && batch.size() < kMaxBatch;) {
-          PendingSend* p = *it;
-          const bool limited = p->limits.per_minute > 0 || p->limits.per_hour > 0;
-          if (limited && std::any_of(batch.begin(), batch.end(), [p](const PendingSend* q) {
-                return q->sender_id == p->sender_id;
-              })) {
-            ++it;
-            continue;
-          }
-          batch.push_back(p);
-          it = queue.erase(it);
-        }
-      },
-      [this](const std::vector<PendingSend*>& batch) {
-        auto lease = std::make_shared<ConnectionPool::Lease>();
-        auto hints = std::make_shared<std::vector<std::string>>();
-        RunBatch(batch, *lease, *hints);
-        // Once the callers have their answers, the hints go out on the same connection.
-        return [this, lease, hints] {
-          if (!hints->empty() && *lease) SendHints(lease->connection(), *hints);
-        };
-      });
+void PgStore::PendingSend::Checked(int64_t sender, int64_t recipient,
+                                   std::optional<Role> role, std::string text, absl::Time at,
+                                   SendLimits send_limits) {
+  sender_id = sender;
+  recipient_id = recipient;
+  check_rules = true;
+  if (role) recipient_role = std::string(RoleName(*role));
+  content = std::move(text);
+  now = at;
+  limits = send_limits;
+}
+
+void PgStore::TakeSends(std::deque<PendingSend*>& queue, std::vector<PendingSend*>& batch) {
+  // In queue order; a send whose sender is limited and already in the batch waits for
+  // the next one (tch_send_batch: the sends of a batch do not see each other).
+  for (auto it = queue.begin(); it != queue.end() && batch.size() < kMaxBatch;) {
+    PendingSend* p = *it;
+    const bool limited = p->limits.per_minute > 0 || p->limits.per_hour > 0;
+    if (limited && std::any_of(batch.begin(), batch.end(), [p](const PendingSend* q) {
+          return q->sender_id == p->sender_id;
+        })) {
+      ++it;
+      continue;
+    }
+    batch.push_back(p);
+    it = queue.erase(it);
+  }
 }
 
 void PgStore::RunBatch(const std::vector<PendingSend*>& batch, ConnectionPool::Lease& lease,
@@ -548,21 +573,20 @@ absl::StatusOr<Session> PgStore::FindSession(std::string_view token_hash, absl::
   PendingLookup lookup;
   lookup.token_hash = std::string(token_hash);
   lookup.now = now;
-  lookups_.Submit(
-      lookup,
-      [](std::deque<PendingLookup*>& queue, std::vector<PendingLookup*>& batch) {
-        while (!queue.empty() && batch.size() < kMaxBatch) {
-          batch.push_back(queue.front());
-          queue.pop_front();
-        }
-      },
-      [this](const std::vector<PendingLookup*>& batch) {
-        if (absl::Status s = RunLookups(batch); !s.ok()) {
-          for (PendingLookup* p : batch) p->result = s;
-        }
-        return [] {};
-      });
+  lookups_.Submit(lookup);
   return std::move(lookup.result);
+}
+
+void PgStore::FindSessionAsync(std::string token_hash, absl::Time now,
+                               std::function<void(absl::StatusOr<Session>)> done) {
+  auto* lookup = new PendingLookup;
+  lookup->token_hash = std::move(token_hash);
+  lookup->now = now;
+  lookup->on_done = [lookup, done = std::move(done)] {
+    std::unique_ptr<PendingLookup> owned(lookup);
+    done(std::move(owned->result));
+  };
+  lookups_.SubmitAsync(*lookup);
 }
 
 absl::Status PgStore::RunLookups(const std::vector<PendingLookup*>& batch) {
@@ -604,7 +628,7 @@ absl::StatusOr<Message> PgStore::InsertMessage(int64_t sender_id, int64_t recipi
   send.content = std::string(content);
   send.now = now;
   send.limits = limits;
-  Submit(send);
+  sends_.Submit(send);
   if (!send.result.ok()) return send.result.status();
   switch (send.result->kind) {
     case SendOutcome::Kind::kSent:
@@ -625,15 +649,22 @@ absl::StatusOr<SendOutcome> PgStore::SendMessage(int64_t sender_id, int64_t reci
                                                  std::string_view content, absl::Time now,
                                                  SendLimits limits) {
   PendingSend send;
-  send.sender_id = sender_id;
-  send.recipient_id = recipient_id;
-  send.check_rules = true;
-  if (recipient_role) send.recipient_role = std::string(RoleName(*recipient_role));
-  send.content = std::string(content);
-  send.now = now;
-  send.limits = limits;
-  Submit(send);
+  send.Checked(sender_id, recipient_id, recipient_role, std::string(content), now, limits);
+  sends_.Submit(send);
   return std::move(send.result);
+}
+
+void PgStore::SendMessageAsync(int64_t sender_id, int64_t recipient_id,
+                               std::optional<Role> recipient_role, std::string content,
+                               absl::Time now, SendLimits limits,
+                               std::function<void(absl::StatusOr<SendOutcome>)> done) {
+  auto* send = new PendingSend;
+  send->Checked(sender_id, recipient_id, recipient_role, std::move(content), now, limits);
+  send->on_done = [send, done = std::move(done)] {
+    std::unique_ptr<PendingSend> owned(send);
+    done(std::move(owned->result));
+  };
+  sends_.SubmitAsync(*send);
 }
 
 absl::StatusOr<Message> PgStore::GetMessage(int64_t message_id) {

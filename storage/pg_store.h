@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/combiner.h"
 #include "storage/connection_pool.h"
 #include "storage/store.h"
 
@@ -20,61 +22,6 @@ namespace tchatator::storage {
 // The SQL text of the prepared statement `name` that PgStore runs (e.g. "history",
 // "conversations"), or "" when it has none; lets tests examine the exact queries' plans.
 std::string PgStoreStatementSql(std::string_view name);
-
-// Runs concurrent calls of one kind in batches, each batch by one of the callers: a
-// caller queues its item (with `bool done` and `std::condition_variable wake` members),
-// then, until the item is done, runs the next batch whenever fewer than
-// `max_in_flight` batches run. Thread-safe.
-template <typename Item>
-class Combiner {
- public:
-  explicit Combiner(size_t max_in_flight) : max_in_flight_(max_in_flight) {}
-
-  // Changes how many batches may run at once; a larger number lets a waiting item lead.
-  void SetMaxInFlight(size_t max_in_flight) {
-    std::lock_guard lock(mu_);
-    max_in_flight_ = max_in_flight;
-    if (!queue_.empty() && in_flight_ < max_in_flight_) queue_.front()->wake.notify_one();
-  }
-
-  // Returns once `item` is done. `take(queue, batch)` moves items from the front part
-  // of the queue into the (empty) batch, at least one; `run(batch)` does their work and
-  // returns what to do once their callers have been given their answers.
-  template <typename Take, typename Run>
-  void Submit(Item& item, Take take, Run run) {
-    std::unique_lock lock(mu_);
-    queue_.push_back(&item);
-    while (!item.done) {
-      if (in_flight_ >= max_in_flight_ || queue_.empty()) {
-        item.wake.wait(lock);
-        continue;
-      }
-      std::vector<Item*> batch;
-      take(queue_, batch);
-      ++in_flight_;
-      if (!queue_.empty() && in_flight_ < max_in_flight_) queue_.front()->wake.notify_one();
-      lock.unlock();
-      auto after = run(batch);
-      lock.lock();
-      for (Item* p : batch) {
-        p->done = true;
-        p->wake.notify_one();
-      }
-      lock.unlock();
-      after();
-      lock.lock();
-      --in_flight_;
-      // A slot is free again: the first waiting item may lead the next batch.
-      if (!queue_.empty()) queue_.front()->wake.notify_one();
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::deque<Item*> queue_;
-  size_t in_flight_ = 0;
-  size_t max_in_flight_;
-};
 
 // The Store on PostgreSQL through libpqxx, with named prepared statements on pooled
 // connections. The only place that catches pqxx exceptions: they become statuses here.
@@ -106,6 +53,8 @@ class PgStore : public Store {
   absl::Status CreateSession(std::string_view token_hash, int64_t user_id, absl::Time now,
                              absl::Time expires_at) override;
   absl::StatusOr<Session> FindSession(std::string_view token_hash, absl::Time now) override;
+  void FindSessionAsync(std::string token_hash, absl::Time now,
+                        std::function<void(absl::StatusOr<Session>)> done) override;
   absl::Status DeleteSession(std::string_view token_hash) override;
   absl::StatusOr<Message> InsertMessage(int64_t sender_id, int64_t recipient_id,
                                         std::string_view content, absl::Time now,
@@ -114,6 +63,11 @@ class PgStore : public Store {
                                           std::optional<Role> recipient_role,
                                           std::string_view content, absl::Time now,
                                           SendLimits limits) override;
+  void SendMessageAsync(int64_t sender_id, int64_t recipient_id,
+                        std::optional<Role> recipient_role, std::string content, absl::Time now,
+                        SendLimits limits,
+                        std::function<void(absl::StatusOr<SendOutcome>)> done) override;
+  void SetExecutor(std::function<void(std::function<void()>)> executor) override;
   absl::StatusOr<Message> GetMessage(int64_t message_id) override;
   absl::StatusOr<Message> UpdateMessageContent(int64_t message_id, std::string_view content,
                                                absl::Time now) override;
@@ -159,16 +113,22 @@ class PgStore : public Store {
     SendLimits limits;
     bool done = false;
     std::condition_variable wake;  // done, or this caller may lead a batch
+    std::function<void()> on_done;  // asynchronous callers only
     absl::StatusOr<SendOutcome> result = absl::InternalError("not sent");
+
+    // Describes a send with the rules (SendMessage).
+    void Checked(int64_t sender, int64_t recipient, std::optional<Role> role, std::string text,
+                 absl::Time at, SendLimits send_limits);
   };
-  // Returns once `send` is done (by this caller or another).
-  void Submit(PendingSend& send);
+  // Takes the next batch of sends from the queue.
+  static void TakeSends(std::deque<PendingSend*>& queue, std::vector<PendingSend*>& batch);
   // One FindSession waiting for its batch.
   struct PendingLookup {
     std::string token_hash;
     absl::Time now;
     bool done = false;
     std::condition_variable wake;
+    std::function<void()> on_done;
     absl::StatusOr<Session> result = absl::InternalError("not looked up");
   };
   absl::Status RunLookups(const std::vector<PendingLookup*>& batch);

@@ -2,6 +2,7 @@
 #define TCHATATOR_STORAGE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -130,6 +131,11 @@ class Store {
                                      absl::Time now, absl::Time expires_at) = 0;
   // NotFound if unknown or expired at `now`.
   virtual absl::StatusOr<Session> FindSession(std::string_view token_hash, absl::Time now) = 0;
+  // As FindSession, answering through `done` instead of returning; see SetExecutor.
+  virtual void FindSessionAsync(std::string token_hash, absl::Time now,
+                                std::function<void(absl::StatusOr<Session>)> done) {
+    done(FindSession(token_hash, now));
+  }
   virtual absl::Status DeleteSession(std::string_view token_hash) = 0;
 
   // Stores a message unless the sender already sent `limits` messages in the last 60 s
@@ -150,6 +156,18 @@ class Store {
                                                   std::optional<Role> recipient_role,
                                                   std::string_view content, absl::Time now,
                                                   SendLimits limits) = 0;
+  // As SendMessage, answering through `done` instead of returning; see SetExecutor.
+  virtual void SendMessageAsync(int64_t sender_id, int64_t recipient_id,
+                                std::optional<Role> recipient_role, std::string content,
+                                absl::Time now, SendLimits limits,
+                                std::function<void(absl::StatusOr<SendOutcome>)> done) {
+    done(SendMessage(sender_id, recipient_id, recipient_role, content, now, limits));
+  }
+  // Where the *Async methods wait for the database: `executor` runs a task on another
+  // thread, and `done` then runs on such a thread, the calling one never waiting. With
+  // no executor (the default, or after SetExecutor(nullptr)), they wait on the calling
+  // thread and call `done` before returning.
+  virtual void SetExecutor(std::function<void(std::function<void()>)> /*executor*/) {}
   // Any message, deleted or not. NotFound if the id was never used.
   virtual absl::StatusOr<Message> GetMessage(int64_t message_id) = 0;
   // NotFound if absent or deleted.

@@ -1,0 +1,168 @@
+#ifndef TCHATATOR_STORAGE_COMBINER_H_
+#define TCHATATOR_STORAGE_COMBINER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+namespace tchatator::storage {
+namespace combiner_internal {
+// While a thread answers a batch's asynchronous items: the batches those answers
+// started in other combiners (or this one), to lead on this thread once they are all
+// answered, instead of waking another thread for each.
+inline thread_local std::vector<std::function<void()>>* deferred = nullptr;
+}  // namespace combiner_internal
+
+// Runs the queued items of concurrent callers in batches, at most `max_in_flight`
+// batches at once. An item has `bool done`, `std::condition_variable wake` and
+// `std::function<void()> on_done` members. Thread-safe.
+//
+// A synchronous caller (Submit) waits for its item and, whenever a batch may start,
+// leads the next one itself, as today's database callers do. An asynchronous caller
+// (SubmitAsync) returns at once: its batch is led by a task given to the executor (or by
+// a waiting synchronous caller), and its `on_done` runs on the thread that led the batch,
+// so no thread waits on the item and none is woken for it alone. A batch that such an
+// answer starts (the next step of the same request, in this or another combiner) is led
+// by that thread once the batch's answers are given.
+template <typename Item>
+class Combiner {
+ public:
+  // take(queue, batch): moves items from the front part of `queue` into the (empty)
+  // `batch`, at least one. run(batch): does their work and returns what to do once their
+  // callers have their answers.
+  using Take = std::function<void(std::deque<Item*>&, std::vector<Item*>&)>;
+  using Run = std::function<std::function<void()>(const std::vector<Item*>&)>;
+  // Runs a task on another thread.
+  using Executor = std::function<void(std::function<void()>)>;
+
+  Combiner(size_t max_in_flight, Take take, Run run)
+      : take_(std::move(take)), run_(std::move(run)), max_in_flight_(max_in_flight) {}
+
+  // Changes how many batches may run at once.
+  void SetMaxInFlight(size_t max_in_flight) {
+    std::lock_guard lock(mu_);
+    max_in_flight_ = max_in_flight;
+    Kick();
+  }
+
+  // Where asynchronous items' batches are led; none: SubmitAsync runs the item's batch
+  // on the calling thread before it returns.
+  void SetExecutor(Executor executor) {
+    std::lock_guard lock(mu_);
+    executor_ = std::move(executor);
+  }
+
+  // Returns once `item` is done (by this caller or another).
+  void Submit(Item& item) {
+    std::unique_lock lock(mu_);
+    queue_.push_back(&item);
+    while (!item.done) {
+      if (in_flight_ >= max_in_flight_ || queue_.empty()) {
+        item.wake.wait(lock);
+        continue;
+      }
+      LeadOne(lock);
+      Kick();
+    }
+  }
+
+  // Queues `item` and returns; `item.on_done` runs once it is done, on the thread that
+  // ran its batch. The item must live until then (on_done may free it).
+  void SubmitAsync(Item& item) {
+    std::unique_lock lock(mu_);
+    if (!executor_) {
+      lock.unlock();
+      std::function<void()> done = std::move(item.on_done);
+      item.on_done = nullptr;
+      Submit(item);
+      done();
+      return;
+    }
+    queue_.push_back(&item);
+    Kick();
+  }
+
+ private:
+  // Under mu_, with a batch allowed to start: runs the next batch, then returns under
+  // mu_ again. Synchronous items are woken, asynchronous ones answered outside mu_.
+  void LeadOne(std::unique_lock<std::mutex>& lock) {
+    std::vector<Item*> batch;
+    take_(queue_, batch);
+    ++in_flight_;
+    Kick();
+    lock.unlock();
+    std::function<void()> after = run_(batch);
+    std::vector<std::function<void()>> answers;
+    lock.lock();
+    for (Item* p : batch) {
+      if (p->on_done) {
+        answers.push_back(std::move(p->on_done));
+      } else {
+        p->done = true;
+        p->wake.notify_one();
+      }
+    }
+    lock.unlock();
+    std::vector<std::function<void()>> deferred;
+    std::vector<std::function<void()>>* const outer = combiner_internal::deferred;
+    combiner_internal::deferred = &deferred;
+    for (std::function<void()>& answer : answers) answer();
+    combiner_internal::deferred = outer;
+    after();
+    lock.lock();
+    --in_flight_;
+    if (deferred.empty()) return;
+    Kick();
+    lock.unlock();
+    for (std::function<void()>& task : deferred) task();
+    lock.lock();
+  }
+
+  // Under mu_: when a batch may start, makes sure someone leads it: the first waiting
+  // synchronous caller, else a task on the executor (one at a time is idle).
+  void Kick() {
+    if (queue_.empty() || in_flight_ >= max_in_flight_) return;
+    for (Item* p : queue_) {
+      if (!p->on_done) {
+        p->wake.notify_one();
+        return;
+      }
+    }
+    if (idle_drains_ > 0 || !executor_) return;
+    ++idle_drains_;
+    if (combiner_internal::deferred != nullptr) {
+      combiner_internal::deferred->push_back([this] { Drain(); });
+    } else {
+      executor_([this] { Drain(); });
+    }
+  }
+
+  // An executor's task: leads batches while there are items and room for a batch.
+  void Drain() {
+    std::unique_lock lock(mu_);
+    while (!queue_.empty() && in_flight_ < max_in_flight_) {
+      --idle_drains_;
+      LeadOne(lock);
+      ++idle_drains_;
+    }
+    --idle_drains_;
+    Kick();
+  }
+
+  const Take take_;
+  const Run run_;
+  std::mutex mu_;
+  std::deque<Item*> queue_;
+  size_t in_flight_ = 0;
+  size_t max_in_flight_;
+  size_t idle_drains_ = 0;  // drain tasks posted or between two batches
+  Executor executor_;
+};
+
+}  // namespace tchatator::storage
+
+#endif  // TCHATATOR_STORAGE_COMBINER_H_

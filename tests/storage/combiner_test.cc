@@ -1,0 +1,254 @@
+// Unit tests of storage::Combiner (no database): batches, the limit of batches at once,
+// synchronous and asynchronous callers, and where asynchronous answers run.
+
+#include "storage/combiner.h"
+
+#include <gtest/gtest.h>
+
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tchatator::storage {
+namespace {
+
+struct Item {
+  int value = 0;
+  int result = 0;
+  bool done = false;
+  std::condition_variable wake;
+  std::function<void()> on_done;
+};
+
+// A combiner whose batches double each value, take `batch_time`, and record how many
+// run at once and how big they are.
+class Doubler {
+ public:
+  Doubler(size_t max_in_flight, std::chrono::microseconds batch_time)
+      : combiner_(
+            max_in_flight,
+            [](std::deque<Item*>& queue, std::vector<Item*>& batch) {
+              while (!queue.empty() && batch.size() < 16) {
+                batch.push_back(queue.front());
+                queue.pop_front();
+              }
+            },
+            [this, batch_time](const std::vector<Item*>& batch) -> std::function<void()> {
+              const int now = running_.fetch_add(1) + 1;
+              for (int seen = max_running_.load(); now > seen;) {
+                if (max_running_.compare_exchange_weak(seen, now)) break;
+              }
+              std::this_thread::sleep_for(batch_time);
+              for (Item* p : batch) p->result = 2 * p->value;
+              batches_.fetch_add(1);
+              running_.fetch_sub(1);
+              return [] {};
+            }) {}
+
+  Combiner<Item>& combiner() { return combiner_; }
+  int batches() const { return batches_.load(); }
+  int max_running() const { return max_running_.load(); }
+
+ private:
+  std::atomic<int> running_{0};
+  std::atomic<int> max_running_{0};
+  std::atomic<int> batches_{0};
+  Combiner<Item> combiner_;
+};
+
+// Counts the tasks given to a thread pool.
+class CountingExecutor {
+ public:
+  explicit CountingExecutor(size_t threads) : pool_(threads) {}
+  ~CountingExecutor() { pool_.join(); }
+  Combiner<Item>::Executor executor() {
+    return [this](std::function<void()> task) {
+      posted_.fetch_add(1);
+      asio::post(pool_, std::move(task));
+    };
+  }
+  int posted() const { return posted_.load(); }
+
+ private:
+  std::atomic<int> posted_{0};
+  asio::thread_pool pool_;
+};
+
+// Waits (at most 10 s) until `count` reaches `n`.
+bool WaitFor(std::mutex& mu, std::condition_variable& cv, const int& count, int n) {
+  std::unique_lock lock(mu);
+  return cv.wait_for(lock, std::chrono::seconds(10), [&] { return count >= n; });
+}
+
+TEST(CombinerTest, SynchronousCallersShareBatchesWithinTheLimit) {
+  constexpr int kThreads = 16;
+  constexpr int kEach = 20;
+  Doubler doubler(2, std::chrono::microseconds(500));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        Item item;
+        item.value = t * 1000 + i;
+        doubler.combiner().Submit(item);
+        if (!item.done || item.result != 2 * item.value) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_LE(doubler.max_running(), 2);
+  // 16 callers, 2 batches at a time: most batches carry several callers.
+  EXPECT_LT(doubler.batches(), kThreads * kEach / 2);
+}
+
+TEST(CombinerTest, AsynchronousItemsAreAnsweredOnceOnAnExecutorThread) {
+  constexpr int kItems = 400;
+  CountingExecutor executor(4);
+  Doubler doubler(2, std::chrono::microseconds(200));
+  doubler.combiner().SetExecutor(executor.executor());
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0;
+  std::vector<int> answers(kItems, 0);
+  std::vector<int> results(kItems, -1);
+  std::atomic<int> on_submitting_thread{0};
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < 4; ++t) {
+    submitters.emplace_back([&, t] {
+      const std::thread::id me = std::this_thread::get_id();
+      for (int i = t; i < kItems; i += 4) {
+        auto* item = new Item;
+        item->value = i;
+        item->on_done = [&, item, i, me] {
+          std::unique_ptr<Item> owned(item);
+          if (std::this_thread::get_id() == me) on_submitting_thread.fetch_add(1);
+          std::lock_guard lock(mu);
+          ++answers[i];
+          results[i] = owned->result;
+          ++answered;
+          cv.notify_all();
+        };
+        doubler.combiner().SubmitAsync(*item);
+      }
+    });
+  }
+  for (std::thread& t : submitters) t.join();
+  ASSERT_TRUE(WaitFor(mu, cv, answered, kItems)) << answered << " answered";
+  std::lock_guard lock(mu);
+  for (int i = 0; i < kItems; ++i) {
+    EXPECT_EQ(answers[i], 1) << i;
+    EXPECT_EQ(results[i], 2 * i) << i;
+  }
+  EXPECT_EQ(on_submitting_thread.load(), 0);
+  EXPECT_LE(doubler.max_running(), 2);
+  EXPECT_LT(doubler.batches(), kItems / 2);
+  // Tasks are posted per batch at most, not per item.
+  EXPECT_LE(executor.posted(), doubler.batches());
+}
+
+TEST(CombinerTest, AStepStartedByAnAnswerRunsOnThatThreadWithoutAnotherTask) {
+  // A request in two steps, one at a time (lock-step): its first step's answer submits
+  // the second step to another combiner. One task per request, not one per step.
+  constexpr int kRequests = 50;
+  CountingExecutor executor(4);
+  Doubler first(2, std::chrono::microseconds(0));
+  Doubler second(2, std::chrono::microseconds(0));
+  first.combiner().SetExecutor(executor.executor());
+  second.combiner().SetExecutor(executor.executor());
+  for (int r = 0; r < kRequests; ++r) {
+    std::mutex mu;
+    std::condition_variable cv;
+    int finished = 0;
+    int result = 0;
+    std::thread::id first_thread, second_thread;
+    auto* a = new Item;
+    a->value = r;
+    a->on_done = [&, a] {
+      std::unique_ptr<Item> owned_a(a);
+      first_thread = std::this_thread::get_id();
+      auto* b = new Item;
+      b->value = owned_a->result;
+      b->on_done = [&, b] {
+        std::unique_ptr<Item> owned_b(b);
+        second_thread = std::this_thread::get_id();
+        std::lock_guard lock(mu);
+        result = owned_b->result;
+        finished = 1;
+        cv.notify_all();
+      };
+      second.combiner().SubmitAsync(*b);
+    };
+    first.combiner().SubmitAsync(*a);
+    ASSERT_TRUE(WaitFor(mu, cv, finished, 1)) << "request " << r;
+    std::lock_guard lock(mu);
+    EXPECT_EQ(result, 4 * r);
+    EXPECT_EQ(first_thread, second_thread) << "request " << r;
+  }
+  EXPECT_LE(executor.posted(), kRequests);
+}
+
+TEST(CombinerTest, SynchronousAndAsynchronousCallersTogetherAllFinish) {
+  // One batch at a time: synchronous callers lead batches that carry asynchronous items,
+  // and the executor's tasks carry synchronous ones; nobody is left waiting.
+  constexpr int kSync = 8;
+  constexpr int kAsyncEach = 50;
+  CountingExecutor executor(2);
+  Doubler doubler(1, std::chrono::microseconds(100));
+  doubler.combiner().SetExecutor(executor.executor());
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kSync; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kAsyncEach; ++i) {
+        auto* item = new Item;
+        item->value = i;
+        item->on_done = [&, item] {
+          std::unique_ptr<Item> owned(item);
+          if (owned->result != 2 * owned->value) wrong.fetch_add(1);
+          std::lock_guard lock(mu);
+          ++answered;
+          cv.notify_all();
+        };
+        doubler.combiner().SubmitAsync(*item);
+        Item mine;
+        mine.value = t;
+        doubler.combiner().Submit(mine);
+        if (!mine.done || mine.result != 2 * t) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_TRUE(WaitFor(mu, cv, answered, kSync * kAsyncEach)) << answered << " answered";
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(doubler.max_running(), 1);
+}
+
+TEST(CombinerTest, WithoutAnExecutorSubmitAsyncAnswersBeforeReturning) {
+  Doubler doubler(1, std::chrono::microseconds(0));
+  int result = 0;
+  std::thread::id answered_on;
+  Item item;
+  item.value = 21;
+  item.on_done = [&] {
+    result = item.result;
+    answered_on = std::this_thread::get_id();
+  };
+  doubler.combiner().SubmitAsync(item);
+  EXPECT_EQ(result, 42);
+  EXPECT_EQ(answered_on, std::this_thread::get_id());
+}
+
+}  // namespace
+}  // namespace tchatator::storage

@@ -7,15 +7,29 @@
 namespace tchatator::core {
 
 template <typename Body>
+grpc::ServerUnaryReactor* ChatService::AuthenticatedAsync(grpc::CallbackServerContext* context,
+                                                          std::string_view method, Body body) {
+  return runner_.RunAsync(
+      context, method, [this, context, body = std::move(body)](RpcRunner::Finisher finish) {
+        logic_.AuthenticateAsync(
+            BearerToken(*context),
+            [body, finish = std::move(finish)](absl::StatusOr<Caller> caller) {
+              if (!caller.ok()) return finish("", caller.status());
+              body(*std::move(caller), finish);
+            });
+      });
+}
+
+template <typename Body>
 grpc::ServerUnaryReactor* ChatService::Authenticated(grpc::CallbackServerContext* context,
                                                      std::string_view method, Body body) {
-  return runner_.Run(context, method,
-                     [this, context, body = std::move(body)](std::string& user) -> absl::Status {
-                       absl::StatusOr<Caller> caller = logic_.Authenticate(BearerToken(*context));
-                       if (!caller.ok()) return caller.status();
-                       user = StrCat(caller->user_id);
-                       return body(*caller);
-                     });
+  return AuthenticatedAsync(
+      context, method,
+      [this, body = std::move(body)](Caller caller, const RpcRunner::Finisher& finish) {
+        runner_.Post([body, finish, caller = std::move(caller)] {
+          finish(StrCat(caller.user_id), body(caller));
+        });
+      });
 }
 
 void ChatService::Fill(const storage::Message& message, const Caller& caller,
@@ -50,23 +64,18 @@ grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* 
   // The busiest call: no worker thread waits for its two database round trips (the
   // session look-up, then the send's batch); each step runs where the previous one's
   // batch ended.
-  return runner_.RunAsync(context, "SendMessage", [this, context, request,
-                                                   response](RpcRunner::Finisher finish) {
-    logic_.AuthenticateAsync(
-        BearerToken(*context), [this, request, response,
-                                finish = std::move(finish)](absl::StatusOr<Caller> caller) {
-          if (!caller.ok()) return finish("", caller.status());
-          std::string user = StrCat(caller->user_id);
-          logic_.SendAsync(*caller, request->recipient_id(), request->content(),
-                           [response, user = std::move(user), finish = std::move(finish)](
-                               absl::StatusOr<storage::Message> message) {
-                             if (message.ok()) {
-                               response->set_message_id(message->id);
-                               ToTimestamp(message->sent_at, *response->mutable_sent_at());
-                             }
-                             finish(user, message.status());
-                           });
-        });
+  return AuthenticatedAsync(context, "SendMessage", [this, request, response](
+                                                        Caller caller,
+                                                        const RpcRunner::Finisher& finish) {
+    logic_.SendAsync(caller, request->recipient_id(), request->content(),
+                     [response, user = StrCat(caller.user_id),
+                      finish](absl::StatusOr<storage::Message> message) {
+                       if (message.ok()) {
+                         response->set_message_id(message->id);
+                         ToTimestamp(message->sent_at, *response->mutable_sent_at());
+                       }
+                       finish(user, message.status());
+                     });
   });
 }
 

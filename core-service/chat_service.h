@@ -62,10 +62,16 @@ class ChatService final : public v1::ChatService::CallbackService {
                                   v1::LiftResponse* response) override;
 
  private:
-  // Runs `body(caller)` for the session named by the call's bearer token.
+  // Runs `body(caller)` on a worker for the session named by the call's bearer token,
+  // once found; the call ends with what it returns.
   template <typename Body>
   grpc::ServerUnaryReactor* Authenticated(grpc::CallbackServerContext* context,
                                           std::string_view method, Body body);
+  // As Authenticated for a body that never blocks: `body(caller, finish)` runs where the
+  // session look-up ended and calls `finish` once, from any thread.
+  template <typename Body>
+  grpc::ServerUnaryReactor* AuthenticatedAsync(grpc::CallbackServerContext* context,
+                                               std::string_view method, Body body);
   grpc::ServerUnaryReactor* Restrict(grpc::CallbackServerContext* context,
                                      std::string_view method, storage::RestrictionKind kind,
                                      const v1::RestrictRequest* request,

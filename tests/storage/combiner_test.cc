@@ -81,11 +81,29 @@ class CountingExecutor {
   asio::thread_pool pool_;
 };
 
-// Waits (at most 10 s) until `count` reaches `n`.
-bool WaitFor(std::mutex& mu, std::condition_variable& cv, const int& count, int n) {
-  std::unique_lock lock(mu);
-  return cv.wait_for(lock, std::chrono::seconds(10), [&] { return count >= n; });
-}
+// A count that other threads raise, and a wait (at most 10 s) for it to reach n. What
+// a thread wrote before Add() is seen by the thread that WaitFor() returned to.
+class Counter {
+ public:
+  void Add() {
+    std::lock_guard lock(mu_);
+    ++n_;
+    cv_.notify_all();
+  }
+  bool WaitFor(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return n_ >= n; });
+  }
+  int value() {
+    std::lock_guard lock(mu_);
+    return n_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int n_ = 0;
+};
 
 TEST(CombinerTest, SynchronousCallersShareBatchesWithinTheLimit) {
   constexpr int kThreads = 16;
@@ -115,11 +133,9 @@ TEST(CombinerTest, AsynchronousItemsAreAnsweredOnceOnAnExecutorThread) {
   CountingExecutor executor(4);
   Doubler doubler(2, std::chrono::microseconds(200));
   doubler.combiner().SetExecutor(executor.executor());
-  std::mutex mu;
-  std::condition_variable cv;
-  int answered = 0;
-  std::vector<int> answers(kItems, 0);
-  std::vector<int> results(kItems, -1);
+  Counter answered;
+  std::vector<std::atomic<int>> answers(kItems);
+  std::vector<std::atomic<int>> results(kItems);
   std::atomic<int> on_submitting_thread{0};
   std::vector<std::thread> submitters;
   for (int t = 0; t < 4; ++t) {
@@ -131,22 +147,19 @@ TEST(CombinerTest, AsynchronousItemsAreAnsweredOnceOnAnExecutorThread) {
         item->on_done = [&, item, i, me] {
           std::unique_ptr<Item> owned(item);
           if (std::this_thread::get_id() == me) on_submitting_thread.fetch_add(1);
-          std::lock_guard lock(mu);
-          ++answers[i];
-          results[i] = owned->result;
-          ++answered;
-          cv.notify_all();
+          answers[i].fetch_add(1);
+          results[i].store(owned->result);
+          answered.Add();
         };
         doubler.combiner().SubmitAsync(*item);
       }
     });
   }
   for (std::thread& t : submitters) t.join();
-  ASSERT_TRUE(WaitFor(mu, cv, answered, kItems)) << answered << " answered";
-  std::lock_guard lock(mu);
+  ASSERT_TRUE(answered.WaitFor(kItems)) << answered.value() << " answered";
   for (int i = 0; i < kItems; ++i) {
-    EXPECT_EQ(answers[i], 1) << i;
-    EXPECT_EQ(results[i], 2 * i) << i;
+    EXPECT_EQ(answers[i].load(), 1) << i;
+    EXPECT_EQ(results[i].load(), 2 * i) << i;
   }
   EXPECT_EQ(on_submitting_thread.load(), 0);
   EXPECT_LE(doubler.max_running(), 2);
@@ -165,9 +178,7 @@ TEST(CombinerTest, AStepStartedByAnAnswerRunsOnThatThreadWithoutAnotherTask) {
   first.combiner().SetExecutor(executor.executor());
   second.combiner().SetExecutor(executor.executor());
   for (int r = 0; r < kRequests; ++r) {
-    std::mutex mu;
-    std::condition_variable cv;
-    int finished = 0;
+    Counter finished;
     int result = 0;
     std::thread::id first_thread, second_thread;
     auto* a = new Item;
@@ -180,16 +191,13 @@ TEST(CombinerTest, AStepStartedByAnAnswerRunsOnThatThreadWithoutAnotherTask) {
       b->on_done = [&, b] {
         std::unique_ptr<Item> owned_b(b);
         second_thread = std::this_thread::get_id();
-        std::lock_guard lock(mu);
         result = owned_b->result;
-        finished = 1;
-        cv.notify_all();
+        finished.Add();
       };
       second.combiner().SubmitAsync(*b);
     };
     first.combiner().SubmitAsync(*a);
-    ASSERT_TRUE(WaitFor(mu, cv, finished, 1)) << "request " << r;
-    std::lock_guard lock(mu);
+    ASSERT_TRUE(finished.WaitFor(1)) << "request " << r;
     EXPECT_EQ(result, 4 * r);
     EXPECT_EQ(first_thread, second_thread) << "request " << r;
   }
@@ -204,9 +212,7 @@ TEST(CombinerTest, SynchronousAndAsynchronousCallersTogetherAllFinish) {
   CountingExecutor executor(2);
   Doubler doubler(1, std::chrono::microseconds(100));
   doubler.combiner().SetExecutor(executor.executor());
-  std::mutex mu;
-  std::condition_variable cv;
-  int answered = 0;
+  Counter answered;
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kSync; ++t) {
@@ -217,9 +223,7 @@ TEST(CombinerTest, SynchronousAndAsynchronousCallersTogetherAllFinish) {
         item->on_done = [&, item] {
           std::unique_ptr<Item> owned(item);
           if (owned->result != 2 * owned->value) wrong.fetch_add(1);
-          std::lock_guard lock(mu);
-          ++answered;
-          cv.notify_all();
+          answered.Add();
         };
         doubler.combiner().SubmitAsync(*item);
         Item mine;
@@ -230,7 +234,7 @@ TEST(CombinerTest, SynchronousAndAsynchronousCallersTogetherAllFinish) {
     });
   }
   for (std::thread& t : threads) t.join();
-  EXPECT_TRUE(WaitFor(mu, cv, answered, kSync * kAsyncEach)) << answered << " answered";
+  EXPECT_TRUE(answered.WaitFor(kSync * kAsyncEach)) << answered.value() << " answered";
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(doubler.max_running(), 1);
 }

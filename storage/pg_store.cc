@@ -124,10 +124,6 @@ std::vector<Statement> Statements() {
        "UPDATE restrictions SET lifted_at = tch_ts($4)"
        " WHERE target_id = $1 AND kind = $2 AND lifted_at IS NULL"
        " AND ($3::bigint IS NULL OR set_by = $3)"},
-      {"send_restriction",
-       "SELECT bool_or(kind = 'ban'), tch_us(max(until)) FROM restrictions"
-       " WHERE target_id = $1 AND lifted_at IS NULL AND (scope_id IS NULL OR scope_id = $2)"
-       " AND (kind = 'ban' OR until > tch_ts($3))"},
       {"nth_latest_login_failure",
        "SELECT tch_us(at) FROM login_failures WHERE ip = $1 ORDER BY at DESC OFFSET $2 - 1 LIMIT 1"},
       {"record_login_failure",
@@ -772,18 +768,6 @@ absl::StatusOr<int64_t> PgStore::LiftRestrictions(int64_t target_id, Restriction
         txn.exec_prepared("lift_restrictions", target_id, KindName(kind), set_by, ToMicros(now));
     txn.commit();
     return static_cast<int64_t>(r.affected_rows());
-  });
-}
-
-absl::StatusOr<SendRestriction> PgStore::FindSendRestriction(int64_t sender_id,
-                                                             int64_t recipient_id,
-                                                             absl::Time now) {
-  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<SendRestriction> {
-    pqxx::result r = txn.exec_prepared("send_restriction", sender_id, recipient_id, ToMicros(now));
-    SendRestriction out;
-    if (!r[0][0].is_null()) out.banned = r[0][0].as<bool>();
-    if (!r[0][1].is_null()) out.blocked_until = FromMicros(r[0][1].as<int64_t>());
-    return out;
   });
 }
 

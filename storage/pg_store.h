@@ -88,8 +88,6 @@ class PgStore : public Store {
   absl::StatusOr<std::vector<Change>> PollChanges(std::string_view token_hash, int64_t user_id,
                                                   int64_t limit, absl::Time now) override;
   absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) override;
-  absl::StatusOr<SendRestriction> FindSendRestriction(int64_t sender_id, int64_t recipient_id,
-                                                      absl::Time now) override;
 
  private:
   // Runs `body` in a transaction on a pooled connection and maps database failures to

@@ -37,12 +37,6 @@ struct Session {
 
 enum class RestrictionKind { kBlock, kBan };
 
-// What stops one sender from writing to one recipient now.
-struct SendRestriction {
-  bool banned = false;
-  std::optional<absl::Time> blocked_until;  // the latest end of the blocks in force
-};
-
 // One line of a user's conversation list.
 struct Conversation {
   User peer;
@@ -210,11 +204,6 @@ class Store {
                                                           absl::Time now) = 0;
   // The id of the latest change for `user_id` (0 if none).
   virtual absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) = 0;
-
-  // The restrictions in force at `now` on `sender_id` writing to `recipient_id`.
-  virtual absl::StatusOr<SendRestriction> FindSendRestriction(int64_t sender_id,
-                                                              int64_t recipient_id,
-                                                              absl::Time now) = 0;
 };
 
 }  // namespace tchatator::storage

@@ -6,10 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -725,6 +729,84 @@ TEST_F(PgStoreTest, AReaderFollowingARecipientsChangesMissesNoneWhileManyWrite) 
   EXPECT_EQ(seen.size(), static_cast<size_t>(2 * kWriters * kRounds));
   EXPECT_EQ(seen_text, Query("SELECT string_agg(id::text, ',' ORDER BY id) FROM changes"
                              " WHERE user_id = " + std::to_string(pro)));
+}
+
+TEST_F(PgStoreTest, AsynchronousLookupsAndSendsAreAnsweredOnTheExecutor) {
+  // The core's SEND_MSG path: no caller waits; each answer runs on an executor thread,
+  // where the batch that carried it ended.
+  constexpr int kSenders = 24;
+  PgStore store(db_->url(), 8);
+  asio::thread_pool pool(4);
+  store.SetExecutor([&pool](std::function<void()> task) { asio::post(pool, std::move(task)); });
+  const int64_t pro = NewUser(Role::kPro);
+  std::vector<int64_t> members;
+  for (int k = 0; k < kSenders; ++k) {
+    members.push_back(NewUser(Role::kMember));
+    ASSERT_TRUE(store.CreateSession(Key("tok" + std::to_string(k)), members[k], kT0,
+                                    kT0 + absl::Hours(1))
+                    .ok());
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0;
+  std::vector<absl::StatusOr<Session>> sessions(kSenders, absl::InternalError("no answer"));
+  std::vector<absl::StatusOr<SendOutcome>> sends(kSenders, absl::InternalError("no answer"));
+  absl::Status unknown = absl::InternalError("no answer");
+  std::atomic<int> on_this_thread{0};
+  const std::thread::id me = std::this_thread::get_id();
+  auto answer = [&] {
+    if (std::this_thread::get_id() == me) on_this_thread.fetch_add(1);
+    std::lock_guard lock(mu);
+    ++answered;
+    cv.notify_all();
+  };
+  for (int k = 0; k < kSenders; ++k) {
+    store.FindSessionAsync(Key("tok" + std::to_string(k)), kT0 + absl::Minutes(1),
+                           [&, k](absl::StatusOr<Session> s) {
+                             sessions[k] = std::move(s);
+                             answer();
+                           });
+    store.SendMessageAsync(members[k], pro, Role::kPro, "async " + std::to_string(k), kT0,
+                           kUnlimited, [&, k](absl::StatusOr<SendOutcome> out) {
+                             sends[k] = std::move(out);
+                             answer();
+                           });
+  }
+  store.FindSessionAsync(Key("nobody"), kT0, [&](absl::StatusOr<Session> s) {
+    unknown = s.status();
+    answer();
+  });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20),
+                            [&] { return answered == 2 * kSenders + 1; }))
+        << answered << " answered";
+  }
+  EXPECT_EQ(on_this_thread.load(), 0);
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound);
+  for (int k = 0; k < kSenders; ++k) {
+    ASSERT_TRUE(sessions[k].ok()) << k << ": " << sessions[k].status().ToString();
+    EXPECT_EQ(sessions[k]->user_id, members[k]);
+    ASSERT_TRUE(sends[k].ok()) << k << ": " << sends[k].status().ToString();
+    ASSERT_EQ(sends[k]->kind, SendOutcome::Kind::kSent) << k;
+    EXPECT_EQ(sends[k]->message.sender_id, members[k]);
+    EXPECT_EQ(Query("SELECT sender_id || ' ' || content FROM messages WHERE id = " +
+                    std::to_string(sends[k]->message.id)),
+              std::to_string(members[k]) + " async " + std::to_string(k));
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM messages WHERE recipient_id = " + std::to_string(pro)),
+            std::to_string(kSenders));
+
+  // Without an executor, the answer comes before the call returns, on this thread.
+  store.SetExecutor(nullptr);
+  pool.join();
+  bool inline_answer = false;
+  store.SendMessageAsync(members[0], pro, Role::kPro, "inline", kT0, kUnlimited,
+                         [&](absl::StatusOr<SendOutcome> out) {
+                           inline_answer = out.ok() && out->kind == SendOutcome::Kind::kSent &&
+                                           std::this_thread::get_id() == me;
+                         });
+  EXPECT_TRUE(inline_answer);
 }
 
 TEST_F(PgStoreTest, FindSessionAnswersConcurrentLookupsEachWithItsOwnSession) {

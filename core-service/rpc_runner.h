@@ -33,12 +33,13 @@ std::string ClientIp(const grpc::ServerContextBase& context);
 std::string BearerToken(const grpc::ServerContextBase& context);
 
 // Runs unary RPC bodies on a worker pool, so that database work never blocks gRPC's
-// callback threads, then finishes the call and logs one line for it.
+// callback threads, then finishes the call and logs one line for it. The workers also
+// lead the database batches of asynchronous calls (storage::Store::SetExecutor).
 class RpcRunner {
  public:
-  // Bodies that may run at once per database connection. Most of a SEND_MSG body is
-  // waiting for the commit of a batch that carries the sends of other bodies (group
-  // commit, storage::PgStore): with one body per connection, batches would stay small.
+  // Bodies that may run at once per database connection: a body mostly waits, for a
+  // connection or for a batch that carries the calls of other bodies too (group commit,
+  // storage::PgStore); with one body per connection, batches would stay small.
   static constexpr size_t kBodiesPerConnection = 8;
   static constexpr size_t kMaxWorkers = 512;
 

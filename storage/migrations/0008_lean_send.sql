@@ -26,7 +26,8 @@ ALTER TABLE messages DROP CONSTRAINT messages_sender_id_fkey,
 --    user per batch), the advisory lock lives in memory only. Same guarantee as before:
 --    taken in ascending id order by one statement, released at commit, and the
 --    statements after it see every transaction that held it before. Keys are user ids
---    (bigint form); nothing else in this database takes advisory locks.
+--    (bigint form); the only other advisory lock, the migrations' (storage/migrations.cc),
+--    has a key no user id reaches (0x7463686174, about 5 x 10^11).
 --
 -- tch_send_batch keeps its signature and its outcomes (migration 0006), plus
 -- 'unknown-sender' for a sender id that names no user (the caller reports an internal

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -19,7 +20,8 @@ inline thread_local std::vector<std::function<void()>>* deferred = nullptr;
 
 // Runs the queued items of concurrent callers in batches, at most `max_in_flight`
 // batches at once. An item has `bool done`, `std::condition_variable wake` and
-// `std::function<void()> on_done` members. Thread-safe.
+// `std::function<void()> on_done` members (the last one for the combiner's own use).
+// Thread-safe.
 //
 // A synchronous caller (Submit) waits for its item and, whenever a batch may start,
 // leads the next one itself, as today's database callers do. An asynchronous caller
@@ -27,7 +29,7 @@ inline thread_local std::vector<std::function<void()>>* deferred = nullptr;
 // a waiting synchronous caller), and its `on_done` runs on the thread that led the batch,
 // so no thread waits on the item and none is woken for it alone. A batch that such an
 // answer starts (the next step of the same request, in this or another combiner) is led
-// by that thread once the batch's answers are given.
+// by that thread once the batch's answers are given, unless it is a synchronous caller.
 template <typename Item>
 class Combiner {
  public:
@@ -65,31 +67,37 @@ class Combiner {
         item.wake.wait(lock);
         continue;
       }
-      LeadOne(lock);
+      LeadOne(lock, false);
       Kick();
     }
   }
 
-  // Queues `item` and returns; `item.on_done` runs once it is done, on the thread that
-  // ran its batch. The item must live until then (on_done may free it).
-  void SubmitAsync(Item& item) {
+  // Queues `item` and returns; once it is done, `done(item)` runs on the thread that ran
+  // its batch, then the item is freed.
+  void SubmitAsync(std::unique_ptr<Item> item, std::function<void(Item&)> done) {
     std::unique_lock lock(mu_);
     if (!executor_) {
       lock.unlock();
-      std::function<void()> done = std::move(item.on_done);
-      item.on_done = nullptr;
-      Submit(item);
-      done();
+      Submit(*item);
+      done(*item);
       return;
     }
-    queue_.push_back(&item);
+    Item* p = item.release();
+    p->on_done = [p, done = std::move(done)] {
+      std::unique_ptr<Item> owned(p);
+      done(*owned);
+    };
+    queue_.push_back(p);
     Kick();
   }
 
  private:
   // Under mu_, with a batch allowed to start: runs the next batch, then returns under
-  // mu_ again. Synchronous items are woken, asynchronous ones answered outside mu_.
-  void LeadOne(std::unique_lock<std::mutex>& lock) {
+  // mu_ again. Synchronous items are woken, asynchronous ones answered outside mu_. With
+  // `lead_next_steps` (an executor's task), the batches those answers start are led here
+  // too; a synchronous caller leaves them to the executor, so that it returns to its own
+  // work once its batch is answered.
+  void LeadOne(std::unique_lock<std::mutex>& lock, bool lead_next_steps) {
     std::vector<Item*> batch;
     take_(queue_, batch);
     ++in_flight_;
@@ -109,7 +117,7 @@ class Combiner {
     lock.unlock();
     std::vector<std::function<void()>> deferred;
     std::vector<std::function<void()>>* const outer = combiner_internal::deferred;
-    combiner_internal::deferred = &deferred;
+    if (lead_next_steps) combiner_internal::deferred = &deferred;
     for (std::function<void()>& answer : answers) answer();
     combiner_internal::deferred = outer;
     after();
@@ -146,7 +154,7 @@ class Combiner {
     std::unique_lock lock(mu_);
     while (!queue_.empty() && in_flight_ < max_in_flight_) {
       --idle_drains_;
-      LeadOne(lock);
+      LeadOne(lock, true);
       ++idle_drains_;
     }
     --idle_drains_;

@@ -339,16 +339,14 @@ void PgStore::SendHints(pqxx::connection_base& connection, const std::vector<std
   }
 }
 
-void PgStore::PendingSend::Checked(int64_t sender, int64_t recipient,
-                                   std::optional<Role> role, std::string text, absl::Time at,
-                                   SendLimits send_limits) {
-  sender_id = sender;
-  recipient_id = recipient;
+PgStore::PendingSend::PendingSend(int64_t sender, int64_t recipient, std::string text,
+                                  absl::Time at, SendLimits send_limits)
+    : sender_id(sender), recipient_id(recipient), content(std::move(text)), now(at),
+      limits(send_limits) {}
+
+void PgStore::PendingSend::CheckRules(std::optional<Role> role) {
   check_rules = true;
   if (role) recipient_role = std::string(RoleName(*role));
-  content = std::move(text);
-  now = at;
-  limits = send_limits;
 }
 
 void PgStore::TakeSends(std::deque<PendingSend*>& queue, std::vector<PendingSend*>& batch) {
@@ -581,14 +579,12 @@ absl::StatusOr<Session> PgStore::FindSession(std::string_view token_hash, absl::
 
 void PgStore::FindSessionAsync(std::string token_hash, absl::Time now,
                                std::function<void(absl::StatusOr<Session>)> done) {
-  auto* lookup = new PendingLookup;
+  auto lookup = std::make_unique<PendingLookup>();
   lookup->token_hash = std::move(token_hash);
   lookup->now = now;
-  lookup->on_done = [lookup, done = std::move(done)] {
-    std::unique_ptr<PendingLookup> owned(lookup);
-    done(std::move(owned->result));
-  };
-  lookups_.SubmitAsync(*lookup);
+  lookups_.SubmitAsync(std::move(lookup), [done = std::move(done)](PendingLookup& answered) {
+    done(std::move(answered.result));
+  });
 }
 
 absl::Status PgStore::RunLookups(const std::vector<PendingLookup*>& batch) {
@@ -624,12 +620,7 @@ absl::Status PgStore::DeleteSession(std::string_view token_hash) {
 absl::StatusOr<Message> PgStore::InsertMessage(int64_t sender_id, int64_t recipient_id,
                                                std::string_view content, absl::Time now,
                                                SendLimits limits) {
-  PendingSend send;
-  send.sender_id = sender_id;
-  send.recipient_id = recipient_id;
-  send.content = std::string(content);
-  send.now = now;
-  send.limits = limits;
+  PendingSend send(sender_id, recipient_id, std::string(content), now, limits);
   sends_.Submit(send);
   if (!send.result.ok()) return send.result.status();
   switch (send.result->kind) {
@@ -650,8 +641,8 @@ absl::StatusOr<SendOutcome> PgStore::SendMessage(int64_t sender_id, int64_t reci
                                                  std::optional<Role> recipient_role,
                                                  std::string_view content, absl::Time now,
                                                  SendLimits limits) {
-  PendingSend send;
-  send.Checked(sender_id, recipient_id, recipient_role, std::string(content), now, limits);
+  PendingSend send(sender_id, recipient_id, std::string(content), now, limits);
+  send.CheckRules(recipient_role);
   sends_.Submit(send);
   return std::move(send.result);
 }
@@ -660,13 +651,12 @@ void PgStore::SendMessageAsync(int64_t sender_id, int64_t recipient_id,
                                std::optional<Role> recipient_role, std::string content,
                                absl::Time now, SendLimits limits,
                                std::function<void(absl::StatusOr<SendOutcome>)> done) {
-  auto* send = new PendingSend;
-  send->Checked(sender_id, recipient_id, recipient_role, std::move(content), now, limits);
-  send->on_done = [send, done = std::move(done)] {
-    std::unique_ptr<PendingSend> owned(send);
-    done(std::move(owned->result));
-  };
-  sends_.SubmitAsync(*send);
+  auto send = std::make_unique<PendingSend>(sender_id, recipient_id, std::move(content), now,
+                                            limits);
+  send->CheckRules(recipient_role);
+  sends_.SubmitAsync(std::move(send), [done = std::move(done)](PendingSend& answered) {
+    done(std::move(answered.result));
+  });
 }
 
 absl::StatusOr<Message> PgStore::GetMessage(int64_t message_id) {

@@ -111,12 +111,14 @@ class PgStore : public Store {
     SendLimits limits;
     bool done = false;
     std::condition_variable wake;  // done, or this caller may lead a batch
-    std::function<void()> on_done;  // asynchronous callers only
+    std::function<void()> on_done;  // the Combiner's
     absl::StatusOr<SendOutcome> result = absl::InternalError("not sent");
 
-    // Describes a send with the rules (SendMessage).
-    void Checked(int64_t sender, int64_t recipient, std::optional<Role> role, std::string text,
-                 absl::Time at, SendLimits send_limits);
+    // A send with the rate limit only (InsertMessage).
+    PendingSend(int64_t sender, int64_t recipient, std::string text, absl::Time at,
+                SendLimits send_limits);
+    // Checks the rules too (SendMessage): `role` is the recipient's required role.
+    void CheckRules(std::optional<Role> role);
   };
   // Takes the next batch of sends from the queue.
   static void TakeSends(std::deque<PendingSend*>& queue, std::vector<PendingSend*>& batch);
@@ -126,7 +128,7 @@ class PgStore : public Store {
     absl::Time now;
     bool done = false;
     std::condition_variable wake;
-    std::function<void()> on_done;
+    std::function<void()> on_done;  // the Combiner's
     absl::StatusOr<Session> result = absl::InternalError("not looked up");
   };
   absl::Status RunLookups(const std::vector<PendingLookup*>& batch);

@@ -142,16 +142,14 @@ TEST(CombinerTest, AsynchronousItemsAreAnsweredOnceOnAnExecutorThread) {
     submitters.emplace_back([&, t] {
       const std::thread::id me = std::this_thread::get_id();
       for (int i = t; i < kItems; i += 4) {
-        auto* item = new Item;
+        auto item = std::make_unique<Item>();
         item->value = i;
-        item->on_done = [&, item, i, me] {
-          std::unique_ptr<Item> owned(item);
+        doubler.combiner().SubmitAsync(std::move(item), [&, i, me](Item& done) {
           if (std::this_thread::get_id() == me) on_submitting_thread.fetch_add(1);
           answers[i].fetch_add(1);
-          results[i].store(owned->result);
+          results[i].store(done.result);
           answered.Add();
-        };
-        doubler.combiner().SubmitAsync(*item);
+        });
       }
     });
   }
@@ -181,22 +179,18 @@ TEST(CombinerTest, AStepStartedByAnAnswerRunsOnThatThreadWithoutAnotherTask) {
     Counter finished;
     int result = 0;
     std::thread::id first_thread, second_thread;
-    auto* a = new Item;
+    auto a = std::make_unique<Item>();
     a->value = r;
-    a->on_done = [&, a] {
-      std::unique_ptr<Item> owned_a(a);
+    first.combiner().SubmitAsync(std::move(a), [&](Item& a_done) {
       first_thread = std::this_thread::get_id();
-      auto* b = new Item;
-      b->value = owned_a->result;
-      b->on_done = [&, b] {
-        std::unique_ptr<Item> owned_b(b);
+      auto b = std::make_unique<Item>();
+      b->value = a_done.result;
+      second.combiner().SubmitAsync(std::move(b), [&](Item& b_done) {
         second_thread = std::this_thread::get_id();
-        result = owned_b->result;
+        result = b_done.result;
         finished.Add();
-      };
-      second.combiner().SubmitAsync(*b);
-    };
-    first.combiner().SubmitAsync(*a);
+      });
+    });
     ASSERT_TRUE(finished.WaitFor(1)) << "request " << r;
     EXPECT_EQ(result, 4 * r);
     EXPECT_EQ(first_thread, second_thread) << "request " << r;
@@ -218,14 +212,12 @@ TEST(CombinerTest, SynchronousAndAsynchronousCallersTogetherAllFinish) {
   for (int t = 0; t < kSync; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kAsyncEach; ++i) {
-        auto* item = new Item;
+        auto item = std::make_unique<Item>();
         item->value = i;
-        item->on_done = [&, item] {
-          std::unique_ptr<Item> owned(item);
-          if (owned->result != 2 * owned->value) wrong.fetch_add(1);
+        doubler.combiner().SubmitAsync(std::move(item), [&](Item& done) {
+          if (done.result != 2 * done.value) wrong.fetch_add(1);
           answered.Add();
-        };
-        doubler.combiner().SubmitAsync(*item);
+        });
         Item mine;
         mine.value = t;
         doubler.combiner().Submit(mine);
@@ -243,13 +235,12 @@ TEST(CombinerTest, WithoutAnExecutorSubmitAsyncAnswersBeforeReturning) {
   Doubler doubler(1, std::chrono::microseconds(0));
   int result = 0;
   std::thread::id answered_on;
-  Item item;
-  item.value = 21;
-  item.on_done = [&] {
-    result = item.result;
+  auto item = std::make_unique<Item>();
+  item->value = 21;
+  doubler.combiner().SubmitAsync(std::move(item), [&](Item& done) {
+    result = done.result;
     answered_on = std::this_thread::get_id();
-  };
-  doubler.combiner().SubmitAsync(item);
+  });
   EXPECT_EQ(result, 42);
   EXPECT_EQ(answered_on, std::this_thread::get_id());
 }

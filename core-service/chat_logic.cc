@@ -278,7 +278,8 @@ absl::StatusOr<std::vector<storage::Conversation>> ChatLogic::Conversations(
 absl::StatusOr<std::vector<storage::Change>> ChatLogic::TakeChanges(const Caller& caller,
                                                                     int64_t after_id,
                                                                     int64_t limit) {
-  return store_.TakeChanges(caller.user_id, after_id, limit, clock_.Now());
+  return ChangesOf(caller, store_.TakeChanges(caller.token_hash, caller.user_id, after_id,
+                                              limit, clock_.Now()));
 }
 
 absl::StatusOr<int64_t> ChatLogic::LatestChangeId(const Caller& caller) {
@@ -287,11 +288,18 @@ absl::StatusOr<int64_t> ChatLogic::LatestChangeId(const Caller& caller) {
 
 absl::StatusOr<std::vector<storage::Change>> ChatLogic::PollChanges(const Caller& caller) {
   constexpr int64_t kMaxChangesPerPoll = 1000;
-  absl::StatusOr<std::vector<storage::Change>> changes =
-      store_.PollChanges(caller.token_hash, caller.user_id, kMaxChangesPerPoll, clock_.Now());
-  // The session ended between authentication and the poll.
-  if (absl::IsNotFound(changes.status())) return NotAuthenticated();
-  return changes;
+  return ChangesOf(caller, store_.PollChanges(caller.token_hash, caller.user_id,
+                                              kMaxChangesPerPoll, clock_.Now()));
+}
+
+absl::StatusOr<std::vector<storage::Change>> ChatLogic::ChangesOf(
+    const Caller& caller, absl::StatusOr<storage::TakenChanges> taken) {
+  // The session ended, or its user was banned, since the caller was authenticated.
+  absl::StatusOr<Caller> still = CallerOf(
+      taken.ok() ? absl::StatusOr<storage::Session>(taken->session) : taken.status(),
+      caller.token_hash);
+  if (!still.ok()) return still.status();
+  return std::move(taken->changes);
 }
 
 absl::StatusOr<std::optional<absl::Time>> ChatLogic::Restrict(const Caller& caller,

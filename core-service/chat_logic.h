@@ -83,11 +83,13 @@ class ChatLogic {
   absl::StatusOr<std::vector<storage::Conversation>> Conversations(const Caller& caller);
 
   // Changes concerning the caller after `after_id` (at most `limit`), new messages now
-  // read; for live delivery.
+  // read; for live delivery. UNAUTHENTICATED not-authenticated (PERMISSION_DENIED banned)
+  // when the session ended (its user was banned) before the changes were read.
   absl::StatusOr<std::vector<storage::Change>> TakeChanges(const Caller& caller,
                                                            int64_t after_id, int64_t limit);
   absl::StatusOr<int64_t> LatestChangeId(const Caller& caller);
-  // The changes since this session's previous poll (or its login), at most 1000.
+  // The changes since this session's previous poll (or its login), at most 1000; fails
+  // as TakeChanges.
   absl::StatusOr<std::vector<storage::Change>> PollChanges(const Caller& caller);
 
   // Restricts what `target_id` may send (contract section 2.5). PERMISSION_DENIED
@@ -119,6 +121,9 @@ class ChatLogic {
   // The caller of a session found (or not) for the token whose hash is `token_hash`.
   static absl::StatusOr<Caller> CallerOf(absl::StatusOr<storage::Session> session,
                                          std::string token_hash);
+  // The changes of a take by `caller`, or the error of its session as the take found it.
+  static absl::StatusOr<std::vector<storage::Change>> ChangesOf(
+      const Caller& caller, absl::StatusOr<storage::TakenChanges> taken);
   // What Send answers for the store's outcome of a send.
   static absl::StatusOr<storage::Message> MessageOf(
       absl::StatusOr<storage::SendOutcome> outcome);

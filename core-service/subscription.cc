@@ -33,8 +33,7 @@ void Subscription::PostLocked(void (Subscription::*task)()) {
 }
 
 void Subscription::Begin() {
-  token_ = BearerToken(*context_);
-  absl::StatusOr<Caller> caller = logic_.Authenticate(token_);
+  absl::StatusOr<Caller> caller = logic_.Authenticate(BearerToken(*context_));
   absl::StatusOr<int64_t> latest =
       caller.ok() ? logic_.LatestChangeId(*caller) : absl::StatusOr<int64_t>(0);
   const std::string ip = ClientIp(*context_);
@@ -89,17 +88,15 @@ void Subscription::Fetch() {
     caller = *caller_;
     cursor = cursor_;
   }
-  // The session may have ended (logout, expiry, ban) since the stream began.
-  absl::StatusOr<Caller> still = logic_.Authenticate(token_);
   absl::StatusOr<std::vector<storage::Change>> changes =
-      still.ok() ? logic_.TakeChanges(caller, cursor, kFetchBatch)
-                 : absl::StatusOr<std::vector<storage::Change>>(still.status());
+      logic_.TakeChanges(caller, cursor, kFetchBatch);
   const absl::Time now = logic_.clock().Now();
   std::lock_guard lock(mu_);
   fetching_ = false;
   if (finished_) return;
-  if (!still.ok() && !absl::IsUnavailable(still.status())) {
-    FinishLocked(ToGrpcStatus(still.status(), *context_));
+  // The session ended (logout, expiry, ban) since the stream began.
+  if (absl::IsUnauthenticated(changes.status()) || absl::IsPermissionDenied(changes.status())) {
+    FinishLocked(ToGrpcStatus(changes.status(), *context_));
     return;
   }
   if (!changes.ok()) {

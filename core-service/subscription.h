@@ -45,7 +45,6 @@ class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
   std::mutex mu_;
   std::condition_variable idle_;
   std::optional<Caller> caller_;
-  std::string token_;
   std::string client_ip_;  // for the log line of the stream's end
   std::optional<uint64_t> feed_handle_;
   int64_t cursor_;

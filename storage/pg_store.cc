@@ -64,6 +64,10 @@ std::vector<Statement> Statements() {
       {"find_sessions",
        "SELECT o_k, o_user_id, o_role, o_expires_us, o_banned"
        " FROM tch_find_sessions($1::text[], $2::bigint[])"},
+      // One session, looked up inside a transaction that takes changes.
+      {"session_in_force",
+       "SELECT o_user_id, o_role, o_expires_us, o_banned"
+       " FROM tch_find_sessions(ARRAY[$1::text], ARRAY[$2::bigint])"},
       {"delete_session", "DELETE FROM sessions WHERE token_hash = $1"},
       // Group commit of sends: see migration 0006.
       {"send_batch",
@@ -211,19 +215,34 @@ class ArrayLiteral {
 // Most sends stored by one statement.
 constexpr size_t kMaxBatch = 64;
 
-// Reads changes after `after_id` and marks the new messages among them read.
-std::vector<Change> TakeChangesIn(pqxx::work& txn, int64_t user_id, int64_t after_id,
-                                  int64_t limit, absl::Time now) {
+// The four columns of a session, from `first` on.
+Session ReadSession(const pqxx::row& row, int first = 0) {
+  return Session{row[first].as<int64_t>(),
+                 RoleFromName(row[first + 1].as<std::string>()).value_or(Role::kMember),
+                 FromMicros(row[first + 2].as<int64_t>()), row[first + 3].as<bool>()};
+}
+
+// Reads changes after `after_id`, then checks session `token_hash` (a later snapshot, so
+// it sees any logout or ban committed before the changes read), and only then marks the
+// new messages among them read. See Store::TakeChanges.
+absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& token_hash,
+                                           int64_t user_id, int64_t after_id, int64_t limit,
+                                           absl::Time now) {
   pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit);
-  std::vector<Change> out;
-  out.reserve(r.size());
+  const pqxx::result session = txn.exec_prepared("session_in_force", token_hash, ToMicros(now));
+  if (session.empty()) return absl::NotFoundError("no such session");
+  TakenChanges out{ReadSession(session[0]), {}};
+  if (out.session.banned) return out;
+  out.changes.reserve(r.size());
   for (const pqxx::row& row : r) {
-    out.push_back(Change{row[0].as<int64_t>(), ChangeKindFromName(row[1].as<std::string>()),
-                         ReadMessage(row, 2)});
+    out.changes.push_back(Change{row[0].as<int64_t>(),
+                                 ChangeKindFromName(row[1].as<std::string>()),
+                                 ReadMessage(row, 2)});
   }
-  if (!out.empty()) {
-    txn.exec_prepared("mark_changes_read", user_id, after_id, out.back().id, ToMicros(now));
-    for (Change& c : out) {
+  if (!out.changes.empty()) {
+    txn.exec_prepared("mark_changes_read", user_id, after_id, out.changes.back().id,
+                      ToMicros(now));
+    for (Change& c : out.changes) {
       if (c.kind == ChangeKind::kNewMessage) c.message.read = true;
     }
   }
@@ -601,9 +620,7 @@ absl::Status PgStore::RunLookups(const std::vector<PendingLookup*>& batch) {
     for (const pqxx::row& row : r) {
       const int64_t k = row[0].as<int64_t>();
       if (k < 1 || k > static_cast<int64_t>(batch.size())) continue;
-      batch[k - 1]->result =
-          Session{row[1].as<int64_t>(), RoleFromName(row[2].as<std::string>()).value_or(Role::kMember),
-                  FromMicros(row[3].as<int64_t>()), row[4].as<bool>()};
+      batch[k - 1]->result = ReadSession(row, 1);
     }
     return absl::OkStatus();
   });
@@ -761,27 +778,29 @@ absl::StatusOr<int64_t> PgStore::LiftRestrictions(int64_t target_id, Restriction
   });
 }
 
-absl::StatusOr<std::vector<Change>> PgStore::TakeChanges(int64_t user_id, int64_t after_id,
-                                                         int64_t limit, absl::Time now) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Change>> {
-    std::vector<Change> out = TakeChangesIn(txn, user_id, after_id, limit, now);
-    txn.commit();
-    return out;
+absl::StatusOr<TakenChanges> PgStore::TakeChanges(std::string_view token_hash, int64_t user_id,
+                                                  int64_t after_id, int64_t limit,
+                                                  absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<TakenChanges> {
+    absl::StatusOr<TakenChanges> taken =
+        TakeChangesIn(txn, std::string(token_hash), user_id, after_id, limit, now);
+    if (taken.ok()) txn.commit();
+    return taken;
   });
 }
 
-absl::StatusOr<std::vector<Change>> PgStore::PollChanges(std::string_view token_hash,
-                                                         int64_t user_id, int64_t limit,
-                                                         absl::Time now) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Change>> {
+absl::StatusOr<TakenChanges> PgStore::PollChanges(std::string_view token_hash, int64_t user_id,
+                                                  int64_t limit, absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<TakenChanges> {
     const std::string hash(token_hash);
     pqxx::result cursor = txn.exec_prepared("session_cursor", hash);
     if (cursor.empty()) return absl::NotFoundError("no such session");
-    std::vector<Change> out =
-        TakeChangesIn(txn, user_id, cursor[0][0].as<int64_t>(), limit, now);
-    if (!out.empty()) txn.exec_prepared("move_cursor", hash, out.back().id);
+    absl::StatusOr<TakenChanges> taken =
+        TakeChangesIn(txn, hash, user_id, cursor[0][0].as<int64_t>(), limit, now);
+    if (!taken.ok()) return taken;
+    if (!taken->changes.empty()) txn.exec_prepared("move_cursor", hash, taken->changes.back().id);
     txn.commit();
-    return out;
+    return taken;
   });
 }
 

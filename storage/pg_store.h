@@ -83,10 +83,11 @@ class PgStore : public Store {
   absl::StatusOr<int64_t> LiftRestrictions(int64_t target_id, RestrictionKind kind,
                                            std::optional<int64_t> set_by,
                                            absl::Time now) override;
-  absl::StatusOr<std::vector<Change>> TakeChanges(int64_t user_id, int64_t after_id,
-                                                  int64_t limit, absl::Time now) override;
-  absl::StatusOr<std::vector<Change>> PollChanges(std::string_view token_hash, int64_t user_id,
-                                                  int64_t limit, absl::Time now) override;
+  absl::StatusOr<TakenChanges> TakeChanges(std::string_view token_hash, int64_t user_id,
+                                           int64_t after_id, int64_t limit,
+                                           absl::Time now) override;
+  absl::StatusOr<TakenChanges> PollChanges(std::string_view token_hash, int64_t user_id,
+                                           int64_t limit, absl::Time now) override;
   absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) override;
 
  private:

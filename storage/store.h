@@ -66,6 +66,13 @@ struct Change {
   Message message;
 };
 
+// What a take of changes returns: the changes, and the session as it stood once they
+// were read.
+struct TakenChanges {
+  Session session;
+  std::vector<Change> changes;  // empty when session.banned: nothing was taken
+};
+
 // Channel of the NOTIFY sent once a change has committed; payload
 // "<user id>:<change id>". A hint only, sent after the commit and best effort: the
 // changes table is the truth.
@@ -193,15 +200,19 @@ class Store {
   virtual absl::StatusOr<int64_t> LiftRestrictions(int64_t target_id, RestrictionKind kind,
                                                    std::optional<int64_t> set_by,
                                                    absl::Time now) = 0;
-  // Up to `limit` changes for `user_id` with an id above `after_id`, oldest first,
-  // skipping changes other than deletion of messages deleted since. New messages among
-  // them are marked read at `now`.
-  virtual absl::StatusOr<std::vector<Change>> TakeChanges(int64_t user_id, int64_t after_id,
-                                                          int64_t limit, absl::Time now) = 0;
+  // Up to `limit` changes for `user_id`, the user of session `token_hash`, with an id
+  // above `after_id`, oldest first, skipping changes other than deletion of messages
+  // deleted since. New messages among them are marked read at `now`. The session is
+  // checked in the same transaction once the changes are read, so a logout or ban
+  // committed before a change stops that change: NotFound (nothing taken) when the
+  // session has ended at `now`; nothing taken when its user is banned.
+  virtual absl::StatusOr<TakenChanges> TakeChanges(std::string_view token_hash,
+                                                   int64_t user_id, int64_t after_id,
+                                                   int64_t limit, absl::Time now) = 0;
   // As TakeChanges after the session's cursor, which then moves past what is returned.
-  virtual absl::StatusOr<std::vector<Change>> PollChanges(std::string_view token_hash,
-                                                          int64_t user_id, int64_t limit,
-                                                          absl::Time now) = 0;
+  virtual absl::StatusOr<TakenChanges> PollChanges(std::string_view token_hash,
+                                                   int64_t user_id, int64_t limit,
+                                                   absl::Time now) = 0;
   // The id of the latest change for `user_id` (0 if none).
   virtual absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) = 0;
 };

@@ -89,6 +89,10 @@ constexpr KeySpec kKeys[] = {
     {"max-failed-logins-per-minute", KeyOwner::kCore, "10", 0, 1000000, false, true,
      "Failed LOGINs one client IP may make in any 60 seconds before 426; 0 means unlimited.",
      &Settings::max_failed_logins_per_minute, nullptr},
+    {"purge-interval-seconds", KeyOwner::kCore, "300", 0, 86400, false, true,
+     "Seconds between two purges of expired sessions and of the changes no session can "
+     "read any more; 0 never purges.",
+     &Settings::purge_interval_seconds, nullptr},
     // both
     {"listen-address", KeyOwner::kBoth, "127.0.0.1", kString, kNoMax, false, true,
      "Address both daemons listen on (0.0.0.0 for every interface). On reload, the new "

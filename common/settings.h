@@ -42,6 +42,7 @@ struct Settings {
   int64_t block_duration_hours;
   int64_t session_ttl_hours;
   int64_t max_failed_logins_per_minute;
+  int64_t purge_interval_seconds;
   // both
   std::string listen_address;
   std::string log_file;

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "core-service/change_feed.h"
 #include "core-service/core_server.h"
+#include "core-service/housekeeper.h"
 #include "storage/migrations.h"
 #include "storage/pg_store.h"
 
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   Log::Info(StrCat("tchatator-core listening on ", initial.listen_address, ":", *port));
+  core::Housekeeper housekeeper(store, clock, settings);
+  housekeeper.Start();
 
   for (;;) {
     int signal = 0;
@@ -76,6 +79,7 @@ int main(int argc, char** argv) {
                  });
   }
   Log::Info("tchatator-core stopping");
+  housekeeper.Stop();
   server.Shutdown(absl::Seconds(10));
   Log::Info("tchatator-core stopped");
   return 0;

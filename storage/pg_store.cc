@@ -97,6 +97,17 @@ std::vector<Statement> Statements() {
        "SELECT last_change_id FROM sessions WHERE token_hash = $1 FOR UPDATE"},
       {"move_cursor", "UPDATE sessions SET last_change_id = $2 WHERE token_hash = $1"},
       {"latest_change", "SELECT COALESCE(max(id), 0) FROM changes WHERE user_id = $1"},
+      // Housekeeping (migration 0009). Change ids follow creation times closely, so the
+      // oldest changes are the first ids: each pass reads at most $2 of them. "= ANY
+      // (ARRAY(...))" deletes by primary key; "IN (...)" scanned the whole table.
+      {"purge_sessions",
+       "DELETE FROM sessions WHERE token_hash = ANY(ARRAY("
+       " SELECT token_hash FROM sessions WHERE expires_at <= tch_ts($1) LIMIT $2))"},
+      {"purge_changes",
+       "DELETE FROM changes WHERE id = ANY(ARRAY("
+       " SELECT o.id FROM (SELECT id, created_at FROM changes ORDER BY id LIMIT $2) o"
+       " WHERE o.created_at < coalesce((SELECT min(created_at) FROM sessions"
+       "   WHERE expires_at > tch_ts($1)), tch_ts($1)) - interval '1 hour'))"},
       {"get_message", "SELECT " + cols + " FROM messages WHERE id = $1"},
       {"update_message",
        "UPDATE messages SET content = $2, modified_at = tch_ts($3)"
@@ -807,6 +818,16 @@ absl::StatusOr<TakenChanges> PgStore::PollChanges(std::string_view token_hash, i
 absl::StatusOr<int64_t> PgStore::LatestChangeId(int64_t user_id) {
   return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<int64_t> {
     return txn.exec_prepared("latest_change", user_id)[0][0].as<int64_t>();
+  });
+}
+
+absl::StatusOr<Purged> PgStore::Purge(absl::Time now, int64_t limit) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<Purged> {
+    Purged purged;
+    purged.sessions = txn.exec_prepared("purge_sessions", ToMicros(now), limit).affected_rows();
+    purged.changes = txn.exec_prepared("purge_changes", ToMicros(now), limit).affected_rows();
+    txn.commit();
+    return purged;
   });
 }
 

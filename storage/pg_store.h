@@ -89,6 +89,7 @@ class PgStore : public Store {
   absl::StatusOr<TakenChanges> PollChanges(std::string_view token_hash, int64_t user_id,
                                            int64_t limit, absl::Time now) override;
   absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) override;
+  absl::StatusOr<Purged> Purge(absl::Time now, int64_t limit) override;
 
  private:
   // Runs `body` in a transaction on a pooled connection and maps database failures to

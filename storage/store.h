@@ -73,6 +73,12 @@ struct TakenChanges {
   std::vector<Change> changes;  // empty when session.banned: nothing was taken
 };
 
+// What one Purge deleted.
+struct Purged {
+  int64_t sessions = 0;
+  int64_t changes = 0;
+};
+
 // Channel of the NOTIFY sent once a change has committed; payload
 // "<user id>:<change id>". A hint only, sent after the commit and best effort: the
 // changes table is the truth.
@@ -215,6 +221,12 @@ class Store {
                                                    absl::Time now) = 0;
   // The id of the latest change for `user_id` (0 if none).
   virtual absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) = 0;
+
+  // Deletes up to `limit` sessions expired at `now`, then, among the `limit` oldest
+  // changes, those created over an hour before the oldest session in force at `now`
+  // was (over an hour before `now` when none is): no session can read them any more.
+  // Call again while a count reaches `limit`.
+  virtual absl::StatusOr<Purged> Purge(absl::Time now, int64_t limit) = 0;
 };
 
 }  // namespace tchatator::storage

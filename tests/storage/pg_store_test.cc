@@ -740,6 +740,65 @@ TEST_F(PgStoreTest, TakeChangesOfAnEndedOrBannedSessionTakesNothing) {
   EXPECT_EQ(Query(read_count), "0");
 }
 
+TEST(PgStorePurgeTest, DeletesExpiredSessionsAndOnlyTheChangesNoSessionCanRead) {
+  TestDatabase db;  // its own: a purge reaches every row
+  ASSERT_TRUE(Migrate(db.url()).ok());
+  PgStore store(db.url(), 2);
+  const int64_t member = store.CreateUser(Role::kMember, "m", "key-m").value_or(0);
+  const int64_t pro = store.CreateUser(Role::kPro, "p", "key-p").value_or(0);
+  ASSERT_GT(member, 0);
+  ASSERT_GT(pro, 0);
+  auto send = [&](absl::Time at) {
+    absl::StatusOr<Message> m = store.InsertMessage(pro, member, "x", at, kUnlimited);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+  };
+  auto change_times = [&] {
+    return db.Query(
+        "SELECT string_agg(extract(epoch FROM created_at - '2026-11-26 10:15:00.123456+00')::"
+        "int / 60 || 'min', ',' ORDER BY id) FROM changes");
+  };
+  ASSERT_TRUE(store.CreateSession("gone", pro, kT0 - absl::Hours(5), kT0 - absl::Hours(4)).ok());
+  send(kT0 - absl::Hours(3));
+  send(kT0 - absl::Hours(2));
+  send(kT0 - absl::Minutes(30));
+  ASSERT_TRUE(store.CreateSession("live", member, kT0, kT0 + absl::Hours(2)).ok());
+  send(kT0 + absl::Hours(1));
+  ASSERT_EQ(change_times(), "-180min,-120min,-30min,60min");
+
+  // At kT0+1h the oldest session in force began at kT0: changes before kT0-1h go, at
+  // most `limit` per call; the expired session goes.
+  absl::StatusOr<Purged> purged = store.Purge(kT0 + absl::Hours(1), 1);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(purged->sessions, 1);
+  EXPECT_EQ(purged->changes, 1);
+  EXPECT_EQ(change_times(), "-120min,-30min,60min");
+  purged = store.Purge(kT0 + absl::Hours(1), 10);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(purged->sessions, 0);
+  EXPECT_EQ(purged->changes, 1);
+  EXPECT_EQ(change_times(), "-30min,60min");
+  EXPECT_EQ(db.Query("SELECT string_agg(token_hash, ',') FROM sessions"), "live");
+  purged = store.Purge(kT0 + absl::Hours(1), 10);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(purged->sessions, 0);
+  EXPECT_EQ(purged->changes, 0);
+  // The live session still reads every change since its LOGIN.
+  absl::StatusOr<TakenChanges> polled = store.PollChanges("live", member, 10, kT0 + absl::Hours(1));
+  ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+  ASSERT_EQ(polled->changes.size(), 1u);
+  EXPECT_EQ(polled->changes[0].message.sent_at, kT0 + absl::Hours(1));
+
+  // Once no session is in force, changes over an hour old go.
+  purged = store.Purge(kT0 + absl::Hours(2), 10);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(purged->sessions, 1);
+  EXPECT_EQ(purged->changes, 1);
+  EXPECT_EQ(change_times(), "60min");
+  EXPECT_EQ(db.Query("SELECT count(*) FROM sessions"), "0");
+  // Messages themselves stay.
+  EXPECT_EQ(db.Query("SELECT count(*) FROM messages"), "4");
+}
+
 TEST_F(PgStoreTest, AReaderFollowingARecipientsChangesMissesNoneWhileManyWrite) {
   // Change ids for one recipient must increase in commit order (writers serialize on
   // the recipient, migration 0008), else a reader that has seen id n skips an id below

@@ -1,0 +1,64 @@
+#include "core-service/housekeeper.h"
+
+#include <chrono>
+
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace tchatator::core {
+
+Housekeeper::Housekeeper(storage::Store& store, const Clock& clock,
+                         const SettingsHolder& settings)
+    : store_(store), clock_(clock), settings_(settings) {}
+
+Housekeeper::~Housekeeper() { Stop(); }
+
+void Housekeeper::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void Housekeeper::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Housekeeper::Run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    const int64_t interval = settings_.Get()->purge_interval_seconds;
+    // With purging off, a reload that turns it on is seen within a minute.
+    const auto wait = std::chrono::seconds(interval > 0 ? interval : 60);
+    if (wake_.wait_for(lock, wait, [this] { return stopping_; })) break;
+    if (interval <= 0) continue;
+    lock.unlock();
+    PurgeNow();
+    lock.lock();
+  }
+}
+
+bool Housekeeper::PurgeNow() {
+  storage::Purged total;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return false;
+    }
+    absl::StatusOr<storage::Purged> purged = store_.Purge(clock_.Now(), kPurgeBatch);
+    if (!purged.ok()) {
+      Log::Info(StrCat("purge failed: ", purged.status().message()));
+      return false;
+    }
+    total.sessions += purged->sessions;
+    total.changes += purged->changes;
+    if (purged->sessions < kPurgeBatch && purged->changes < kPurgeBatch) break;
+  }
+  if (total.sessions > 0 || total.changes > 0) {
+    Log::Info(StrCat("purged ", total.sessions, " expired sessions and ", total.changes,
+                     " changes"));
+  }
+  return true;
+}
+
+}  // namespace tchatator::core

@@ -1,0 +1,89 @@
+// The core's periodic purge, over a fresh PostgreSQL database (TCHATATOR_TEST_PG). What a
+// purge deletes is tested with the store (tests/storage/pg_store_test.cc).
+#include "core-service/housekeeper.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "storage/migrations.h"
+#include "storage/pg_store.h"
+#include "tests/support/test_database.h"
+
+namespace tchatator::core {
+namespace {
+
+const absl::Time kNow = absl::FromCivil(absl::CivilSecond(2026, 11, 26, 10, 15, 0),
+                                        absl::UTCTimeZone());
+
+class HousekeeperTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(storage::Migrate(db_.url()).ok());
+    const int64_t user =
+        store_.CreateUser(storage::Role::kMember, "m", "key").value_or(0);
+    ASSERT_GT(user, 0);
+    ASSERT_TRUE(store_.CreateSession("expired", user, kNow - absl::Hours(2),
+                                     kNow - absl::Hours(1)).ok());
+    ASSERT_TRUE(store_.CreateSession("live", user, kNow, kNow + absl::Hours(1)).ok());
+  }
+
+  SettingsHolder SettingsWithInterval(int64_t seconds) {
+    absl::StatusOr<Settings> settings = LoadSettings("", {});
+    EXPECT_TRUE(settings.ok()) << settings.status().ToString();
+    settings->purge_interval_seconds = seconds;
+    return SettingsHolder(*settings);
+  }
+
+  std::string Sessions() { return db_.Query("SELECT string_agg(token_hash, ',') FROM sessions"); }
+
+  testing::TestDatabase db_;
+  storage::PgStore store_{db_.url(), 2};
+  FakeClock clock_{kNow};
+};
+
+TEST_F(HousekeeperTest, PurgesEveryIntervalOnceStarted) {
+  SettingsHolder settings = SettingsWithInterval(1);
+  Housekeeper housekeeper(store_, clock_, settings);
+  housekeeper.Start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (Sessions() != "live" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(Sessions(), "live");
+  // The next purge, an interval later, sees the clock moved past the live one's expiry.
+  clock_.Advance(absl::Hours(1));
+  while (!Sessions().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(Sessions(), "");
+  housekeeper.Stop();
+}
+
+TEST_F(HousekeeperTest, StopsAtOnceWithoutWaitingForTheInterval) {
+  SettingsHolder settings = SettingsWithInterval(3600);
+  Housekeeper housekeeper(store_, clock_, settings);
+  housekeeper.Start();
+  const auto start = std::chrono::steady_clock::now();
+  housekeeper.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(Sessions(), "expired,live") << "nothing is purged before the first interval";
+}
+
+TEST_F(HousekeeperTest, PurgeNowPurgesInBatchesUntilNoneIsFull) {
+  SettingsHolder settings = SettingsWithInterval(0);
+  Housekeeper housekeeper(store_, clock_, settings);
+  // More expired sessions than one batch holds.
+  ASSERT_EQ(db_.Query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
+                      " SELECT 'old-' || i, user_id, created_at, expires_at FROM sessions,"
+                      " generate_series(1, " +
+                      std::to_string(Housekeeper::kPurgeBatch + 5) +
+                      ") i WHERE token_hash = 'expired' RETURNING 'done'"),
+            "done");
+  EXPECT_TRUE(housekeeper.PurgeNow());
+  EXPECT_EQ(Sessions(), "live");
+}
+
+}  // namespace
+}  // namespace tchatator::core

@@ -25,6 +25,10 @@ absl::Status NotAuthenticated() {
                "no valid session: LOGIN first");
 }
 
+absl::Status AccountBanned() {
+  return Error(absl::StatusCode::kPermissionDenied, "banned", "this account is banned");
+}
+
 // The role a recipient of `from` must have; nullopt: any (never oneself).
 std::optional<Role> RecipientRoleFor(Role from) {
   switch (from) {
@@ -88,17 +92,16 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
         Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key"));
   }
   if (!user.ok()) return user.status();
-  if (user->banned) {
-    return Error(absl::StatusCode::kPermissionDenied, "banned", "this account is banned");
-  }
+  if (user->banned) return AccountBanned();
   const absl::Time now = clock_.Now();
   LoginResult result{RandomSecret(), *std::move(user),
                      now + absl::Hours(settings->session_ttl_hours)};
-  if (absl::Status s =
-          store_.CreateSession(Sha256Hex(result.token), result.user.id, now, result.expires_at);
+  const std::string hash = Sha256Hex(result.token);
+  if (absl::Status s = store_.CreateSession(hash, result.user.id, now, result.expires_at);
       !s.ok()) {
     return s;
   }
+  sessions_.Put(hash, storage::Session{result.user.id, result.user.role, result.expires_at});
   return result;
 }
 
@@ -106,26 +109,41 @@ absl::StatusOr<Caller> ChatLogic::Authenticate(std::string_view token) {
   if (token.empty() || token.size() > kMaxSecretBytes) return NotAuthenticated();
   std::string hash = Sha256Hex(token);
   absl::StatusOr<storage::Session> session = store_.FindSession(hash, clock_.Now());
+  if (session.ok()) sessions_.Put(hash, *session);
   return CallerOf(std::move(session), std::move(hash));
 }
 
 void ChatLogic::AuthenticateAsync(std::string_view token,
                                   std::function<void(absl::StatusOr<Caller>)> done) {
   if (token.empty() || token.size() > kMaxSecretBytes) return done(NotAuthenticated());
+  LookUpAsync(Sha256Hex(token), std::move(done));
+}
+
+void ChatLogic::AuthenticateToSendAsync(std::string_view token,
+                                        std::function<void(absl::StatusOr<Caller>)> done) {
+  if (token.empty() || token.size() > kMaxSecretBytes) return done(NotAuthenticated());
   std::string hash = Sha256Hex(token);
-  store_.FindSessionAsync(hash, clock_.Now(),
-                          [hash, done = std::move(done)](absl::StatusOr<storage::Session> s) {
-                            done(CallerOf(std::move(s), hash));
-                          });
+  if (std::optional<storage::Session> known = sessions_.Find(hash, clock_.Now())) {
+    return done(Caller{known->user_id, known->role, std::move(hash)});
+  }
+  LookUpAsync(std::move(hash), std::move(done));
+}
+
+void ChatLogic::LookUpAsync(std::string token_hash,
+                            std::function<void(absl::StatusOr<Caller>)> done) {
+  store_.FindSessionAsync(
+      token_hash, clock_.Now(),
+      [this, token_hash, done = std::move(done)](absl::StatusOr<storage::Session> s) {
+        if (s.ok()) sessions_.Put(token_hash, *s);
+        done(CallerOf(std::move(s), token_hash));
+      });
 }
 
 absl::StatusOr<Caller> ChatLogic::CallerOf(absl::StatusOr<storage::Session> session,
                                            std::string token_hash) {
   if (absl::IsNotFound(session.status())) return NotAuthenticated();
   if (!session.ok()) return session.status();
-  if (session->banned) {
-    return Error(absl::StatusCode::kPermissionDenied, "banned", "this account is banned");
-  }
+  if (session->banned) return AccountBanned();
   return Caller{session->user_id, session->role, std::move(token_hash)};
 }
 
@@ -153,6 +171,7 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_has
 }
 
 absl::Status ChatLogic::Logout(const Caller& caller) {
+  sessions_.Erase(caller.token_hash);
   return store_.DeleteSession(caller.token_hash);
 }
 
@@ -188,8 +207,9 @@ void ChatLogic::SendAsync(const Caller& caller, int64_t recipient_id, std::strin
   const std::shared_ptr<const Settings> settings = settings_.Get();
   if (absl::Status s = CheckContent(content, *settings); !s.ok()) return done(s);
   store_.SendMessageAsync(
-      caller.user_id, recipient_id, RecipientRoleFor(caller.role), std::move(content),
-      clock_.Now(), {settings->max_messages_per_minute, settings->max_messages_per_hour},
+      caller.token_hash, caller.user_id, recipient_id, RecipientRoleFor(caller.role),
+      std::move(content), clock_.Now(),
+      {settings->max_messages_per_minute, settings->max_messages_per_hour},
       [done = std::move(done)](absl::StatusOr<storage::SendOutcome> outcome) {
         done(MessageOf(std::move(outcome)));
       });
@@ -204,6 +224,10 @@ absl::StatusOr<storage::Message> ChatLogic::MessageOf(
       return std::move(outcome->message);
     case Kind::kUnknownRecipient:
       return Tokenize(absl::NotFoundError(""), "unknown-user");
+    case Kind::kNoSession:
+      return NotAuthenticated();
+    case Kind::kAccountBanned:
+      return AccountBanned();
     case Kind::kRecipientNotAllowed:
       return Error(absl::StatusCode::kPermissionDenied, "recipient-not-allowed",
                    "members write to pros and pros to members, never to themselves");

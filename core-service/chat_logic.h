@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/settings.h"
+#include "core-service/session_cache.h"
 #include "storage/store.h"
 
 namespace tchatator::core {
@@ -53,6 +54,11 @@ class ChatLogic {
   // (storage::Store::SetExecutor), it never waits and `done` runs on the store's executor.
   void AuthenticateAsync(std::string_view token,
                          std::function<void(absl::StatusOr<Caller>)> done);
+  // As AuthenticateAsync, but may answer at once, from the sessions this core has seen,
+  // without checking that the session is still in force or its user not banned: for
+  // SendAsync only, whose statement checks both.
+  void AuthenticateToSendAsync(std::string_view token,
+                               std::function<void(absl::StatusOr<Caller>)> done);
   absl::Status Logout(const Caller& caller);
 
   // Stores a message once every rule passes: INVALID_ARGUMENT empty-content,
@@ -61,7 +67,10 @@ class ChatLogic {
   // (retry-after).
   absl::StatusOr<storage::Message> Send(const Caller& caller, int64_t recipient_id,
                                         std::string_view content);
-  // As Send, answering through `done`, as AuthenticateAsync.
+  // As Send, answering through `done`, as AuthenticateAsync. Also checks, in the
+  // send's own statement, that the caller's session is still in force (else
+  // UNAUTHENTICATED not-authenticated) and its user not banned (else PERMISSION_DENIED
+  // banned).
   void SendAsync(const Caller& caller, int64_t recipient_id, std::string content,
                  std::function<void(absl::StatusOr<storage::Message>)> done);
   // NOT_FOUND unknown-message (absent or deleted); PERMISSION_DENIED not-owner; content
@@ -118,6 +127,8 @@ class ChatLogic {
   // row an older core stored under `key_hash`, the configured key's hash).
   absl::StatusOr<storage::User> BuiltInAdmin(const std::string& key_hash);
   absl::Status CheckContent(std::string_view content, const Settings& settings) const;
+  // AuthenticateAsync once the token is hashed.
+  void LookUpAsync(std::string token_hash, std::function<void(absl::StatusOr<Caller>)> done);
   // The caller of a session found (or not) for the token whose hash is `token_hash`.
   static absl::StatusOr<Caller> CallerOf(absl::StatusOr<storage::Session> session,
                                          std::string token_hash);
@@ -135,6 +146,7 @@ class ChatLogic {
   storage::Store& store_;
   const Clock& clock_;
   const SettingsHolder& settings_;
+  SessionCache sessions_;
 };
 
 // "modifié il y a ..." in the contract's French buckets, for an edit `age` ago.

@@ -8,15 +8,20 @@ namespace tchatator::core {
 
 template <typename Body>
 grpc::ServerUnaryReactor* ChatService::AuthenticatedAsync(grpc::CallbackServerContext* context,
-                                                          std::string_view method, Body body) {
+                                                          std::string_view method, Body body,
+                                                          bool to_send) {
   return runner_.RunAsync(
-      context, method, [this, context, body = std::move(body)](RpcRunner::Finisher finish) {
-        logic_.AuthenticateAsync(
-            BearerToken(*context),
-            [body, finish = std::move(finish)](absl::StatusOr<Caller> caller) {
-              if (!caller.ok()) return finish("", caller.status());
-              body(*std::move(caller), finish);
-            });
+      context, method,
+      [this, context, to_send, body = std::move(body)](RpcRunner::Finisher finish) {
+        auto then = [body, finish = std::move(finish)](absl::StatusOr<Caller> caller) {
+          if (!caller.ok()) return finish("", caller.status());
+          body(*std::move(caller), finish);
+        };
+        if (to_send) {
+          logic_.AuthenticateToSendAsync(BearerToken(*context), std::move(then));
+        } else {
+          logic_.AuthenticateAsync(BearerToken(*context), std::move(then));
+        }
       });
 }
 
@@ -61,12 +66,12 @@ grpc::ServerUnaryReactor* ChatService::Logout(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* context,
                                                    const v1::SendMessageRequest* request,
                                                    v1::SendMessageResponse* response) {
-  // The busiest call: no worker thread waits for its two database round trips (the
-  // session look-up, then the send's batch); each step runs where the previous one's
-  // batch ended.
-  return AuthenticatedAsync(context, "SendMessage", [this, request, response](
-                                                        Caller caller,
-                                                        const RpcRunner::Finisher& finish) {
+  // The busiest call: no worker thread waits for its database round trips (a session
+  // this core has not seen yet is looked up, then the send's batch checks the session
+  // and stores); each step runs where the previous one's batch ended.
+  return AuthenticatedAsync(
+      context, "SendMessage",
+      [this, request, response](Caller caller, const RpcRunner::Finisher& finish) {
     logic_.SendAsync(caller, request->recipient_id(), request->content(),
                      [response, user = StrCat(caller.user_id),
                       finish](absl::StatusOr<storage::Message> message) {
@@ -76,7 +81,8 @@ grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* 
                        }
                        finish(user, message.status());
                      });
-  });
+      },
+      /*to_send=*/true);
 }
 
 grpc::ServerUnaryReactor* ChatService::UpdateMessage(grpc::CallbackServerContext* context,

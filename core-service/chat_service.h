@@ -68,10 +68,12 @@ class ChatService final : public v1::ChatService::CallbackService {
   grpc::ServerUnaryReactor* Authenticated(grpc::CallbackServerContext* context,
                                           std::string_view method, Body body);
   // As Authenticated for a body that never blocks: `body(caller, finish)` runs where the
-  // session look-up ended and calls `finish` once, from any thread.
+  // session look-up ended and calls `finish` once, from any thread. With `to_send`, a
+  // session this core has seen is not looked up (ChatLogic::AuthenticateToSendAsync).
   template <typename Body>
   grpc::ServerUnaryReactor* AuthenticatedAsync(grpc::CallbackServerContext* context,
-                                               std::string_view method, Body body);
+                                               std::string_view method, Body body,
+                                               bool to_send = false);
   grpc::ServerUnaryReactor* Restrict(grpc::CallbackServerContext* context,
                                      std::string_view method, storage::RestrictionKind kind,
                                      const v1::RestrictRequest* request,

@@ -69,10 +69,11 @@ std::vector<Statement> Statements() {
        "SELECT o_user_id, o_role, o_expires_us, o_banned"
        " FROM tch_find_sessions(ARRAY[$1::text], ARRAY[$2::bigint])"},
       {"delete_session", "DELETE FROM sessions WHERE token_hash = $1"},
-      // Group commit of sends: see migration 0006.
+      // Group commit of sends, each checking its session: see migrations 0006 and 0010.
       {"send_batch",
-       "SELECT o_outcome, o_id, o_change_id, o_until_us FROM tch_send_batch($1::bigint[],"
-       " $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[])"},
+       "SELECT o_outcome, o_id, o_change_id, o_until_us FROM tch_send_batch($1::text[],"
+       " $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bigint[],"
+       " $8::bigint[])"},
       // Writers of changes serialize per recipient (migration 0008).
       {"lock_recipient_of",
        "SELECT pg_advisory_xact_lock(recipient_id) FROM messages WHERE id = $1"},
@@ -412,8 +413,9 @@ void PgStore::RunBatch(const std::vector<PendingSend*>& batch, ConnectionPool::L
 absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
                                    ConnectionPool::Lease& lease,
                                    std::vector<std::string>& hints) {
-  ArrayLiteral senders, recipients, contents, at_us, roles, per_minute, per_hour;
+  ArrayLiteral hashes, senders, recipients, contents, at_us, roles, per_minute, per_hour;
   for (const PendingSend* p : batch) {
+    hashes.Add(p->token_hash);
     senders.Add(p->sender_id);
     recipients.Add(p->recipient_id);
     contents.Add(p->content);
@@ -426,9 +428,9 @@ absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
     per_minute.Add(p->limits.per_minute);
     per_hour.Add(p->limits.per_hour);
   }
-  const std::string args[] = {senders.Take(),  recipients.Take(), contents.Take(),
-                              at_us.Take(),    roles.Take(),      per_minute.Take(),
-                              per_hour.Take()};
+  const std::string args[] = {hashes.Take(), senders.Take(),    recipients.Take(),
+                              contents.Take(), at_us.Take(),   roles.Take(),
+                              per_minute.Take(), per_hour.Take()};
   for (int attempt = 0;; ++attempt) {
     lease = ConnectionPool::Lease();
     if (absl::Status s = pool_.Acquire(lease); !s.ok()) return s;
@@ -437,7 +439,7 @@ absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
       // before the answer comes back (synchronous_commit is on).
       pqxx::nontransaction txn(lease.connection());
       const pqxx::result r = txn.exec_prepared("send_batch", args[0], args[1], args[2],
-                                               args[3], args[4], args[5], args[6]);
+                                               args[3], args[4], args[5], args[6], args[7]);
       if (r.size() != batch.size()) return absl::InternalError("send batch: wrong row count");
       for (size_t i = 0; i < batch.size(); ++i) {
         PendingSend& p = *batch[i];
@@ -466,6 +468,10 @@ absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
           out.kind = SendOutcome::Kind::kRecipientNotAllowed;
         } else if (outcome == "unknown-user") {
           out.kind = SendOutcome::Kind::kUnknownRecipient;
+        } else if (outcome == "no-session") {
+          out.kind = SendOutcome::Kind::kNoSession;
+        } else if (outcome == "account-banned") {
+          out.kind = SendOutcome::Kind::kAccountBanned;
         } else {
           p.result = absl::InternalError(StrCat("send batch: unknown outcome ", outcome));
           continue;
@@ -675,13 +681,14 @@ absl::StatusOr<SendOutcome> PgStore::SendMessage(int64_t sender_id, int64_t reci
   return std::move(send.result);
 }
 
-void PgStore::SendMessageAsync(int64_t sender_id, int64_t recipient_id,
-                               std::optional<Role> recipient_role, std::string content,
-                               absl::Time now, SendLimits limits,
+void PgStore::SendMessageAsync(std::string token_hash, int64_t sender_id,
+                               int64_t recipient_id, std::optional<Role> recipient_role,
+                               std::string content, absl::Time now, SendLimits limits,
                                std::function<void(absl::StatusOr<SendOutcome>)> done) {
   auto send = std::make_unique<PendingSend>(sender_id, recipient_id, std::move(content), now,
                                             limits);
   send->CheckRules(recipient_role);
+  send->token_hash = std::move(token_hash);
   sends_.SubmitAsync(std::move(send), [done = std::move(done)](PendingSend& answered) {
     done(std::move(answered.result));
   });

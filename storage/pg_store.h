@@ -63,7 +63,7 @@ class PgStore : public Store {
                                           std::optional<Role> recipient_role,
                                           std::string_view content, absl::Time now,
                                           SendLimits limits) override;
-  void SendMessageAsync(int64_t sender_id, int64_t recipient_id,
+  void SendMessageAsync(std::string token_hash, int64_t sender_id, int64_t recipient_id,
                         std::optional<Role> recipient_role, std::string content, absl::Time now,
                         SendLimits limits,
                         std::function<void(absl::StatusOr<SendOutcome>)> done) override;
@@ -104,6 +104,7 @@ class PgStore : public Store {
 
   // One send waiting for its batch.
   struct PendingSend {
+    std::string token_hash;  // the session to check, or "" (migration 0010)
     int64_t sender_id = 0;
     int64_t recipient_id = 0;
     std::string recipient_role;  // "" for any role

@@ -102,6 +102,8 @@ struct SendOutcome {
     kBanned,               // a ban is in force on the sender towards the recipient
     kBlocked,              // a block is in force: until `until`
     kRateLimited,          // the limits are reached: retry in `retry_after_seconds`
+    kNoSession,            // SendMessageAsync: the session is not in force for the sender
+    kAccountBanned,        // SendMessageAsync: an admin's ban is in force on the sender
   };
   Kind kind = Kind::kSent;
   Message message;                  // kSent
@@ -163,13 +165,15 @@ class Store {
                                                   std::optional<Role> recipient_role,
                                                   std::string_view content, absl::Time now,
                                                   SendLimits limits) = 0;
-  // As SendMessage, answering through `done` instead of returning; see SetExecutor.
-  virtual void SendMessageAsync(int64_t sender_id, int64_t recipient_id,
-                                std::optional<Role> recipient_role, std::string content,
-                                absl::Time now, SendLimits limits,
-                                std::function<void(absl::StatusOr<SendOutcome>)> done) {
-    done(SendMessage(sender_id, recipient_id, recipient_role, content, now, limits));
-  }
+  // As SendMessage, answering through `done` instead of returning; see SetExecutor. The
+  // same transaction first checks that session `token_hash` is in force at `now` for
+  // `sender_id` (else kNoSession) and that no admin's ban is in force on the sender
+  // (else kAccountBanned), as FindSession would, so a caller may skip FindSession. An
+  // empty `token_hash` checks nothing.
+  virtual void SendMessageAsync(std::string token_hash, int64_t sender_id,
+                                int64_t recipient_id, std::optional<Role> recipient_role,
+                                std::string content, absl::Time now, SendLimits limits,
+                                std::function<void(absl::StatusOr<SendOutcome>)> done);
   // Where the *Async methods wait for the database: `executor` runs a task on another
   // thread, and `done` then runs on such a thread, the calling one never waiting. With
   // no executor (the default, or after SetExecutor(nullptr)), they wait on the calling

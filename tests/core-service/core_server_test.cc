@@ -368,6 +368,34 @@ TEST_F(ChatServiceTest, LogoutEndsTheSession) {
   EXPECT_TRUE(IsOk(SendCall(Bearer(login.token()), pro.id, "back")));
 }
 
+TEST_F(ChatServiceTest, SendMessageChecksTheSessionThoughThisCoreHasSeenIt) {
+  // This core answers sends from the sessions it has seen without looking them up; the
+  // send's own statement must still see a logout made through another core (here, the
+  // row deleted directly) and an admin's ban, whatever the sender's role.
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  const Account admin2 = NewAccount(v1::ROLE_ADMIN);
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "seen")));
+  ASSERT_TRUE(IsOk(SendCall(Bearer(admin.token), pro.id, "seen too")));
+  ASSERT_EQ(Db("DELETE FROM sessions WHERE user_id = " + std::to_string(member.id) +
+               " RETURNING 'deleted'"),
+            "deleted");
+  const Reply gone = SendCall(Bearer(member.token), pro.id, "after another core's logout");
+  EXPECT_TRUE(IsError(gone, grpc::StatusCode::UNAUTHENTICATED, "not-authenticated")) << gone;
+  EXPECT_EQ(gone.message, "no valid session: LOGIN first");
+
+  v1::RestrictRequest ban;
+  ban.set_user_id(admin.id);
+  v1::RestrictResponse banned_response;
+  ASSERT_TRUE(IsOk(Invoke(*chat_, &v1::ChatService::Stub::Ban, Bearer(admin2.token), ban,
+                          &banned_response)));
+  const Reply banned = SendCall(Bearer(admin.token), pro.id, "after the ban");
+  EXPECT_TRUE(IsError(banned, grpc::StatusCode::PERMISSION_DENIED, "banned")) << banned;
+  EXPECT_EQ(banned.message, "this account is banned");
+  EXPECT_EQ(MessageCount(), "2");
+}
+
 // ===========================================================================
 // ChatService: SendMessage
 

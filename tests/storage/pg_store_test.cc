@@ -886,8 +886,9 @@ TEST_F(PgStoreTest, AsynchronousLookupsAndSendsAreAnsweredOnTheExecutor) {
                              sessions[k] = std::move(s);
                              answer();
                            });
-    store.SendMessageAsync(members[k], pro, Role::kPro, "async " + std::to_string(k), kT0,
-                           kUnlimited, [&, k](absl::StatusOr<SendOutcome> out) {
+    store.SendMessageAsync(Key("tok" + std::to_string(k)), members[k], pro, Role::kPro,
+                           "async " + std::to_string(k), kT0, kUnlimited,
+                           [&, k](absl::StatusOr<SendOutcome> out) {
                              sends[k] = std::move(out);
                              answer();
                            });
@@ -921,12 +922,79 @@ TEST_F(PgStoreTest, AsynchronousLookupsAndSendsAreAnsweredOnTheExecutor) {
   store.SetExecutor(nullptr);
   pool.join();
   bool inline_answer = false;
-  store.SendMessageAsync(members[0], pro, Role::kPro, "inline", kT0, kUnlimited,
+  store.SendMessageAsync(Key("tok0"), members[0], pro, Role::kPro, "inline", kT0, kUnlimited,
                          [&](absl::StatusOr<SendOutcome> out) {
                            inline_answer = out.ok() && out->kind == SendOutcome::Kind::kSent &&
                                            std::this_thread::get_id() == me;
                          });
   EXPECT_TRUE(inline_answer);
+}
+
+TEST_F(PgStoreTest, AsynchronousSendsCheckTheirSessionInTheirOwnStatement) {
+  // The core sends for sessions it has seen without looking them up again: the send's
+  // statement must refuse, as the look-up would, a session ended (through any core) or
+  // expired, another user's session, and a sender an admin has banned.
+  PgStore store(db_->url(), 8);
+  asio::thread_pool pool(2);
+  store.SetExecutor([&pool](std::function<void()> task) { asio::post(pool, std::move(task)); });
+  const int64_t pro = NewUser(Role::kPro);
+  const int64_t admin = NewUser(Role::kAdmin);
+  const int64_t alice = NewUser(Role::kMember);
+  const int64_t bob = NewUser(Role::kMember);
+  const int64_t carol = NewUser(Role::kMember);
+  ASSERT_TRUE(store.CreateSession(Key("alice"), alice, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store.CreateSession(Key("bob"), bob, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store.CreateSession(Key("carol"), carol, kT0 - absl::Hours(1), kT0).ok());
+  ASSERT_TRUE(store.CreateSession(Key("gone"), alice, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store.DeleteSession(Key("gone")).ok());
+  ASSERT_TRUE(
+      store.AddRestriction(bob, admin, std::nullopt, RestrictionKind::kBan, std::nullopt, kT0)
+          .ok());
+  struct Case {
+    std::string token_hash;
+    int64_t sender;
+    absl::StatusOr<SendOutcome> outcome = absl::InternalError("no answer");
+  };
+  std::vector<Case> cases = {
+      {Key("alice"), alice},  // in force
+      {Key("gone"), alice},   // logged out
+      {Key("bob"), alice},    // another user's
+      {Key("nobody"), alice},
+      {Key("carol"), carol},  // expired at kT0
+      {Key("bob"), bob},      // banned by an admin
+      {"", carol},            // checks nothing
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t answered = 0;
+  for (Case& c : cases) {  // at once: refused sends share batches with the others
+    store.SendMessageAsync(c.token_hash, c.sender, pro, Role::kPro, "checked", kT0, kUnlimited,
+                           [&](absl::StatusOr<SendOutcome> out) {
+                             std::lock_guard lock(mu);
+                             c.outcome = std::move(out);
+                             ++answered;
+                             cv.notify_all();
+                           });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20),
+                            [&] { return answered == cases.size(); }));
+  }
+  using Kind = SendOutcome::Kind;
+  const Kind expected[] = {Kind::kSent,      Kind::kNoSession, Kind::kNoSession,
+                           Kind::kNoSession, Kind::kNoSession, Kind::kAccountBanned,
+                           Kind::kSent};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ASSERT_TRUE(cases[i].outcome.ok()) << i << ": " << cases[i].outcome.status().ToString();
+    EXPECT_EQ(cases[i].outcome->kind, expected[i]) << "case " << i;
+  }
+  EXPECT_EQ(Query("SELECT string_agg(sender_id::text, ',' ORDER BY id) FROM messages"
+                  " WHERE recipient_id = " + std::to_string(pro)),
+            std::to_string(alice) + "," + std::to_string(carol));
+  EXPECT_EQ(Query("SELECT count(*) FROM changes WHERE user_id = " + std::to_string(pro)), "2");
+  store.SetExecutor(nullptr);
+  pool.join();
 }
 
 TEST_F(PgStoreTest, FindSessionAnswersConcurrentLookupsEachWithItsOwnSession) {

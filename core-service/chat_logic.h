@@ -21,6 +21,9 @@ struct Caller {
   int64_t user_id = 0;
   storage::Role role = storage::Role::kMember;
   std::string token_hash;
+  // From the session cache (AuthenticateToSendAsync): whether the session is still in
+  // force and its user not banned is not checked yet.
+  bool unverified = false;
 };
 
 struct LoginResult {

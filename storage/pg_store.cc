@@ -428,8 +428,8 @@ absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
     per_minute.Add(p->limits.per_minute);
     per_hour.Add(p->limits.per_hour);
   }
-  const std::string args[] = {hashes.Take(), senders.Take(),    recipients.Take(),
-                              contents.Take(), at_us.Take(),   roles.Take(),
+  const std::string args[] = {hashes.Take(),     senders.Take(), recipients.Take(),
+                              contents.Take(),   at_us.Take(),   roles.Take(),
                               per_minute.Take(), per_hour.Take()};
   for (int attempt = 0;; ++attempt) {
     lease = ConnectionPool::Lease();

@@ -384,6 +384,9 @@ TEST_F(ChatServiceTest, SendMessageChecksTheSessionThoughThisCoreHasSeenIt) {
   const Reply gone = SendCall(Bearer(member.token), pro.id, "after another core's logout");
   EXPECT_TRUE(IsError(gone, grpc::StatusCode::UNAUTHENTICATED, "not-authenticated")) << gone;
   EXPECT_EQ(gone.message, "no valid session: LOGIN first");
+  // The session comes before the content, as for a session looked up.
+  EXPECT_TRUE(IsError(SendCall(Bearer(member.token), pro.id, ""),
+                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
 
   v1::RestrictRequest ban;
   ban.set_user_id(admin.id);
@@ -393,6 +396,10 @@ TEST_F(ChatServiceTest, SendMessageChecksTheSessionThoughThisCoreHasSeenIt) {
   const Reply banned = SendCall(Bearer(admin.token), pro.id, "after the ban");
   EXPECT_TRUE(IsError(banned, grpc::StatusCode::PERMISSION_DENIED, "banned")) << banned;
   EXPECT_EQ(banned.message, "this account is banned");
+  EXPECT_TRUE(IsError(SendCall(Bearer(admin.token), pro.id, ""),
+                      grpc::StatusCode::PERMISSION_DENIED, "banned"));
+  EXPECT_TRUE(IsError(SendCall(Bearer(pro.token), member.id, ""),
+                      grpc::StatusCode::INVALID_ARGUMENT, "empty-content"));
   EXPECT_EQ(MessageCount(), "2");
 }
 

@@ -8,10 +8,8 @@
 -- these two joins inside the statement, as below, much less.
 --
 -- A new overload of tch_send_batch with the session hashes first; element k of every
--- array is send k, and an empty hash checks nothing (InsertMessage, tools). The
--- 7-argument version stays, unchanged, for cores of the previous release during a
--- rolling upgrade. The body is 0008's with the two checks added to `input` and
--- `checked`.
+-- array is send k, and an empty hash checks nothing (InsertMessage, tools). The body is
+-- 0008's with the two checks added to `input` and `checked`.
 CREATE FUNCTION tch_send_batch(hashes text[], senders bigint[], recipients bigint[],
                                contents text[], at_us bigint[], recipient_roles text[],
                                per_minute bigint[], per_hour bigint[])
@@ -80,4 +78,18 @@ BEGIN
          CASE WHEN ch.refusal = 'blocked' THEN tch_us(ch.until) ELSE tch_us(ch.wait_until) END
   FROM checked ch LEFT JOIN sent se ON se.k = ch.k ORDER BY ch.k;
 END
+$$;
+
+-- The 7-argument version, for cores of the previous release during a rolling upgrade,
+-- now runs the one above without session checks: one implementation of the rules.
+CREATE OR REPLACE FUNCTION tch_send_batch(senders bigint[], recipients bigint[],
+                                          contents text[], at_us bigint[],
+                                          recipient_roles text[], per_minute bigint[],
+                                          per_hour bigint[])
+  RETURNS TABLE (o_outcome text, o_id bigint, o_change_id bigint, o_until_us bigint)
+  LANGUAGE sql
+  AS $$
+  SELECT * FROM tch_send_batch(array_fill(''::text, ARRAY[cardinality(senders)]), senders,
+                               recipients, contents, at_us, recipient_roles, per_minute,
+                               per_hour)
 $$;

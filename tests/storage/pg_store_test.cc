@@ -997,6 +997,22 @@ TEST_F(PgStoreTest, AsynchronousSendsCheckTheirSessionInTheirOwnStatement) {
   pool.join();
 }
 
+TEST_F(PgStoreTest, ThePreviousReleasesSendStatementStillSends) {
+  // During a rolling upgrade, cores of the previous release call the 7-argument
+  // tch_send_batch (no session checks), which migration 0010 keeps.
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  const std::string m = std::to_string(member);
+  const std::string p = std::to_string(pro);
+  EXPECT_EQ(Query("SELECT string_agg(o_outcome, ',') FROM tch_send_batch(ARRAY[" + m + ", " +
+                  m + "]::bigint[], ARRAY[" + p + ", " + m +
+                  "]::bigint[], ARRAY['old', 'self'], ARRAY[tch_us(now()), tch_us(now())],"
+                  " ARRAY['pro', 'pro'], ARRAY[0, 0]::bigint[], ARRAY[0, 0]::bigint[])"),
+            "sent,recipient-not-allowed");
+  EXPECT_EQ(Query("SELECT string_agg(content, ',') FROM messages WHERE sender_id = " + m),
+            "old");
+}
+
 TEST_F(PgStoreTest, FindSessionAnswersConcurrentLookupsEachWithItsOwnSession) {
   constexpr int kThreads = 16;
   std::vector<int64_t> users;

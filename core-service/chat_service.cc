@@ -72,15 +72,15 @@ grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* 
   return AuthenticatedAsync(
       context, "SendMessage",
       [this, request, response](Caller caller, const RpcRunner::Finisher& finish) {
-    logic_.SendAsync(caller, request->recipient_id(), request->content(),
-                     [response, user = StrCat(caller.user_id),
-                      finish](absl::StatusOr<storage::Message> message) {
-                       if (message.ok()) {
-                         response->set_message_id(message->id);
-                         ToTimestamp(message->sent_at, *response->mutable_sent_at());
-                       }
-                       finish(user, message.status());
-                     });
+        logic_.SendAsync(caller, request->recipient_id(), request->content(),
+                         [response, user = StrCat(caller.user_id),
+                          finish](absl::StatusOr<storage::Message> message) {
+                           if (message.ok()) {
+                             response->set_message_id(message->id);
+                             ToTimestamp(message->sent_at, *response->mutable_sent_at());
+                           }
+                           finish(user, message.status());
+                         });
       },
       /*to_send=*/true);
 }

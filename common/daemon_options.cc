@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/strings.h"
 #include "common/log.h"
@@ -39,7 +40,8 @@ std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view pr
 
 std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view program,
                                KeyOwner owner, Settings& settings) {
-  absl::StatusOr<Settings> loaded = LoadSettings(options.config_path, ProcessEnvironment());
+  const std::map<std::string, std::string> env = ProcessEnvironment();
+  absl::StatusOr<Settings> loaded = LoadSettings(options.config_path, env);
   if (!loaded.ok()) {
     std::cerr << program << ": " << loaded.status().message() << "\n";
     return 1;
@@ -59,6 +61,11 @@ std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view pr
   Log::Info(StrCat(program, " starting; config file '", options.config_path,
                          "', verbose=", options.verbose ? "yes" : "no"));
   Log::Info(StrCat("effective configuration: ", DescribeSettings(settings, owner)));
+  // A misspelled key would otherwise go unnoticed.
+  if (const std::vector<std::string> unknown = UnknownEnvironmentNames(env); !unknown.empty()) {
+    Log::Info(StrCat("environment variables that name no configuration key, ignored: ",
+                     absl::StrJoin(unknown, ", ")));
+  }
   return std::nullopt;
 }
 

@@ -107,6 +107,15 @@ constexpr KeySpec kKeys[] = {
 
 bool IsString(const KeySpec& spec) { return spec.min > spec.max; }
 
+// The key whose environment variable is `name`, or nullptr.
+const KeySpec* FindEnvironmentKey(std::string_view name) {
+  if (!name.starts_with("TCHATATOR_")) return nullptr;
+  for (const KeySpec& spec : kKeys) {
+    if (EnvironmentName(spec.name) == name) return &spec;
+  }
+  return nullptr;
+}
+
 const KeySpec* FindKey(std::string_view name) {
   for (const KeySpec& spec : kKeys) {
     if (spec.name == name) return &spec;
@@ -193,16 +202,23 @@ absl::StatusOr<Settings> LoadSettings(const std::string& path,
     }
   }
   for (const auto& [name, value] : env) {
-    if (!name.starts_with("TCHATATOR_")) continue;
-    const KeySpec* match = nullptr;
-    for (const KeySpec& spec : kKeys) {
-      if (EnvironmentName(spec.name) == name) match = &spec;
-    }
+    const KeySpec* match = FindEnvironmentKey(name);
     // Other TCHATATOR_ variables (the client's API key, test settings) are not ours.
     if (match == nullptr) continue;
     if (absl::Status s = Assign(*match, value, name, settings); !s.ok()) return s;
   }
   return settings;
+}
+
+std::vector<std::string> UnknownEnvironmentNames(
+    const std::map<std::string, std::string>& env) {
+  std::vector<std::string> unknown;
+  for (const auto& entry : env) {
+    if (entry.first.starts_with("TCHATATOR_") && FindEnvironmentKey(entry.first) == nullptr) {
+      unknown.push_back(entry.first);
+    }
+  }
+  return unknown;
 }
 
 std::map<std::string, std::string> ProcessEnvironment() {

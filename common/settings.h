@@ -75,6 +75,10 @@ std::span<const KeySpec> ConfigKeys();
 absl::StatusOr<Settings> LoadSettings(const std::string& path,
                                       const std::map<std::string, std::string>& env);
 
+// The TCHATATOR_ variables of `env` that name no key, which LoadSettings ignores: a
+// misspelled key, or another program's (the client's API key, the tests' database).
+std::vector<std::string> UnknownEnvironmentNames(const std::map<std::string, std::string>& env);
+
 // The process environment, as LoadSettings takes it.
 std::map<std::string, std::string> ProcessEnvironment();
 

@@ -323,6 +323,16 @@ TEST(LoadSettingsTest, EveryKeyHasAWorkingEnvironmentVariable) {
   }
 }
 
+TEST(UnknownEnvironmentNamesTest, ListsTheTchatatorVariablesThatNameNoKey) {
+  EXPECT_EQ(UnknownEnvironmentNames(Env{{"TCHATATOR_PORT", "1"},
+                                        {"TCHATATOR_MAX_MESSAGE_PER_MINUTE", "3"},
+                                        {"TCHATATOR_TEST_PG", "host=x"},
+                                        {"PATH", "/bin"},
+                                        {"tchatator_port", "2"}}),
+            (std::vector<std::string>{"TCHATATOR_MAX_MESSAGE_PER_MINUTE", "TCHATATOR_TEST_PG"}));
+  EXPECT_TRUE(UnknownEnvironmentNames(Env{{"TCHATATOR_LOG_FILE", ""}}).empty());
+}
+
 TEST(EnvironmentNameTest, UpperCaseWithUnderscores) {
   EXPECT_EQ(EnvironmentName("max-line-bytes"), "TCHATATOR_MAX_LINE_BYTES");
   EXPECT_EQ(EnvironmentName("port"), "TCHATATOR_PORT");

@@ -47,7 +47,9 @@ constexpr KeySpec kKeys[] = {
      "Most client connections from one IP address at once.", &Settings::max_connections_per_ip,
      nullptr},
     {"max-output-bytes", KeyOwner::kGateway, "1048576", 4096, 1073741824, false, true,
-     "Most bytes queued for a client that does not read; past it the connection is closed.",
+     "Most bytes queued for a client that does not read, on top of the largest answer "
+     "queued (an answer is never cut: GET_UNREAD of a long backlog goes out whole); past it "
+     "the connection is closed.",
      &Settings::max_output_bytes, nullptr},
     {"gateway-threads", KeyOwner::kGateway, "1", 1, 64, false, true,
      "Event-loop threads of the gateway; on reload, threads are started or retired while "

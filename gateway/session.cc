@@ -1,5 +1,6 @@
 #include "gateway/session.h"
 
+#include <algorithm>
 #include <array>
 
 #include <span>
@@ -225,8 +226,12 @@ void Session::Answer(const Reply& reply, std::string_view command) {
 void Session::Send(std::string bytes) {
   if (closed_ || close_after_flush_) return;
   queued_bytes_ += bytes.size();
-  if (queued_bytes_ > static_cast<size_t>(settings_.Get()->max_output_bytes)) {
-    // The client does not read what it asks for: it cannot grow our memory.
+  largest_queued_ = std::max(largest_queued_, bytes.size());
+  // One answer is never too large: GET_UNREAD has marked its messages read, so cutting
+  // its answer would lose them. A client that does not read what it asks for can hold
+  // at most that answer and max-output-bytes more.
+  if (queued_bytes_ >
+      static_cast<size_t>(settings_.Get()->max_output_bytes) + largest_queued_) {
     Log::Write(state_.user_id, state_.client_ip, "closed: output queue over its limit");
     Close();
     return;
@@ -283,6 +288,7 @@ void Session::Flush() {
     // Everything written: the vector's memory goes too.
     std::vector<std::string>().swap(queue_);
     queue_head_ = 0;
+    largest_queued_ = 0;
   }
   if (queue_.empty() && close_after_flush_) FinishClose();
 }
@@ -328,6 +334,7 @@ void Session::Close() {
   queue_head_ = 0;
   written_of_front_ = 0;
   queued_bytes_ = 0;
+  largest_queued_ = 0;
 }
 
 void Session::Watch() {

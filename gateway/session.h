@@ -85,6 +85,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> queue_;
   size_t queue_head_ = 0;
   size_t queued_bytes_ = 0;
+  // The largest answer queued since the queue was last empty: allowed on top of
+  // max-output-bytes, so that no answer is ever too large to send.
+  size_t largest_queued_ = 0;
   size_t written_of_front_ = 0;  // bytes of queue_[queue_head_] already written
   bool waiting_writable_ = false;
   bool close_after_flush_ = false;

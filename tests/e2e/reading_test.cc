@@ -224,6 +224,30 @@ INSTANTIATE_TEST_SUITE_P(Boundaries, HistoryBlocksTest,
 
 // before-id is a position, not a reference: when it names a deleted message (deleted
 // after the client saw it in a block, typically), the walk goes on below it.
+TEST_F(ReadingTest, GetUnreadAnswersABacklogLargerThanEveryDefaultLimitWhole) {
+  // 1 100 messages of 1 000 four-byte characters: about 4.5 MB, past gRPC's default
+  // 4 MiB and the gateway's max-output-bytes (1 MiB). The answer marks them read, so it
+  // must arrive whole (contract: every unread message, no limit).
+  Session m = LoginNew(stack(), "member");
+  Session p = LoginNew(stack(), "pro");
+  std::string smileys;
+  for (int i = 0; i < 1000; ++i) smileys += "\xF0\x9F\x98\x80";  // U+1F600
+  std::vector<Sent> sent;
+  for (int i = 0; i < 1100; ++i) {
+    sent.push_back(Send(m, p, smileys));
+    ASSERT_GT(sent.back().id, 0) << "send " << i;
+  }
+  const Response u = p.conn.Request("GET_UNREAD", {{"token", p.token}});
+  ASSERT_TRUE(u.ok()) << u.failure;
+  const std::string expected = UnreadBytes(sent, p.user.id);
+  EXPECT_GT(expected.size(), size_t{4} << 20);
+  EXPECT_EQ(u.raw.size(), expected.size());
+  EXPECT_TRUE(u.raw == expected) << "the answer differs from the 1 100 records expected";
+  EXPECT_TRUE(Alive(p.conn));
+  const Response again = p.conn.Request("GET_UNREAD", {{"token", p.token}});
+  EXPECT_EQ(again.Get("count"), "0") << again;
+}
+
 TEST_F(ReadingTest, BeforeIdNamingADeletedMessageListsTheOlderOnes) {
   Session member = LoginNew(stack(), "member");
   Session pro = LoginNew(stack(), "pro");

@@ -217,7 +217,12 @@ void ChatLogic::SendAsync(const Caller& caller, int64_t recipient_id, std::strin
       caller.token_hash, caller.user_id, recipient_id, RecipientRoleFor(caller.role),
       std::move(content), clock_.Now(),
       {settings->max_messages_per_minute, settings->max_messages_per_hour},
-      [done = std::move(done)](absl::StatusOr<storage::SendOutcome> outcome) {
+      [this, hash = caller.token_hash,
+       done = std::move(done)](absl::StatusOr<storage::SendOutcome> outcome) {
+        // Ended through another core, or expired: it never comes back.
+        if (outcome.ok() && outcome->kind == storage::SendOutcome::Kind::kNoSession) {
+          sessions_.Erase(hash);
+        }
         done(MessageOf(std::move(outcome)));
       });
 }

@@ -79,7 +79,9 @@ grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* 
                              response->set_message_id(message->id);
                              ToTimestamp(message->sent_at, *response->mutable_sent_at());
                            }
-                           finish(user, message.status());
+                           // As for a session looked up: no user for one not in force.
+                           finish(absl::IsUnauthenticated(message.status()) ? "" : user,
+                                  message.status());
                          });
       },
       /*to_send=*/true);

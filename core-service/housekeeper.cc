@@ -26,15 +26,18 @@ void Housekeeper::Stop() {
 
 void Housekeeper::Run() {
   std::unique_lock lock(mu_);
-  while (!stopping_) {
+  auto last = std::chrono::steady_clock::now();
+  // Woken every second, so that a reloaded interval (or 0, off) applies at once.
+  while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
     const int64_t interval = settings_.Get()->purge_interval_seconds;
-    // With purging off, a reload that turns it on is seen within a minute.
-    const auto wait = std::chrono::seconds(interval > 0 ? interval : 60);
-    if (wake_.wait_for(lock, wait, [this] { return stopping_; })) break;
-    if (interval <= 0) continue;
+    if (interval <= 0 ||
+        std::chrono::steady_clock::now() - last < std::chrono::seconds(interval)) {
+      continue;
+    }
     lock.unlock();
     PurgeNow();
     lock.lock();
+    last = std::chrono::steady_clock::now();
   }
 }
 

@@ -11,10 +11,10 @@
 
 namespace tchatator::core {
 
-// Purges the database every `purge-interval-seconds` (read anew each time, so a reload
-// applies from the next wait): expired sessions, and the changes no session can read
-// any more (storage::Store::Purge), in bounded transactions. Every core replica does
-// it; the deletions are idempotent. The first purge comes one interval after Start.
+// Purges the database every `purge-interval-seconds` (read every second, so a reload
+// applies at once; 0 purges nothing): expired sessions, and the changes no session can
+// read any more (storage::Store::Purge), in bounded transactions. Every core replica
+// does it; the deletions are idempotent. The first purge comes one interval after Start.
 class Housekeeper {
  public:
   // `store`, `clock` and `settings` outlive this object.

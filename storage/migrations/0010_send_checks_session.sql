@@ -8,7 +8,8 @@
 -- these two joins inside the statement, as below, much less.
 --
 -- A new overload of tch_send_batch with the session hashes first; element k of every
--- array is send k, and an empty hash checks nothing (InsertMessage, tools). The body is
+-- array is send k, and an empty hash checks nothing (InsertMessage, tools); a missing
+-- one (NULL, a shorter array) fails closed as 'no-session'. The body is
 -- 0008's with the two checks added to `input` and `checked`.
 CREATE FUNCTION tch_send_batch(hashes text[], senders bigint[], recipients bigint[],
                                contents text[], at_us bigint[], recipient_roles text[],
@@ -24,10 +25,10 @@ BEGIN
   RETURN QUERY
   WITH input AS MATERIALIZED (
     SELECT t.*, tch_ts(t.at) AS at_ts, su.id IS NOT NULL AS s_known, ru.role AS r_role,
-      t.h <> '' AND NOT EXISTS (
+      t.h IS DISTINCT FROM '' AND NOT EXISTS (
         SELECT 1 FROM sessions ss WHERE ss.token_hash = t.h AND ss.user_id = t.s
           AND ss.expires_at > tch_ts(t.at)) AS no_session,
-      t.h <> '' AND EXISTS (
+      t.h IS DISTINCT FROM '' AND EXISTS (
         SELECT 1 FROM restrictions ab WHERE ab.target_id = t.s AND ab.kind = 'ban'
           AND ab.scope_id IS NULL AND ab.lifted_at IS NULL) AS account_banned
     FROM unnest(hashes, senders, recipients, contents, at_us, recipient_roles, per_minute,
@@ -89,7 +90,7 @@ CREATE OR REPLACE FUNCTION tch_send_batch(senders bigint[], recipients bigint[],
   RETURNS TABLE (o_outcome text, o_id bigint, o_change_id bigint, o_until_us bigint)
   LANGUAGE sql
   AS $$
-  SELECT * FROM tch_send_batch(array_fill(''::text, ARRAY[cardinality(senders)]), senders,
-                               recipients, contents, at_us, recipient_roles, per_minute,
-                               per_hour)
+  SELECT * FROM tch_send_batch(array_fill(''::text, ARRAY[coalesce(cardinality(senders), 0)]),
+                               senders, recipients, contents, at_us, recipient_roles,
+                               per_minute, per_hour)
 $$;

@@ -36,7 +36,7 @@ class HousekeeperTest : public ::testing::Test {
     return SettingsHolder(*settings);
   }
 
-  std::string Sessions() { return db_.Query("SELECT string_agg(token_hash, ',') FROM sessions"); }
+  std::string Sessions() { return db_.Query("SELECT string_agg(token_hash, ',' ORDER BY token_hash) FROM sessions"); }
 
   testing::TestDatabase db_;
   storage::PgStore store_{db_.url(), 2};
@@ -69,6 +69,23 @@ TEST_F(HousekeeperTest, StopsAtOnceWithoutWaitingForTheInterval) {
   housekeeper.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(Sessions(), "expired,live") << "nothing is purged before the first interval";
+}
+
+TEST_F(HousekeeperTest, AReloadedIntervalAppliesWithoutWaitingOutTheOldOne) {
+  SettingsHolder settings = SettingsWithInterval(86400);
+  Housekeeper housekeeper(store_, clock_, settings);
+  housekeeper.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(Sessions(), "expired,live");
+  Settings shorter = *settings.Get();
+  shorter.purge_interval_seconds = 1;
+  settings.Set(shorter);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (Sessions() != "live" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(Sessions(), "live");
+  housekeeper.Stop();
 }
 
 TEST_F(HousekeeperTest, PurgeNowPurgesInBatchesUntilNoneIsFull) {

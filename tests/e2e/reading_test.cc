@@ -220,10 +220,8 @@ INSTANTIATE_TEST_SUITE_P(Boundaries, HistoryBlocksTest,
                                            BlockCase{41, {{20, true}, {20, true}, {1, false}}}),
                          BlockCaseName);
 
-// ------------------------------------------------------------------ before-id deleted
+// ------------------------------------------------------------------ a large backlog
 
-// before-id is a position, not a reference: when it names a deleted message (deleted
-// after the client saw it in a block, typically), the walk goes on below it.
 TEST_F(ReadingTest, GetUnreadAnswersABacklogLargerThanEveryDefaultLimitWhole) {
   // 1 100 messages of 1 000 four-byte characters: about 4.5 MB, past gRPC's default
   // 4 MiB and the gateway's max-output-bytes (1 MiB). The answer marks them read, so it
@@ -248,6 +246,10 @@ TEST_F(ReadingTest, GetUnreadAnswersABacklogLargerThanEveryDefaultLimitWhole) {
   EXPECT_EQ(again.Get("count"), "0") << again;
 }
 
+// ------------------------------------------------------------------ before-id deleted
+
+// before-id is a position, not a reference: when it names a deleted message (deleted
+// after the client saw it in a block, typically), the walk goes on below it.
 TEST_F(ReadingTest, BeforeIdNamingADeletedMessageListsTheOlderOnes) {
   Session member = LoginNew(stack(), "member");
   Session pro = LoginNew(stack(), "pro");

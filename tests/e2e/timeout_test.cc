@@ -128,5 +128,52 @@ TEST(TimeoutTest, AClosingConnectionWhoseClientNeverReadsIsDroppedAfterTenSecond
             1u);
 }
 
+// A client that asks without ever reading: past max-output-bytes of answers waiting
+// (beyond the largest one, never cut), the gateway closes the connection rather than
+// hold them.
+TEST(TimeoutTest, AClientThatNeverReadsIsClosedPastMaxOutputBytes) {
+  StackOptions options;
+  options.gateway_env["TCHATATOR_MAX_OUTPUT_BYTES"] = "65536";
+  Stack stack(options);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(stack.gateway_port()));
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const timeval send_timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+  // 416 unknown-command answers, about 70 bytes each: 200 000 of them (14 MB) are far
+  // more than 64 KiB plus what the kernel's socket buffers hold (a few MB).
+  std::string unknown;
+  for (int i = 0; i < 200000; ++i) unknown += "NOPE\n\n";
+  bool closed = false;
+  int error = 0;
+  const Clock::time_point start = Clock::now();
+  for (size_t done = 0; !closed && done < unknown.size() && Clock::now() - start < 30s;) {
+    const ssize_t n = send(fd, unknown.data() + done, unknown.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) {
+      closed = true;
+      error = errno;
+    } else {
+      done += static_cast<size_t>(n);
+    }
+  }
+  // Whatever was sent, the gateway must have given up on this connection by now.
+  while (!closed && Clock::now() - start < 30s) {
+    closed = send(fd, "PING\n\n", 6, MSG_NOSIGNAL) <= 0;
+    error = errno;
+    std::this_thread::sleep_for(100ms);
+  }
+  close(fd);
+  ASSERT_TRUE(closed) << "still open after 30 s";
+  EXPECT_TRUE(error == ECONNRESET || error == EPIPE) << std::strerror(error);
+  EXPECT_EQ(LogLinesWith(stack.gateway_log_path(), "closed: output queue over its limit").size(),
+            1u);
+}
+
 }  // namespace
 }  // namespace tchatator::e2e

@@ -36,7 +36,18 @@ class HousekeeperTest : public ::testing::Test {
     return SettingsHolder(*settings);
   }
 
-  std::string Sessions() { return db_.Query("SELECT string_agg(token_hash, ',' ORDER BY token_hash) FROM sessions"); }
+  std::string Sessions() {
+    return db_.Query("SELECT string_agg(token_hash, ',' ORDER BY token_hash) FROM sessions");
+  }
+
+  // The sessions left once they are `expected`, or after 20 s.
+  std::string WaitForSessions(const std::string& expected) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (Sessions() != expected && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return Sessions();
+  }
 
   testing::TestDatabase db_;
   storage::PgStore store_{db_.url(), 2};
@@ -47,17 +58,10 @@ TEST_F(HousekeeperTest, PurgesEveryIntervalOnceStarted) {
   SettingsHolder settings = SettingsWithInterval(1);
   Housekeeper housekeeper(store_, clock_, settings);
   housekeeper.Start();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (Sessions() != "live" && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_EQ(Sessions(), "live");
+  EXPECT_EQ(WaitForSessions("live"), "live");
   // The next purge, an interval later, sees the clock moved past the live one's expiry.
   clock_.Advance(absl::Hours(1));
-  while (!Sessions().empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_EQ(Sessions(), "");
+  EXPECT_EQ(WaitForSessions(""), "");
   housekeeper.Stop();
 }
 
@@ -80,11 +84,7 @@ TEST_F(HousekeeperTest, AReloadedIntervalAppliesWithoutWaitingOutTheOldOne) {
   Settings shorter = *settings.Get();
   shorter.purge_interval_seconds = 1;
   settings.Set(shorter);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (Sessions() != "live" && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_EQ(Sessions(), "live");
+  EXPECT_EQ(WaitForSessions("live"), "live");
   housekeeper.Stop();
 }
 

@@ -24,6 +24,37 @@ long long MillisSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
 
+// A raw connection to the gateway for a client that never reads: a small receive
+// window, so that the gateway cannot push many answers ahead of it, and sends that give
+// up after 10 s. -1 on failure.
+int ConnectNeverReading(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  const timeval send_timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+  return fd;
+}
+
+// Sends all of `bytes`; false (errno set) once the connection is gone.
+bool SendAll(int fd, const std::string& bytes) {
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t n = send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 TEST(TimeoutTest, UnfinishedRequestIs416IncompleteRequest) {
   StackOptions options;
   options.gateway_env["TCHATATOR_REQUEST_TIMEOUT_SECONDS"] = "1";
@@ -82,26 +113,9 @@ TEST(TimeoutTest, AClosingConnectionWhoseClientNeverReadsIsDroppedAfterTenSecond
   options.gateway_env["TCHATATOR_IDLE_TIMEOUT_SECONDS"] = "120";
   options.gateway_env["TCHATATOR_MAX_OUTPUT_BYTES"] = "67108864";
   Stack stack(options);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = ConnectNeverReading(stack.gateway_port());
   ASSERT_GE(fd, 0);
-  // A small receive window: the gateway cannot push many answers ahead of this client.
-  const int small = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(stack.gateway_port()));
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  const timeval send_timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
-  auto send_all = [fd](const std::string& bytes) {
-    for (size_t done = 0; done < bytes.size();) {
-      const ssize_t n = send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      done += static_cast<size_t>(n);
-    }
-    return true;
-  };
+  auto send_all = [fd](const std::string& bytes) { return SendAll(fd, bytes); };
   // Far more answers than the kernel holds for this client (100,000 416 unknown-command,
   // about 7 MB, under this max-output-bytes), then the over-long line.
   std::string unknown;
@@ -135,17 +149,8 @@ TEST(TimeoutTest, AClientThatNeverReadsIsClosedPastMaxOutputBytes) {
   StackOptions options;
   options.gateway_env["TCHATATOR_MAX_OUTPUT_BYTES"] = "65536";
   Stack stack(options);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = ConnectNeverReading(stack.gateway_port());
   ASSERT_GE(fd, 0);
-  const int small = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(stack.gateway_port()));
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  const timeval send_timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   // 416 unknown-command answers, about 70 bytes each: 200 000 of them (14 MB) are far
   // more than 64 KiB plus what the kernel's socket buffers hold (a few MB).
   std::string unknown;

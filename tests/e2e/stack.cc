@@ -302,13 +302,16 @@ Response Client::Read(std::chrono::milliseconds timeout) {
     buffer_.erase(0, stop + 1);
     std::string value;
     if (key == "content" && pending_length >= 0) {
-      // Exactly message-length characters; a CRLF counts as one newline.
+      // Exactly message-length characters; a CRLF counts as one newline. `pos` walks the
+      // buffer, cut once at the end: erasing each character would cost a copy of the
+      // buffer per character.
+      size_t pos = 0;
       for (int64_t i = 0; i < pending_length; ++i) {
         for (;;) {
-          if (!buffer_.empty()) {
-            const unsigned char lead = static_cast<unsigned char>(buffer_[0]);
+          if (pos < buffer_.size()) {
+            const unsigned char lead = static_cast<unsigned char>(buffer_[pos]);
             const size_t need = lead == '\r' ? 2 : SequenceLength(lead);
-            if (buffer_.size() >= need) break;
+            if (buffer_.size() - pos >= need) break;
           }
           const Fill f = FillBuffer(deadline);
           if (f != Fill::kData) {
@@ -317,17 +320,18 @@ Response Client::Read(std::chrono::milliseconds timeout) {
             return r;
           }
         }
-        const unsigned char lead = static_cast<unsigned char>(buffer_[0]);
+        const unsigned char lead = static_cast<unsigned char>(buffer_[pos]);
         size_t size = SequenceLength(lead);
-        if (lead == '\r' && buffer_[1] == '\n') {
+        if (lead == '\r' && buffer_[pos + 1] == '\n') {
           size = 2;
           value.push_back('\n');
         } else {
-          value.append(buffer_, 0, size);
+          value.append(buffer_, pos, size);
         }
-        r.raw.append(buffer_, 0, size);
-        buffer_.erase(0, size);
+        pos += size;
       }
+      r.raw.append(buffer_, 0, pos);
+      buffer_.erase(0, pos);
       pending_length = -1;
       if (!TakeLine(line, r.raw, deadline, r.failure)) return r;
       if (!line.empty()) {

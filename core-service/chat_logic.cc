@@ -192,16 +192,6 @@ absl::Status ChatLogic::CheckContent(std::string_view content, const Settings& s
   return absl::OkStatus();
 }
 
-absl::StatusOr<storage::Message> ChatLogic::Send(const Caller& caller, int64_t recipient_id,
-                                                 std::string_view content) {
-  const std::shared_ptr<const Settings> settings = settings_.Get();
-  if (absl::Status s = CheckContent(content, *settings); !s.ok()) return s;
-  // Every other check runs in the transaction that stores the message: one round trip.
-  return MessageOf(store_.SendMessage(
-      caller.user_id, recipient_id, RecipientRoleFor(caller.role), content, clock_.Now(),
-      {settings->max_messages_per_minute, settings->max_messages_per_hour}));
-}
-
 void ChatLogic::SendAsync(const Caller& caller, int64_t recipient_id, std::string content,
                           std::function<void(absl::StatusOr<storage::Message>)> done) {
   const std::shared_ptr<const Settings> settings = settings_.Get();

@@ -64,20 +64,17 @@ class ChatLogic {
                                std::function<void(absl::StatusOr<Caller>)> done);
   absl::Status Logout(const Caller& caller);
 
-  // Stores a message once every rule passes: INVALID_ARGUMENT empty-content,
-  // content-too-long, bad-value; NOT_FOUND unknown-user; PERMISSION_DENIED
-  // recipient-not-allowed, banned, blocked (with until); RESOURCE_EXHAUSTED rate-limited
-  // (retry-after).
-  absl::StatusOr<storage::Message> Send(const Caller& caller, int64_t recipient_id,
-                                        std::string_view content);
-  // As Send, answering through `done`, as AuthenticateAsync. Also checks, in the
-  // send's own statement, that the caller's session is still in force (else
+  // Stores a message once every rule passes, answering through `done` as
+  // AuthenticateAsync does: INVALID_ARGUMENT empty-content, content-too-long, bad-value;
+  // NOT_FOUND unknown-user; PERMISSION_DENIED recipient-not-allowed, banned, blocked
+  // (with until); RESOURCE_EXHAUSTED rate-limited (retry-after). The send's own
+  // statement also checks that the caller's session is still in force (else
   // UNAUTHENTICATED not-authenticated) and its user not banned (else PERMISSION_DENIED
-  // banned).
+  // banned); those come before the content's errors.
   void SendAsync(const Caller& caller, int64_t recipient_id, std::string content,
                  std::function<void(absl::StatusOr<storage::Message>)> done);
   // NOT_FOUND unknown-message (absent or deleted); PERMISSION_DENIED not-owner; content
-  // errors as Send.
+  // errors as SendAsync.
   absl::StatusOr<storage::Message> Update(const Caller& caller, int64_t message_id,
                                           std::string_view content);
   // As Update; an admin may delete any message.
@@ -138,7 +135,7 @@ class ChatLogic {
   // The changes of a take by `caller`, or the error of its session as the take found it.
   static absl::StatusOr<std::vector<storage::Change>> ChangesOf(
       const Caller& caller, absl::StatusOr<storage::TakenChanges> taken);
-  // What Send answers for the store's outcome of a send.
+  // What SendAsync answers for the store's outcome of a send.
   static absl::StatusOr<storage::Message> MessageOf(
       absl::StatusOr<storage::SendOutcome> outcome);
   // A message the caller may change: present, not deleted, the caller's own (or, with

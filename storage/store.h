@@ -142,9 +142,7 @@ class Store {
   virtual absl::StatusOr<Session> FindSession(std::string_view token_hash, absl::Time now) = 0;
   // As FindSession, answering through `done` instead of returning; see SetExecutor.
   virtual void FindSessionAsync(std::string token_hash, absl::Time now,
-                                std::function<void(absl::StatusOr<Session>)> done) {
-    done(FindSession(token_hash, now));
-  }
+                                std::function<void(absl::StatusOr<Session>)> done) = 0;
   virtual absl::Status DeleteSession(std::string_view token_hash) = 0;
 
   // Stores a message unless the sender already sent `limits` messages in the last 60 s
@@ -173,12 +171,12 @@ class Store {
   virtual void SendMessageAsync(std::string token_hash, int64_t sender_id,
                                 int64_t recipient_id, std::optional<Role> recipient_role,
                                 std::string content, absl::Time now, SendLimits limits,
-                                std::function<void(absl::StatusOr<SendOutcome>)> done);
+                                std::function<void(absl::StatusOr<SendOutcome>)> done) = 0;
   // Where the *Async methods wait for the database: `executor` runs a task on another
   // thread, and `done` then runs on such a thread, the calling one never waiting. With
   // no executor (the default, or after SetExecutor(nullptr)), they wait on the calling
   // thread and call `done` before returning.
-  virtual void SetExecutor(std::function<void(std::function<void()>)> /*executor*/) {}
+  virtual void SetExecutor(std::function<void(std::function<void()>)> executor) = 0;
   // Any message, deleted or not. NotFound if the id was never used.
   virtual absl::StatusOr<Message> GetMessage(int64_t message_id) = 0;
   // NotFound if absent or deleted.

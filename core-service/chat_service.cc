@@ -1,5 +1,8 @@
 #include "core-service/chat_service.h"
 
+#include <atomic>
+#include <memory>
+
 #include "common/strings.h"
 #include "core-service/proto_convert.h"
 #include "core-service/subscription.h"
@@ -8,20 +11,15 @@ namespace tchatator::core {
 
 template <typename Body>
 grpc::ServerUnaryReactor* ChatService::AuthenticatedAsync(grpc::CallbackServerContext* context,
-                                                          std::string_view method, Body body,
-                                                          bool to_send) {
+                                                          std::string_view method, Body body) {
   return runner_.RunAsync(
-      context, method,
-      [this, context, to_send, body = std::move(body)](RpcRunner::Finisher finish) {
-        auto then = [body, finish = std::move(finish)](absl::StatusOr<Caller> caller) {
-          if (!caller.ok()) return finish("", caller.status());
-          body(*std::move(caller), finish);
-        };
-        if (to_send) {
-          logic_.AuthenticateToSendAsync(BearerToken(*context), std::move(then));
-        } else {
-          logic_.AuthenticateAsync(BearerToken(*context), std::move(then));
-        }
+      context, method, [this, context, body = std::move(body)](RpcRunner::Finisher finish) {
+        logic_.AuthenticateAsync(
+            BearerToken(*context),
+            [body, finish = std::move(finish)](absl::StatusOr<Caller> caller) {
+              if (!caller.ok()) return finish("", caller.status());
+              body(*std::move(caller), finish);
+            });
       });
 }
 
@@ -63,17 +61,16 @@ grpc::ServerUnaryReactor* ChatService::Logout(grpc::CallbackServerContext* conte
                        [this](const Caller& caller) { return logic_.Logout(caller); });
 }
 
-grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* context,
-                                                   const v1::SendMessageRequest* request,
-                                                   v1::SendMessageResponse* response) {
+void ChatService::Send(std::string_view token, const v1::SendMessageRequest& request,
+                       v1::SendMessageResponse* response, RpcRunner::Finisher finish) {
   // The busiest call: no worker thread waits for its database round trips (a session
   // this core has not seen yet is looked up, then the send's batch checks the session
   // and stores); each step runs where the previous one's batch ended.
-  return AuthenticatedAsync(
-      context, "SendMessage",
-      [this, request, response](Caller caller, const RpcRunner::Finisher& finish) {
-        logic_.SendAsync(caller, request->recipient_id(), request->content(),
-                         [response, user = StrCat(caller.user_id),
+  logic_.AuthenticateToSendAsync(
+      token, [this, &request, response, finish = std::move(finish)](absl::StatusOr<Caller> caller) {
+        if (!caller.ok()) return finish("", caller.status());
+        logic_.SendAsync(*caller, request.recipient_id(), request.content(),
+                         [response, user = StrCat(caller->user_id),
                           finish](absl::StatusOr<storage::Message> message) {
                            if (message.ok()) {
                              response->set_message_id(message->id);
@@ -83,8 +80,62 @@ grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* 
                            finish(absl::IsUnauthenticated(message.status()) ? "" : user,
                                   message.status());
                          });
-      },
-      /*to_send=*/true);
+      });
+}
+
+grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* context,
+                                                   const v1::SendMessageRequest* request,
+                                                   v1::SendMessageResponse* response) {
+  return runner_.RunAsync(context, "SendMessage",
+                          [this, context, request, response](RpcRunner::Finisher finish) {
+                            Send(BearerToken(*context), *request, response, std::move(finish));
+                          });
+}
+
+grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext* context,
+                                                    const v1::SendMessagesRequest* request,
+                                                    v1::SendMessagesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const int n = request->calls_size();
+  if (n > kMaxSendCalls) {
+    const absl::Status refused = Error(absl::StatusCode::kInvalidArgument, "bad-request",
+                                       StrCat("more than ", kMaxSendCalls, " calls"));
+    RpcRunner::LogCall("SendMessages", "", ClientIp(*context), "", refused);
+    reactor->Finish(ToGrpcStatus(refused, *context));
+    return reactor;
+  }
+  if (n == 0) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // Every outcome exists before any call starts: the calls end on several threads, each
+  // filling its own; the last one to end finishes the RPC.
+  for (int i = 0; i < n; ++i) response->add_outcomes();
+  auto pending = std::make_shared<std::atomic<int>>(n);
+  for (int i = 0; i < n; ++i) {
+    const v1::SendMessageCall& call = request->calls(i);
+    v1::SendMessageOutcome* outcome = response->mutable_outcomes(i);
+    std::string ip = call.client_ip().empty() ? ClientIp(*context) : PrintableLine(call.client_ip());
+    Send(call.token(), call.request(), outcome->mutable_response(),
+         [reactor, outcome, pending, ip = std::move(ip),
+          request_id = PrintableLine(call.request_id())](const std::string& user,
+                                                         const absl::Status& status) {
+           RpcRunner::LogCall("SendMessage", user, ip, request_id, status);
+           GrpcError error = ToGrpcError(status);
+           outcome->set_code(static_cast<int32_t>(error.code));
+           if (!status.ok()) {
+             outcome->clear_response();
+             outcome->set_message(std::move(error.message));
+             outcome->set_error(std::move(error.token));
+             outcome->set_retry_after(std::move(error.retry_after));
+             outcome->set_until(std::move(error.until));
+           }
+           if (pending->fetch_sub(1, std::memory_order_acq_rel) == 1) {
+             reactor->Finish(grpc::Status::OK);
+           }
+         });
+  }
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* ChatService::UpdateMessage(grpc::CallbackServerContext* context,

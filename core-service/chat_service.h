@@ -25,6 +25,11 @@ class ChatService final : public v1::ChatService::CallbackService {
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* context,
                                         const v1::SendMessageRequest* request,
                                         v1::SendMessageResponse* response) override;
+  // Calls beyond this many make the whole SendMessages INVALID_ARGUMENT (bad-request).
+  static constexpr int kMaxSendCalls = 256;
+  grpc::ServerUnaryReactor* SendMessages(grpc::CallbackServerContext* context,
+                                         const v1::SendMessagesRequest* request,
+                                         v1::SendMessagesResponse* response) override;
   grpc::ServerUnaryReactor* UpdateMessage(grpc::CallbackServerContext* context,
                                           const v1::UpdateMessageRequest* request,
                                           v1::UpdateMessageResponse* response) override;
@@ -68,12 +73,15 @@ class ChatService final : public v1::ChatService::CallbackService {
   grpc::ServerUnaryReactor* Authenticated(grpc::CallbackServerContext* context,
                                           std::string_view method, Body body);
   // As Authenticated for a body that never blocks: `body(caller, finish)` runs where the
-  // session look-up ended and calls `finish` once, from any thread. With `to_send`, a
-  // session this core has seen is not looked up (ChatLogic::AuthenticateToSendAsync).
+  // session look-up ended and calls `finish` once, from any thread.
   template <typename Body>
   grpc::ServerUnaryReactor* AuthenticatedAsync(grpc::CallbackServerContext* context,
-                                               std::string_view method, Body body,
-                                               bool to_send = false);
+                                               std::string_view method, Body body);
+  // One SendMessage for the session `token`: fills `response` (which, like `request`,
+  // must live until then), then calls `finish` once, from any thread. A session this core
+  // has seen is not looked up (ChatLogic::AuthenticateToSendAsync).
+  void Send(std::string_view token, const v1::SendMessageRequest& request,
+            v1::SendMessageResponse* response, RpcRunner::Finisher finish);
   grpc::ServerUnaryReactor* Restrict(grpc::CallbackServerContext* context,
                                      std::string_view method, storage::RestrictionKind kind,
                                      const v1::RestrictRequest* request,

@@ -82,20 +82,28 @@ std::string TokenOf(const absl::Status& status) {
   }
 }
 
+GrpcError ToGrpcError(const absl::Status& status) {
+  GrpcError error;
+  if (status.ok()) return error;
+  error.code = GrpcCode(status.code());
+  error.token = TokenOf(status);
+  if (auto retry = status.GetPayload(storage::kRetryAfterPayload)) {
+    error.retry_after = std::string(*retry);
+  }
+  if (auto until = status.GetPayload(kUntilPayload)) error.until = std::string(*until);
+  // Internal failures keep their details in the log only.
+  error.message =
+      error.code == grpc::StatusCode::INTERNAL ? "internal error" : std::string(status.message());
+  return error;
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase& context) {
   if (status.ok()) return grpc::Status::OK;
-  const grpc::StatusCode code = GrpcCode(status.code());
-  context.AddTrailingMetadata(kErrorTokenKey, TokenOf(status));
-  if (auto retry = status.GetPayload(storage::kRetryAfterPayload)) {
-    context.AddTrailingMetadata(kRetryAfterKey, std::string(*retry));
-  }
-  if (auto until = status.GetPayload(kUntilPayload)) {
-    context.AddTrailingMetadata(kUntilKey, std::string(*until));
-  }
-  // Internal failures keep their details in the log only.
-  const std::string message =
-      code == grpc::StatusCode::INTERNAL ? "internal error" : std::string(status.message());
-  return grpc::Status(code, message);
+  GrpcError error = ToGrpcError(status);
+  context.AddTrailingMetadata(kErrorTokenKey, error.token);
+  if (!error.retry_after.empty()) context.AddTrailingMetadata(kRetryAfterKey, error.retry_after);
+  if (!error.until.empty()) context.AddTrailingMetadata(kUntilKey, error.until);
+  return grpc::Status(error.code, std::move(error.message));
 }
 
 }  // namespace tchatator::core

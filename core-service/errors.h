@@ -24,9 +24,21 @@ absl::Status WithUntil(absl::Status status, absl::Time until);
 // The token of `status`: the one given to Error, else a default for its code.
 std::string TokenOf(const absl::Status& status);
 
+// What a failed call answers: its gRPC status and its trailing metadata.
+struct GrpcError {
+  grpc::StatusCode code = grpc::StatusCode::OK;
+  std::string message;
+  std::string token;        // kErrorTokenKey
+  std::string retry_after;  // kRetryAfterKey, empty when none
+  std::string until;        // kUntilKey, empty when none
+};
+
 // The one place where a core status becomes a gRPC status: same code (any code other
-// than the contract's becomes INTERNAL), token, retry-after and until as trailing
-// metadata. Internal details are logged by the caller, not sent.
+// than the contract's becomes INTERNAL), token, retry-after and until. Internal details
+// are logged by the caller, not sent. For OK, `code` is OK and the rest is empty.
+GrpcError ToGrpcError(const absl::Status& status);
+
+// ToGrpcError as a call's status, its token, retry-after and until as trailing metadata.
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase& context);
 
 }  // namespace tchatator::core

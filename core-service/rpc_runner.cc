@@ -2,16 +2,20 @@
 
 namespace tchatator::core {
 
+std::string PrintableLine(std::string_view value) {
+  std::string line(value.substr(0, 128));
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return line;
+}
+
 std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_view key) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
   if (it == metadata.end()) return "";
-  // Metadata comes from the network: keep it to one short printable line.
-  std::string value(it->second.data(), std::min<size_t>(it->second.size(), 128));
-  for (char& c : value) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return value;
+  // Metadata comes from the network.
+  return PrintableLine(std::string_view(it->second.data(), it->second.size()));
 }
 
 std::string ClientIp(const grpc::ServerContextBase& context) {
@@ -37,14 +41,18 @@ std::string BearerToken(const grpc::ServerContextBase& context) {
   return std::string(value.substr(kBearer.size()));
 }
 
+void RpcRunner::LogCall(std::string_view method, const std::string& user, const std::string& ip,
+                        const std::string& request_id, const absl::Status& status) {
+  std::string line = StrCat(method, " ", absl::StatusCodeToString(status.code()));
+  if (!status.ok()) StrAppend(&line, " ", TokenOf(status), " (", status.message(), ")");
+  if (!request_id.empty()) StrAppend(&line, " request=", request_id);
+  Log::Write(user, ip, line);
+}
+
 void RpcRunner::Finish(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
                        std::string_view method, const std::string& user,
                        const absl::Status& status) {
-  std::string line = StrCat(method, " ", absl::StatusCodeToString(status.code()));
-  if (!status.ok()) StrAppend(&line, " ", TokenOf(status), " (", status.message(), ")");
-  const std::string request_id = ClientMetadata(*context, kRequestIdKey);
-  if (!request_id.empty()) StrAppend(&line, " request=", request_id);
-  Log::Write(user, ClientIp(*context), line);
+  LogCall(method, user, ClientIp(*context), ClientMetadata(*context, kRequestIdKey), status);
   reactor->Finish(ToGrpcStatus(status, *context));
 }
 

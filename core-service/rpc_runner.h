@@ -22,7 +22,11 @@ namespace tchatator::core {
 inline constexpr char kClientIpKey[] = "x-client-ip";
 inline constexpr char kRequestIdKey[] = "x-request-id";
 
-// The value of metadata `key` sent by the client, or empty.
+// `value` made one short printable line for the logs: at most 128 bytes, control
+// characters as '?'.
+std::string PrintableLine(std::string_view value);
+
+// The value of metadata `key` sent by the client (PrintableLine), or empty.
 std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_view key);
 
 // The end client's IP: what the gateway says (x-client-ip), else the caller's address
@@ -81,6 +85,10 @@ class RpcRunner {
 
   // Waits for every posted body to finish.
   void Join() { pool_.join(); }
+
+  // Logs the one line of a call: method, status, token and message of a failure, request.
+  static void LogCall(std::string_view method, const std::string& user, const std::string& ip,
+                      const std::string& request_id, const absl::Status& status);
 
  private:
   // Logs one line for the call and finishes it with `status`.

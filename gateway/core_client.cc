@@ -4,6 +4,12 @@
 
 namespace tchatator::gateway {
 
+void AddCallMetadata(const CallContext& call, grpc::ClientContext& context) {
+  if (!call.token.empty()) context.AddMetadata("authorization", "Bearer " + call.token);
+  if (!call.client_ip.empty()) context.AddMetadata("x-client-ip", call.client_ip);
+  if (!call.request_id.empty()) context.AddMetadata("x-request-id", call.request_id);
+}
+
 CoreClient::CoreClient(const SettingsHolder& settings, ChannelFactory make_channel)
     : settings_(&settings),
       make_channel_(std::move(make_channel)),

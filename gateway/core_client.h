@@ -42,6 +42,26 @@ struct CallResult {
   Response response;
 };
 
+// Adds the metadata of `call` to `context`: authorization, x-client-ip, x-request-id.
+void AddCallMetadata(const CallContext& call, grpc::ClientContext& context);
+
+// The result of an ended call: `status`, the core's trailing metadata in `context`, and
+// `response`.
+template <typename Response>
+CallResult<Response> ResultOf(grpc::Status status, const grpc::ClientContext& context,
+                              Response response) {
+  CallResult<Response> result{std::move(status), "", "", "", std::move(response)};
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto get = [&trailers](const char* key) {
+    auto it = trailers.find(key);
+    return it == trailers.end() ? std::string() : std::string(it->second.data(), it->second.size());
+  };
+  result.error_token = get("tchatator-error");
+  result.retry_after = get("retry-after");
+  result.until = get("until");
+  return result;
+}
+
 // Asynchronous calls to the core's ChatService, as Asio awaitables: the calling
 // coroutine is suspended, never blocked, and resumed on its own executor. Every call has
 // a deadline. Thread-safe.
@@ -122,9 +142,7 @@ asio::awaitable<CallResult<Response>> CoreClient::Call(Method method, Request re
   state->stub = stub();
   state->request = std::move(request);
   state->context.set_deadline(Deadline(std::chrono::system_clock::now()));
-  if (!call.token.empty()) state->context.AddMetadata("authorization", "Bearer " + call.token);
-  if (!call.client_ip.empty()) state->context.AddMetadata("x-client-ip", call.client_ip);
-  if (!call.request_id.empty()) state->context.AddMetadata("x-request-id", call.request_id);
+  AddCallMetadata(call, state->context);
 
   asio::any_io_executor executor = co_await asio::this_coro::executor;
   auto* async = state->stub->async();
@@ -144,16 +162,7 @@ asio::awaitable<CallResult<Response>> CoreClient::Call(Method method, Request re
       },
       asio::use_awaitable);
 
-  CallResult<Response> result{std::move(status), "", "", "", std::move(state->response)};
-  const auto& trailers = state->context.GetServerTrailingMetadata();
-  auto get = [&trailers](const char* key) {
-    auto it = trailers.find(key);
-    return it == trailers.end() ? std::string() : std::string(it->second.data(), it->second.size());
-  };
-  result.error_token = get("tchatator-error");
-  result.retry_after = get("retry-after");
-  result.until = get("until");
-  co_return result;
+  co_return ResultOf(std::move(status), state->context, std::move(state->response));
 }
 
 }  // namespace tchatator::gateway

@@ -9,6 +9,7 @@
 #include <asio/awaitable.hpp>
 
 #include "gateway/core_client.h"
+#include "gateway/send_batcher.h"
 #include "gateway/event_stream.h"
 #include "gateway/request_parser.h"
 #include "gateway/wire_status.h"
@@ -45,13 +46,17 @@ Reply ErrorReply(WireStatus status, std::string_view token, std::string_view mes
 // business rule lives here: only value syntax, the legacy token rule and formatting.
 class Dispatcher {
  public:
-  explicit Dispatcher(CoreClient& core) : core_(core) {}
+  // With `sends`, SEND_MSG's calls go through it (gathered with other connections');
+  // without, each is a SendMessage call of its own.
+  explicit Dispatcher(CoreClient& core, SendBatcher* sends = nullptr)
+      : core_(core), sends_(sends) {}
 
   // Serves one request of the connection described by `state`. Never throws.
   asio::awaitable<Reply> Dispatch(Request request, ConnectionState& state);
 
  private:
   CoreClient& core_;
+  SendBatcher* const sends_;
 };
 
 }  // namespace tchatator::gateway

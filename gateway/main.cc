@@ -35,9 +35,10 @@ int main(int argc, char** argv) {
   gateway::CoreClient core(settings, [channel_args](const std::string& target) {
     return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args);
   });
-  gateway::Dispatcher dispatcher(core);
-
   asio::io_context io;
+  gateway::SendBatcher sends(core, io.get_executor());
+  gateway::Dispatcher dispatcher(core, &sends);
+
   gateway::IoThreads threads(io);
   gateway::Server server(io, dispatcher, settings);
   absl::StatusOr<int> port = server.Listen(initial.listen_address, static_cast<int>(initial.port));

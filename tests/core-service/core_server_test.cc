@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/settings.h"
+#include "core-service/chat_service.h"
 #include "core-service/core_server.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -603,6 +604,113 @@ TEST_F(ChatServiceTest, ConcurrentSendsAreLimitedExactly) {
   EXPECT_EQ(ok.load(), 12);
   EXPECT_EQ(limited.load(), 8);
   EXPECT_EQ(MessageCount(), "12");
+}
+
+// ===========================================================================
+// ChatService: SendMessages (several SendMessage calls in one, as the gateway sends them)
+
+// The SendMessage call of `token` to `recipient_id` inside a SendMessages request.
+v1::SendMessageCall SendMessageCallOf(const std::string& token, int64_t recipient_id,
+                                      const std::string& content) {
+  v1::SendMessageCall call;
+  call.set_token(token);
+  call.set_client_ip("203.0.113.7");
+  call.set_request_id("batch-test");
+  call.mutable_request()->set_recipient_id(recipient_id);
+  call.mutable_request()->set_content(content);
+  return call;
+}
+
+// An outcome as the Reply of a call.
+Reply ReplyOf(const v1::SendMessageOutcome& outcome) {
+  Reply r;
+  r.code = static_cast<grpc::StatusCode>(outcome.code());
+  r.message = outcome.message();
+  r.error = outcome.error();
+  r.retry_after = outcome.retry_after();
+  r.until = outcome.until();
+  return r;
+}
+
+TEST_F(ChatServiceTest, SendMessagesAnswersEachCallAsSendMessageWould) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account member2 = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  Reconfigure([](Settings& s) { s.max_messages_per_minute = 1; });
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member2.token), pro.id, "first of the minute")));
+  clock_.Advance(absl::Seconds(15));
+
+  v1::SendMessagesRequest request;
+  *request.add_calls() = SendMessageCallOf(member.token, pro.id, "un");
+  *request.add_calls() = SendMessageCallOf("no-such-token", pro.id, "deux");
+  *request.add_calls() = SendMessageCallOf(member.token, member2.id, "trois");
+  *request.add_calls() = SendMessageCallOf(member.token, pro.id, "");
+  *request.add_calls() = SendMessageCallOf(pro.token, pro.id + 1000, "cinq");
+  *request.add_calls() = SendMessageCallOf(pro.token, member.id, "six");
+  *request.add_calls() = SendMessageCallOf(member2.token, pro.id, "sept");
+  v1::SendMessagesResponse response;
+  // No authorization metadata: each call carries its own token.
+  ASSERT_TRUE(IsOk(Invoke(*chat_, &v1::ChatService::Stub::SendMessages, std::nullopt, request,
+                          &response)));
+  ASSERT_EQ(response.outcomes_size(), 7);
+  EXPECT_TRUE(IsOk(ReplyOf(response.outcomes(0))));
+  EXPECT_TRUE(IsError(ReplyOf(response.outcomes(1)), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
+  EXPECT_TRUE(IsError(ReplyOf(response.outcomes(2)), grpc::StatusCode::PERMISSION_DENIED,
+                      "recipient-not-allowed"));
+  EXPECT_TRUE(IsError(ReplyOf(response.outcomes(3)), grpc::StatusCode::INVALID_ARGUMENT,
+                      "empty-content"));
+  EXPECT_TRUE(
+      IsError(ReplyOf(response.outcomes(4)), grpc::StatusCode::NOT_FOUND, "unknown-user"));
+  EXPECT_TRUE(IsOk(ReplyOf(response.outcomes(5))));
+  const Reply limited = ReplyOf(response.outcomes(6));
+  EXPECT_TRUE(IsError(limited, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited"));
+  EXPECT_EQ(limited.retry_after, "45");
+
+  // The two accepted are committed, with the ids and times their outcomes give; the
+  // refused ones carry no response.
+  EXPECT_EQ(MessageCount(), "3");
+  for (int i : {0, 5}) {
+    const v1::SendMessageResponse& sent = response.outcomes(i).response();
+    ASSERT_GT(sent.message_id(), 0) << i;
+    EXPECT_EQ(FromProto(sent.sent_at()), kStart + absl::Seconds(15)) << i;
+    EXPECT_EQ(Db("SELECT content FROM messages WHERE id = " + std::to_string(sent.message_id())),
+              i == 0 ? "un" : "six");
+  }
+  for (int i : {1, 2, 3, 4, 6}) {
+    EXPECT_FALSE(response.outcomes(i).has_response()) << i;
+  }
+}
+
+TEST_F(ChatServiceTest, SendMessagesRefusesMoreThanItsLimitOfCallsAndAcceptsNone) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  Reconfigure([](Settings& s) {
+    s.max_messages_per_minute = 0;
+    s.max_messages_per_hour = 0;
+  });
+  v1::SendMessagesResponse response;
+  EXPECT_TRUE(IsOk(Invoke(*chat_, &v1::ChatService::Stub::SendMessages, std::nullopt,
+                          v1::SendMessagesRequest(), &response)));
+  EXPECT_EQ(response.outcomes_size(), 0);
+
+  v1::SendMessagesRequest request;
+  for (int i = 0; i < ChatService::kMaxSendCalls + 1; ++i) {
+    *request.add_calls() = SendMessageCallOf(member.token, pro.id, "x");
+  }
+  EXPECT_TRUE(IsError(Invoke(*chat_, &v1::ChatService::Stub::SendMessages, std::nullopt, request,
+                             &response),
+                      grpc::StatusCode::INVALID_ARGUMENT, "bad-request"));
+  EXPECT_EQ(MessageCount(), "0");
+
+  request.mutable_calls()->RemoveLast();
+  ASSERT_TRUE(IsOk(Invoke(*chat_, &v1::ChatService::Stub::SendMessages, std::nullopt, request,
+                          &response)));
+  ASSERT_EQ(response.outcomes_size(), ChatService::kMaxSendCalls);
+  for (const v1::SendMessageOutcome& outcome : response.outcomes()) {
+    EXPECT_TRUE(IsOk(ReplyOf(outcome)));
+  }
+  EXPECT_EQ(MessageCount(), std::to_string(ChatService::kMaxSendCalls));
 }
 
 // ===========================================================================

@@ -110,5 +110,88 @@ TEST_F(ConcurrencyTest, FiftyConcurrentSendersAllDelivered) {
   }
 }
 
+// Sends that reach the gateway in the same instant travel to the core together
+// (gateway/send_batcher.h); each connection must still get its own answer, byte for
+// byte, whatever its neighbours' sends did.
+TEST_F(ConcurrencyTest, SimultaneousSendsWithDifferentOutcomesEachGetTheirOwnAnswer) {
+  constexpr int kConnections = 40;
+  const User pro = stack().AddUser("pro");
+  const User other_member = stack().AddUser("member");
+  std::vector<User> members(kConnections);
+  ParallelFor(kConnections, 8, [&](int i) { members[i] = stack().AddUser("member"); });
+
+  struct Outcome {
+    Response login;
+    Response sent;
+  };
+  std::vector<Outcome> outcomes(kConnections);
+  std::barrier start(kConnections);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kConnections; ++i) {
+    threads.emplace_back([&, i] {
+      Client c(stack().gateway_port());
+      outcomes[i].login = c.Request("LOGIN", {{"api-token", members[i].api_key}});
+      const std::string token = outcomes[i].login.Get("token");
+      start.arrive_and_wait();
+      switch (i % 4) {
+        case 0:
+          outcomes[i].sent = SendMsg(c, token, pro.id, "pour le pro, n°" + std::to_string(i));
+          break;
+        case 1:
+          outcomes[i].sent = SendMsg(c, "not-a-session-token", pro.id, "perdu");
+          break;
+        case 2:
+          outcomes[i].sent = SendMsg(c, token, other_member.id, "entre membres");
+          break;
+        case 3:
+          outcomes[i].sent = SendMsg(c, token, pro.id + 100000, "à personne");
+          break;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  std::set<std::string> ids;
+  for (int i = 0; i < kConnections; ++i) {
+    SCOPED_TRACE("connection " + std::to_string(i));
+    ASSERT_TRUE(IsOk(outcomes[i].login, {"token", "user-id", "role"}));
+    const Response& r = outcomes[i].sent;
+    switch (i % 4) {
+      case 0:
+        EXPECT_TRUE(IsOk(r, {"message-id", "sent-at"}));
+        ids.insert(r.Get("message-id"));
+        break;
+      case 1:
+        EXPECT_TRUE(IsError(r, "401/UNAUTH", "not-authenticated"));
+        break;
+      case 2:
+        EXPECT_TRUE(IsError(r, "403/DENIED", "recipient-not-allowed"));
+        break;
+      case 3:
+        EXPECT_TRUE(IsError(r, "404/NOTFND", "unknown-user"));
+        break;
+    }
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kConnections / 4));
+
+  // The pro received exactly the accepted ones, each with the content its sender sent.
+  Client c = stack().Connect();
+  const Response login = c.Request("LOGIN", {{"api-token", pro.api_key}});
+  ASSERT_TRUE(IsOk(login, {"token", "user-id", "role"}));
+  const Response unread = c.Request("GET_UNREAD", {{"token", login.Get("token")}});
+  ASSERT_TRUE(IsOk(unread, {"count"}));
+  EXPECT_EQ(unread.Get("count"), std::to_string(kConnections / 4));
+  for (const Record& record : unread.records) {
+    const std::string& id = record.at("message-id");
+    EXPECT_TRUE(ids.contains(id)) << id;
+    const int64_t sender = std::stoll(record.at("sender-id"));
+    const auto from = std::find_if(members.begin(), members.end(),
+                                   [sender](const User& u) { return u.id == sender; });
+    ASSERT_NE(from, members.end()) << sender;
+    EXPECT_EQ(record.at("content"),
+              "pour le pro, n°" + std::to_string(from - members.begin()));
+  }
+}
+
 }  // namespace
 }  // namespace tchatator::e2e

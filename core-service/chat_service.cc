@@ -6,6 +6,7 @@
 #include "common/strings.h"
 #include "core-service/proto_convert.h"
 #include "core-service/subscription.h"
+#include "storage/combiner.h"
 
 namespace tchatator::core {
 
@@ -112,6 +113,9 @@ grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext*
   // filling its own; the last one to end finishes the RPC.
   for (int i = 0; i < n; ++i) response->add_outcomes();
   auto pending = std::make_shared<std::atomic<int>>(n);
+  // Every send queued before a batch takes any: the RPC ends with its last send, so its
+  // sends should share batches rather than spread over several in a row.
+  storage::HeldBatches held([this](std::function<void()> task) { runner_.Post(std::move(task)); });
   for (int i = 0; i < n; ++i) {
     const v1::SendMessageCall& call = request->calls(i);
     v1::SendMessageOutcome* outcome = response->mutable_outcomes(i);

@@ -18,6 +18,32 @@ namespace combiner_internal {
 inline thread_local std::vector<std::function<void()>>* deferred = nullptr;
 }  // namespace combiner_internal
 
+// While alive, the batches that this thread's asynchronous submissions (to any
+// combiner) would start are held back; when it ends they are given to `executor`. For a
+// thread that submits many items at once: they are all queued before any batch takes
+// some, so they share as few batches as the limits allow. Inside a batch's answers
+// (which already hold their batches for the thread answering them) it does nothing.
+class HeldBatches {
+ public:
+  using Executor = std::function<void(std::function<void()>)>;
+  explicit HeldBatches(Executor executor)
+      : executor_(std::move(executor)), active_(combiner_internal::deferred == nullptr) {
+    if (active_) combiner_internal::deferred = &held_;
+  }
+  ~HeldBatches() {
+    if (!active_) return;
+    combiner_internal::deferred = nullptr;
+    for (std::function<void()>& task : held_) executor_(std::move(task));
+  }
+  HeldBatches(const HeldBatches&) = delete;
+  HeldBatches& operator=(const HeldBatches&) = delete;
+
+ private:
+  const Executor executor_;
+  const bool active_;
+  std::vector<std::function<void()>> held_;
+};
+
 // Runs the queued items of concurrent callers in batches, at most `max_in_flight`
 // batches at once. An item has `bool done`, `std::condition_variable wake` and
 // `std::function<void()> on_done` members (the last one for the combiner's own use).

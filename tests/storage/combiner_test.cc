@@ -166,6 +166,46 @@ TEST(CombinerTest, AsynchronousItemsAreAnsweredOnceOnAnExecutorThread) {
   EXPECT_LE(executor.posted(), doubler.batches());
 }
 
+TEST(CombinerTest, HeldBatchesQueueEveryItemBeforeABatchStarts) {
+  constexpr int kItems = 12;
+  CountingExecutor executor(2);
+  Doubler doubler(2, std::chrono::microseconds(0));
+  doubler.combiner().SetExecutor(executor.executor());
+  Counter answered;
+  std::vector<int> results(kItems);
+  {
+    HeldBatches held(executor.executor());
+    for (int i = 0; i < kItems; ++i) {
+      auto item = std::make_unique<Item>();
+      item->value = i;
+      doubler.combiner().SubmitAsync(std::move(item), [&, i](Item& done) {
+        results[i] = done.result;
+        answered.Add();
+      });
+    }
+    EXPECT_EQ(executor.posted(), 0) << "no batch may start while held";
+    EXPECT_EQ(answered.value(), 0);
+  }
+  ASSERT_TRUE(answered.WaitFor(kItems));
+  for (int i = 0; i < kItems; ++i) EXPECT_EQ(results[i], 2 * i) << i;
+  EXPECT_EQ(doubler.batches(), 1) << "all " << kItems << " items fit one batch";
+  EXPECT_EQ(executor.posted(), 1);
+
+  // Nested inside an answer (which holds its own batches), it leaves them to the answer.
+  Counter inner;
+  auto outer = std::make_unique<Item>();
+  doubler.combiner().SubmitAsync(std::move(outer), [&](Item&) {
+    HeldBatches nested(executor.executor());
+    auto item = std::make_unique<Item>();
+    item->value = 5;
+    doubler.combiner().SubmitAsync(std::move(item), [&](Item& done) {
+      EXPECT_EQ(done.result, 10);
+      inner.Add();
+    });
+  });
+  ASSERT_TRUE(inner.WaitFor(1));
+}
+
 TEST(CombinerTest, AStepStartedByAnAnswerRunsOnThatThreadWithoutAnotherTask) {
   // A request in two steps, one at a time (lock-step): its first step's answer submits
   // the second step to another combiner. One task per request, not one per step.

@@ -70,14 +70,34 @@ class CountingExecutor {
   ~CountingExecutor() { pool_.join(); }
   Combiner<Item>::Executor executor() {
     return [this](std::function<void()> task) {
-      posted_.fetch_add(1);
-      asio::post(pool_, std::move(task));
+      {
+        std::lock_guard lock(mu_);
+        ++posted_;
+      }
+      asio::post(pool_, [this, task = std::move(task)] {
+        task();
+        std::lock_guard lock(mu_);
+        ++finished_;
+        idle_.notify_all();
+      });
     };
   }
-  int posted() const { return posted_.load(); }
+  int posted() {
+    std::lock_guard lock(mu_);
+    return posted_;
+  }
+  // Waits (at most 10 s) until every task given so far has returned.
+  bool WaitIdle() {
+    std::unique_lock lock(mu_);
+    return idle_.wait_for(lock, std::chrono::seconds(10),
+                          [&] { return finished_ == posted_; });
+  }
 
  private:
-  std::atomic<int> posted_{0};
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int posted_ = 0;
+  int finished_ = 0;
   asio::thread_pool pool_;
 };
 
@@ -234,6 +254,9 @@ TEST(CombinerTest, AStepStartedByAnAnswerRunsOnThatThreadWithoutAnotherTask) {
     ASSERT_TRUE(finished.WaitFor(1)) << "request " << r;
     EXPECT_EQ(result, 4 * r);
     EXPECT_EQ(first_thread, second_thread) << "request " << r;
+    // The task that answered may still be on its way out of the combiners; until it
+    // is, it would take the next request's second step itself (on whichever thread).
+    ASSERT_TRUE(executor.WaitIdle()) << "request " << r;
   }
   EXPECT_LE(executor.posted(), kRequests);
 }

@@ -1,7 +1,12 @@
 #include "core-service/chat_service.h"
 
-#include <atomic>
+#include <algorithm>
+#include <chrono>
 #include <memory>
+#include <mutex>
+#include <vector>
+
+#include "grpcpp/alarm.h"
 
 #include "common/strings.h"
 #include "core-service/proto_convert.h"
@@ -93,6 +98,45 @@ grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* 
                           });
 }
 
+namespace {
+
+// One SendMessages call while its sends run. The RPC ends with its last send, or just
+// before its deadline with the sends still running answered DEADLINE_EXCEEDED (as their
+// own SendMessage calls would have been): one slow send must not cost the others their
+// answers. The sends work on copies of their requests, which outlive the RPC.
+struct SendMessagesCall {
+  explicit SendMessagesCall(const v1::SendMessagesRequest& r) : request(r) {
+    sent.resize(static_cast<size_t>(request.calls_size()));
+    answered.resize(sent.size());
+    for (int i = 0; i < request.calls_size(); ++i) outcomes.add_outcomes();
+  }
+
+  // Under mu: ends the RPC with the outcomes so far.
+  void FinishLocked() {
+    for (int i = 0; i < outcomes.outcomes_size(); ++i) {
+      if (answered[static_cast<size_t>(i)]) continue;
+      v1::SendMessageOutcome& outcome = *outcomes.mutable_outcomes(i);
+      outcome.set_code(grpc::StatusCode::DEADLINE_EXCEEDED);
+      outcome.set_message("the send did not end before the call's deadline");
+    }
+    response->Swap(&outcomes);
+    reactor->Finish(grpc::Status::OK);
+    reactor = nullptr;
+  }
+
+  const v1::SendMessagesRequest request;
+  std::vector<v1::SendMessageResponse> sent;  // each send's own response
+  grpc::Alarm before_deadline;
+  std::mutex mu;
+  int pending = 0;                                // guarded by mu
+  grpc::ServerUnaryReactor* reactor = nullptr;    // guarded by mu; null once finished
+  v1::SendMessagesResponse* response = nullptr;   // guarded by mu
+  v1::SendMessagesResponse outcomes;              // guarded by mu
+  std::vector<bool> answered;                     // guarded by mu
+};
+
+}  // namespace
+
 grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext* context,
                                                     const v1::SendMessagesRequest* request,
                                                     v1::SendMessagesResponse* response) {
@@ -109,33 +153,52 @@ grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext*
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  // Every outcome exists before any call starts: the calls end on several threads, each
-  // filling its own; the last one to end finishes the RPC.
-  for (int i = 0; i < n; ++i) response->add_outcomes();
-  auto pending = std::make_shared<std::atomic<int>>(n);
+  auto call = std::make_shared<SendMessagesCall>(*request);
+  call->reactor = reactor;
+  call->response = response;
+  call->pending = n;
+  const auto deadline = context->deadline();
+  const auto now = std::chrono::system_clock::now();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    // Early enough for the answer to reach the caller before it gives up.
+    const auto margin = std::min<std::chrono::system_clock::duration>(
+        std::chrono::milliseconds(100), std::max(deadline - now, std::chrono::system_clock::duration::zero()) / 10);
+    // A weak reference: the alarm is part of the call, which its sends own.
+    std::weak_ptr<SendMessagesCall> weak = call;
+    call->before_deadline.Set(deadline - margin, [weak](bool fired) {
+      std::shared_ptr<SendMessagesCall> alive = weak.lock();
+      if (!fired || !alive) return;
+      std::lock_guard lock(alive->mu);
+      if (alive->reactor != nullptr) alive->FinishLocked();
+    });
+  }
   // Every send queued before a batch takes any: the RPC ends with its last send, so its
   // sends should share batches rather than spread over several in a row.
   storage::HeldBatches held([this](std::function<void()> task) { runner_.Post(std::move(task)); });
   for (int i = 0; i < n; ++i) {
-    const v1::SendMessageCall& call = request->calls(i);
-    v1::SendMessageOutcome* outcome = response->mutable_outcomes(i);
-    std::string ip = call.client_ip().empty() ? ClientIp(*context) : PrintableLine(call.client_ip());
-    Send(call.token(), call.request(), outcome->mutable_response(),
-         [reactor, outcome, pending, ip = std::move(ip),
-          request_id = PrintableLine(call.request_id())](const std::string& user,
-                                                         const absl::Status& status) {
+    const v1::SendMessageCall& c = call->request.calls(i);
+    std::string ip = c.client_ip().empty() ? ClientIp(*context) : PrintableLine(c.client_ip());
+    Send(c.token(), c.request(), &call->sent[static_cast<size_t>(i)],
+         [call, i, ip = std::move(ip), request_id = PrintableLine(c.request_id())](
+             const std::string& user, const absl::Status& status) {
            RpcRunner::LogCall("SendMessage", user, ip, request_id, status);
+           std::lock_guard lock(call->mu);
+           if (call->reactor == nullptr) return;  // answered DEADLINE_EXCEEDED already
+           call->answered[static_cast<size_t>(i)] = true;
+           v1::SendMessageOutcome& outcome = *call->outcomes.mutable_outcomes(i);
            GrpcError error = ToGrpcError(status);
-           outcome->set_code(static_cast<int32_t>(error.code));
-           if (!status.ok()) {
-             outcome->clear_response();
-             outcome->set_message(std::move(error.message));
-             outcome->set_error(std::move(error.token));
-             outcome->set_retry_after(std::move(error.retry_after));
-             outcome->set_until(std::move(error.until));
+           outcome.set_code(static_cast<int32_t>(error.code));
+           if (status.ok()) {
+             outcome.mutable_response()->Swap(&call->sent[static_cast<size_t>(i)]);
+           } else {
+             outcome.set_message(std::move(error.message));
+             outcome.set_error(std::move(error.token));
+             outcome.set_retry_after(std::move(error.retry_after));
+             outcome.set_until(std::move(error.until));
            }
-           if (pending->fetch_sub(1, std::memory_order_acq_rel) == 1) {
-             reactor->Finish(grpc::Status::OK);
+           if (--call->pending == 0) {
+             call->FinishLocked();
+             call->before_deadline.Cancel();
            }
          });
   }

@@ -4,12 +4,25 @@
 
 #include "absl/strings/cord.h"
 #include "absl/time/clock.h"
+#include "common/utf8.h"
 #include "storage/store.h"
 
 namespace tchatator::core {
 namespace {
 constexpr char kTokenPayload[] = "tchatator/error";
 constexpr char kUntilPayload[] = "tchatator/until";
+
+// `text` if it is UTF-8, else its ASCII bytes with '?' for each other byte: a message
+// travels in a protobuf string (SendMessageOutcome), which a parser refuses unless it
+// is UTF-8, and a database error can quote any byte.
+std::string Utf8Message(std::string_view text) {
+  if (Utf8Length(text)) return std::string(text);
+  std::string out(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
+  return out;
+}
 
 // Every code the contract names keeps its meaning; the rest is an internal failure.
 grpc::StatusCode GrpcCode(absl::StatusCode code) {
@@ -93,7 +106,7 @@ GrpcError ToGrpcError(const absl::Status& status) {
   if (auto until = status.GetPayload(kUntilPayload)) error.until = std::string(*until);
   // Internal failures keep their details in the log only.
   error.message =
-      error.code == grpc::StatusCode::INTERNAL ? "internal error" : std::string(status.message());
+      error.code == grpc::StatusCode::INTERNAL ? "internal error" : Utf8Message(std::string_view(status.message().data(), status.message().size()));
   return error;
 }
 

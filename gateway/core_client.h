@@ -85,6 +85,10 @@ class CoreClient {
   template <typename Response, typename Request, typename Method>
   asio::awaitable<CallResult<Response>> Call(Method method, Request request,
                                              const CallContext& call);
+  // As Call, without a coroutine: `done` runs once with the result, on a gRPC thread.
+  template <typename Response, typename Request, typename Method>
+  void Start(Method method, Request request, const CallContext& call,
+             std::function<void(CallResult<Response>)> done);
 
   // The stub of the channel in force; holding it keeps that channel open (streams). Call
   // it on the gateway's event-loop threads: it also closes replaced channels that no call
@@ -127,42 +131,56 @@ class CoreClient {
   uint64_t next_listener_ = 1;
 };
 
-// Calls `method(async_interface*, ClientContext*, const Request*, Response*, callback)`,
-// which starts one RPC of the stub's async interface.
+// Runs `start(done)`, which must call `done(result)` once, from any thread, and resumes
+// the calling coroutine with that result on its own executor (never on a gRPC thread).
+template <typename Result, typename StartFn>
+asio::awaitable<Result> AwaitCallback(StartFn start) {
+  asio::any_io_executor executor = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
+      [&](auto handler) {
+        // std::function wants a copyable callback; Asio handlers are move-only.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        auto work = std::make_shared<asio::executor_work_guard<asio::any_io_executor>>(executor);
+        start(std::function<void(Result)>([shared, work](Result result) {
+          asio::post(work->get_executor(), [shared, result = std::move(result)]() mutable {
+            (*shared)(std::move(result));
+          });
+        }));
+      },
+      asio::use_awaitable);
+}
+
+// `method(async_interface*, ClientContext*, const Request*, Response*, callback)` starts
+// one RPC of the stub's async interface.
 template <typename Response, typename Request, typename Method>
-asio::awaitable<CallResult<Response>> CoreClient::Call(Method method, Request request,
-                                                       const CallContext& call) {
+void CoreClient::Start(Method method, Request request, const CallContext& call,
+                       std::function<void(CallResult<Response>)> done) {
   struct State {
     std::shared_ptr<Stub> stub;  // the channel this call runs on, open until it ends
     grpc::ClientContext context;
     Request request;
     Response response;
+    std::function<void(CallResult<Response>)> done;
   };
   auto state = std::make_shared<State>();
   state->stub = stub();
   state->request = std::move(request);
+  state->done = std::move(done);
   state->context.set_deadline(Deadline(std::chrono::system_clock::now()));
   AddCallMetadata(call, state->context);
+  method(state->stub->async(), &state->context, &state->request, &state->response,
+         [state](grpc::Status status) {
+           state->done(ResultOf(std::move(status), state->context, std::move(state->response)));
+         });
+}
 
-  asio::any_io_executor executor = co_await asio::this_coro::executor;
-  auto* async = state->stub->async();
-  grpc::Status status = co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                                      void(grpc::Status)>(
-      [&](auto handler) {
-        // gRPC wants a copyable callback; Asio handlers are move-only.
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        auto work = std::make_shared<asio::executor_work_guard<asio::any_io_executor>>(executor);
-        method(async, &state->context, &state->request, &state->response,
-               [shared, work, state](grpc::Status s) {
-                           // Back to the coroutine's executor: never resume on a gRPC thread.
-                           asio::post(work->get_executor(), [shared, s]() mutable {
-                             (*shared)(std::move(s));
-                           });
-                         });
-      },
-      asio::use_awaitable);
-
-  co_return ResultOf(std::move(status), state->context, std::move(state->response));
+template <typename Response, typename Request, typename Method>
+asio::awaitable<CallResult<Response>> CoreClient::Call(Method method, Request request,
+                                                       const CallContext& call) {
+  co_return co_await AwaitCallback<CallResult<Response>>(
+      [&](std::function<void(CallResult<Response>)> done) {
+        Start<Response>(method, std::move(request), call, std::move(done));
+      });
 }
 
 }  // namespace tchatator::gateway

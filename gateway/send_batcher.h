@@ -32,11 +32,15 @@ namespace tchatator::gateway {
 // gathering for kRetryBatchesAfter.
 class SendBatcher {
  public:
-  // At most this many calls in one SendMessages (the core accepts 256).
+  // At most this many calls in one SendMessages (the core accepts 256), and about this
+  // many bytes of requests (the core's gRPC accepts 4 MiB, and a SEND_MSG can carry
+  // 64 KiB); a call bigger than that goes alone.
   static constexpr size_t kMaxCalls = 64;
+  static constexpr size_t kMaxBatchBytes = 1 << 20;
   static constexpr std::chrono::seconds kRetryBatchesAfter{60};
 
-  // `core` must outlive the batcher; the calls gathered are sent from a task posted on
+  // `core` must outlive the batcher, and the batcher the calls it starts (they hold work
+  // on their callers' executors); the calls gathered are sent from a task posted on
   // `executor` (the gateway's event loop), which runs once the ready handlers have.
   SendBatcher(CoreClient& core, asio::any_io_executor executor)
       : core_(core), executor_(std::move(executor)) {}
@@ -61,6 +65,8 @@ class SendBatcher {
   void Flush();
   void SendOne(Pending pending);
   void SendBatch(std::vector<Pending> batch);
+  // Gives each call of `gathered` its outcome in `result`, the answer to their SendMessages.
+  void Answer(std::vector<Pending> gathered, CallResult<v1::SendMessagesResponse> result);
   bool BatchesOff() const;
 
   CoreClient& core_;

@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/settings.h"
@@ -711,6 +713,38 @@ TEST_F(ChatServiceTest, SendMessagesRefusesMoreThanItsLimitOfCallsAndAcceptsNone
     EXPECT_TRUE(IsOk(ReplyOf(outcome)));
   }
   EXPECT_EQ(MessageCount(), std::to_string(ChatService::kMaxSendCalls));
+}
+
+TEST_F(ChatServiceTest, SendMessagesAnswersBeforeItsDeadlineThoughASendIsStillRunning) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  // Another session holds the lock that a send to `pro` takes (tch_send_batch): that
+  // send waits for it, and the call refused at once must still get its answer.
+  pqxx::connection blocker(db_->url());
+  pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_lock($1)", pro.id);
+  v1::SendMessagesRequest request;
+  *request.add_calls() = SendMessageCallOf(member.token, pro.id, "held back");
+  *request.add_calls() = SendMessageCallOf(member.token, pro.id, "");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  v1::SendMessagesResponse response;
+  const grpc::Status status = chat_->SendMessages(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  ASSERT_EQ(response.outcomes_size(), 2);
+  EXPECT_EQ(response.outcomes(0).code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_FALSE(response.outcomes(0).has_response());
+  EXPECT_TRUE(IsError(ReplyOf(response.outcomes(1)), grpc::StatusCode::INVALID_ARGUMENT,
+                      "empty-content"));
+  EXPECT_EQ(MessageCount(), "0");
+
+  // As with a SendMessage whose caller gave up: the send goes on, and commits once it
+  // has the lock.
+  pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_unlock($1)", pro.id);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (MessageCount() != "1" && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Db("SELECT content" + NewMessages()), "held back");
 }
 
 // ===========================================================================

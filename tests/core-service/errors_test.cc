@@ -133,6 +133,17 @@ TEST(ToGrpcStatus, BlockCarriesUntilInRfc3339Utc) {
   EXPECT_EQ(c.trailers.count(kRetryAfterKey), 0u);
 }
 
+TEST(ToGrpcError, MessageIsAlwaysUtf8) {
+  // SendMessageOutcome carries the message in a protobuf string: one invalid byte would
+  // make the whole SendMessages answer unreadable.
+  GrpcError e = ToGrpcError(Error(absl::StatusCode::kUnavailable, "unavailable",
+                                  std::string("bad byte \xff\xfe, caf\xc3\xa9")));
+  EXPECT_EQ(e.code, grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(e.message, "bad byte ??, caf??");
+  e = ToGrpcError(Error(absl::StatusCode::kUnavailable, "unavailable", "caf\xc3\xa9 ferm\xc3\xa9"));
+  EXPECT_EQ(e.message, "caf\xc3\xa9 ferm\xc3\xa9");
+}
+
 TEST(Error, KeepsCodeMessageAndToken) {
   const absl::Status status = Error(absl::StatusCode::kNotFound, "unknown-user", "no such user");
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);

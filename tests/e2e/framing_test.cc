@@ -125,13 +125,13 @@ TEST_F(FramingTest, ReceiverIdAliasAndAnyOrder) {
   EXPECT_TRUE(Alive(m.conn));
 }
 
-TEST_F(FramingTest, AHundredThousandPipelinedPingsAreAllAnswered) {
+TEST_F(FramingTest, FortyThousandPipelinedPingsAreAllAnswered) {
   // Sent in one go: the gateway serves what one read brings (about 11,000 PINGs) in a
   // loop. It used to call itself once per request answered without waiting for the
   // core, and died of a stack overflow, taking every other connection with it.
   Client c = stack().Connect();
   Client other = stack().Connect();
-  constexpr size_t kRequests = 100000;
+  constexpr size_t kRequests = 40000;
   std::string burst;
   for (size_t i = 0; i < kRequests; ++i) burst += "PING\n\n";
   // Written from another thread while this one reads the answers.
@@ -140,10 +140,14 @@ TEST_F(FramingTest, AHundredThousandPipelinedPingsAreAllAnswered) {
   std::string expected;
   for (size_t i = 0; i < kRequests; ++i) expected += "200/OK\n\n";
   std::string received;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (received.size() < expected.size() && std::chrono::steady_clock::now() < deadline) {
+  // Not a timing test: it gives up only when answers stop coming for 10 s (a sanitizer
+  // build on a busy machine serves a few thousand a second).
+  auto last_progress = std::chrono::steady_clock::now();
+  while (received.size() < expected.size() &&
+         std::chrono::steady_clock::now() - last_progress < 10s) {
     const std::string more = c.ReadFor(100ms);
     if (more.empty() && !stack().GatewayRunning()) break;
+    if (!more.empty()) last_progress = std::chrono::steady_clock::now();
     received += more;
   }
   writer.join();

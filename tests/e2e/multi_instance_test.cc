@@ -592,7 +592,9 @@ TEST(MultiInstanceTest, DeliveryLatencyAcrossInstances) {
     std::vector<double> ms;
     for (size_t i = 0; i < kMessages; ++i) {
       const Clock::duration latency = until[i] - written[i];
-      EXPECT_LT(latency, 2s) << what << ", message " << i;
+      // A liveness bound, not a latency target (the figures are printed below): one
+      // commit can stall for seconds while the other ctest job writes a lot.
+      EXPECT_LT(latency, 8s) << what << ", message " << i;
       ms.push_back(std::chrono::duration<double, std::milli>(latency).count());
     }
     const Percentiles summary = Summarise(ms);

@@ -239,7 +239,7 @@ TEST(ShutdownTest, CoreSigtermFinishesCallsInFlightRefusesNewAndExitsZero) {
   stack.KillCore();  // reaps it
   stack.StartCore();
   Response again;
-  const Clock::time_point back_deadline = Clock::now() + 3s;
+  const Clock::time_point back_deadline = Clock::now() + 10s;
   do {
     again = SendMsg(other.conn, other.token, pro.id, "de retour");
   } while (again.status != "200/OK" && Clock::now() < back_deadline);
@@ -265,7 +265,7 @@ TEST(ShutdownTest, CoreSigtermWithLiveSubscriptionsExitsPromptlyAndStreamsResume
   stack.KillCore();  // reaps it
   stack.StartCore();
   Response r;
-  const Clock::time_point deadline = Clock::now() + 3s;
+  const Clock::time_point deadline = Clock::now() + 10s;
   do {
     r = SendMsg(a.conn, a.token, b.user.id, "après le redémarrage");
   } while (r.status == "503/UNAVAIL" && Clock::now() < deadline);

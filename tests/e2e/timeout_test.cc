@@ -64,7 +64,7 @@ TEST(TimeoutTest, UnfinishedRequestIs416IncompleteRequest) {
   ASSERT_TRUE(c.Send("SEND_MSG\ntoken:abc\nrecipient-id:2\n"));
   EXPECT_TRUE(IsError(c.Read(4s), "416/MISFMT", "incomplete-request"));
   EXPECT_GE(MillisSince(start), 900);
-  EXPECT_LE(MillisSince(start), 3000);
+  EXPECT_LE(MillisSince(start), 5000);
   EXPECT_TRUE(Alive(c)) << "the connection stays usable";
 
   // A line left half-sent counts too, and it is dropped: it does not prefix the next.
@@ -84,25 +84,26 @@ TEST(TimeoutTest, UnfinishedRequestIs416IncompleteRequest) {
 
 TEST(TimeoutTest, IdleConnectionClosedPingKeepsAlive) {
   StackOptions options;
-  options.gateway_env["TCHATATOR_IDLE_TIMEOUT_SECONDS"] = "1";
+  options.gateway_env["TCHATATOR_IDLE_TIMEOUT_SECONDS"] = "2";
   Stack stack(options);
   Client idle = stack.Connect();
   Client busy = stack.Connect();
   const Clock::time_point start = Clock::now();
-  // 2.4 s of PING every 300 ms on one connection, silence on the other.
-  for (int i = 0; i < 8; ++i) {
+  // 4.2 s of PING every 300 ms on one connection (a stall of 1.7 s would be needed to
+  // idle it), silence on the other.
+  for (int i = 0; i < 14; ++i) {
     ASSERT_TRUE(Alive(busy)) << "after " << MillisSince(start) << " ms";
     std::this_thread::sleep_for(300ms);
   }
   std::string received;
-  EXPECT_TRUE(idle.WaitClosed(1s, &received)) << "idle connection still open after 3 s";
+  EXPECT_TRUE(idle.WaitClosed(1s, &received)) << "idle connection still open after 5 s";
   EXPECT_EQ(received, "");
   EXPECT_TRUE(Alive(busy));
   // Idleness ends the connection, not only the lack of a session.
   Client late = stack.Connect();
   const Clock::time_point opened = Clock::now();
-  EXPECT_TRUE(late.WaitClosed(3s));
-  EXPECT_GE(MillisSince(opened), 800);
+  EXPECT_TRUE(late.WaitClosed(5s));
+  EXPECT_GE(MillisSince(opened), 1800);
 }
 
 // A client that never reads, past an over-long line (416, then close): the gateway keeps

@@ -150,8 +150,8 @@ TEST(CombinerTest, SynchronousCallersShareBatchesWithinTheLimit) {
 
 TEST(CombinerTest, AsynchronousItemsAreAnsweredOnceOnAnExecutorThread) {
   constexpr int kItems = 400;
-  CountingExecutor executor(4);
   Doubler doubler(2, std::chrono::microseconds(200));
+  CountingExecutor executor(4);  // after the combiner: joined before it goes
   doubler.combiner().SetExecutor(executor.executor());
   Counter answered;
   std::vector<std::atomic<int>> answers(kItems);
@@ -188,8 +188,8 @@ TEST(CombinerTest, AsynchronousItemsAreAnsweredOnceOnAnExecutorThread) {
 
 TEST(CombinerTest, HeldBatchesQueueEveryItemBeforeABatchStarts) {
   constexpr int kItems = 12;
-  CountingExecutor executor(2);
   Doubler doubler(2, std::chrono::microseconds(0));
+  CountingExecutor executor(2);  // after the combiner: joined before it goes
   doubler.combiner().SetExecutor(executor.executor());
   Counter answered;
   std::vector<int> results(kItems);
@@ -230,9 +230,9 @@ TEST(CombinerTest, AStepStartedByAnAnswerRunsOnThatThreadWithoutAnotherTask) {
   // A request in two steps, one at a time (lock-step): its first step's answer submits
   // the second step to another combiner. One task per request, not one per step.
   constexpr int kRequests = 50;
-  CountingExecutor executor(4);
   Doubler first(2, std::chrono::microseconds(0));
   Doubler second(2, std::chrono::microseconds(0));
+  CountingExecutor executor(4);  // after the combiners: joined before they go
   first.combiner().SetExecutor(executor.executor());
   second.combiner().SetExecutor(executor.executor());
   for (int r = 0; r < kRequests; ++r) {
@@ -266,8 +266,8 @@ TEST(CombinerTest, SynchronousAndAsynchronousCallersTogetherAllFinish) {
   // and the executor's tasks carry synchronous ones; nobody is left waiting.
   constexpr int kSync = 8;
   constexpr int kAsyncEach = 50;
-  CountingExecutor executor(2);
   Doubler doubler(1, std::chrono::microseconds(100));
+  CountingExecutor executor(2);  // after the combiner: joined before it goes
   doubler.combiner().SetExecutor(executor.executor());
   Counter answered;
   std::atomic<int> wrong{0};

@@ -41,7 +41,9 @@ std::string DatabaseOf(ConnectionPool::Lease& lease) {
 std::string OtherBackends(const TestDatabase& db) {
   return db.Query(
       "SELECT count(*) FROM pg_stat_activity "
-      "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+      "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+      // Not autovacuum workers, which come and go.
+      " AND backend_type = 'client backend'");
 }
 
 // Polls `condition` for up to 10 s (a closed connection leaves pg_stat_activity when

@@ -51,6 +51,16 @@ TEST(Migrate, CreatesTheSchemaAndRecordsEveryMigration) {
   }
 }
 
+TEST(Migrate, TheSendStatementIsPlannedOnceWithIndexScansOnly) {
+  // Its plan is made once per connection, maybe while the tables it reads by key are
+  // small: a sequential scan then stays in it, once per send (migrations 0010, 0011).
+  TestDatabase db;
+  ASSERT_TRUE(Migrate(db.url()).ok());
+  EXPECT_EQ(db.Query("SELECT array_to_string(proconfig, ' ') FROM pg_proc"
+                     " WHERE proname = 'tch_send_batch' AND pronargs = 8"),
+            "plan_cache_mode=force_generic_plan enable_seqscan=off");
+}
+
 TEST(Migrate, IsIdempotent) {
   TestDatabase db;
   ASSERT_TRUE(Migrate(db.url()).ok());

@@ -15,9 +15,9 @@ constexpr char kUntilPayload[] = "tchatator/until";
 // `text` if it is UTF-8, else its ASCII bytes with '?' for each other byte: a message
 // travels in a protobuf string (SendMessageOutcome), which a parser refuses unless it
 // is UTF-8, and a database error can quote any byte.
-std::string Utf8Message(std::string_view text) {
-  if (Utf8Length(text)) return std::string(text);
-  std::string out(text);
+std::string Utf8Message(absl::string_view message) {
+  std::string out(message.data(), message.size());
+  if (Utf8Length(out)) return out;
   for (char& c : out) {
     if (static_cast<unsigned char>(c) >= 0x80) c = '?';
   }
@@ -106,7 +106,7 @@ GrpcError ToGrpcError(const absl::Status& status) {
   if (auto until = status.GetPayload(kUntilPayload)) error.until = std::string(*until);
   // Internal failures keep their details in the log only.
   error.message =
-      error.code == grpc::StatusCode::INTERNAL ? "internal error" : Utf8Message(std::string_view(status.message().data(), status.message().size()));
+      error.code == grpc::StatusCode::INTERNAL ? "internal error" : Utf8Message(status.message());
   return error;
 }
 

@@ -20,35 +20,40 @@ using ConcurrencyTest = SharedStackTest;
 constexpr int kSenders = 50;
 constexpr int kPros = 5;
 
-// Runs fn(i) for i in [0, n) on `threads` threads.
+// Runs fn(i) for i in [0, n) on `threads` threads; returns what each call threw ("" for
+// none), so that a failure is reported rather than terminating the test program.
 template <typename Fn>
-void ParallelFor(int n, int threads, Fn fn) {
+std::vector<std::string> ParallelFor(int n, int threads, Fn fn) {
+  std::vector<std::string> errors(n);
   std::atomic<int> next{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&] {
-      for (int i; (i = next++) < n;) fn(i);
+      for (int i; (i = next++) < n;) {
+        try {
+          fn(i);
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      }
     });
   }
   for (std::thread& t : pool) t.join();
+  return errors;
 }
 
 TEST_F(ConcurrencyTest, FiftyConcurrentSendersAllDelivered) {
   std::vector<User> members(kSenders);
   std::vector<User> pros(kPros);
-  std::vector<std::string> errors(kSenders + kPros);
-  ParallelFor(kSenders + kPros, 8, [&](int i) {
-    try {
-      if (i < kSenders) {
-        members[i] = stack().AddUser("member");
-      } else {
-        pros[i - kSenders] = stack().AddUser("pro");
-      }
-    } catch (const std::exception& e) {
-      errors[i] = e.what();
-    }
-  });
-  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  for (const std::string& e : ParallelFor(kSenders + kPros, 8, [&](int i) {
+         if (i < kSenders) {
+           members[i] = stack().AddUser("member");
+         } else {
+           pros[i - kSenders] = stack().AddUser("pro");
+         }
+       })) {
+    ASSERT_EQ(e, "");
+  }
 
   struct Outcome {
     Response login;
@@ -118,15 +123,10 @@ TEST_F(ConcurrencyTest, SimultaneousSendsWithDifferentOutcomesEachGetTheirOwnAns
   const User pro = stack().AddUser("pro");
   const User other_member = stack().AddUser("member");
   std::vector<User> members(kConnections);
-  std::vector<std::string> errors(kConnections);
-  ParallelFor(kConnections, 8, [&](int i) {
-    try {
-      members[i] = stack().AddUser("member");
-    } catch (const std::exception& e) {
-      errors[i] = e.what();
-    }
-  });
-  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  for (const std::string& e :
+       ParallelFor(kConnections, 8, [&](int i) { members[i] = stack().AddUser("member"); })) {
+    ASSERT_EQ(e, "");
+  }
 
   struct Outcome {
     Response login;

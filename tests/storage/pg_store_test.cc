@@ -937,7 +937,8 @@ TEST_F(PgStoreTest, AsynchronousSendsCheckTheirSessionInTheirOwnStatement) {
   // expired, another user's session, and a sender an admin has banned.
   PgStore store(db_->url(), 8);
   asio::thread_pool pool(2);
-  store.SetExecutor([&pool](std::function<void()> task) { asio::post(pool, std::move(task)); });
+  auto executor = [&pool](std::function<void()> task) { asio::post(pool, std::move(task)); };
+  store.SetExecutor(executor);
   const int64_t pro = NewUser(Role::kPro);
   const int64_t admin = NewUser(Role::kAdmin);
   const int64_t alice = NewUser(Role::kMember);
@@ -971,7 +972,7 @@ TEST_F(PgStoreTest, AsynchronousSendsCheckTheirSessionInTheirOwnStatement) {
   {
     // All queued before a batch takes any: the refused sends share one batch with the
     // others (else the first send could go alone, and commit after the next batch).
-    HeldBatches held([&pool](std::function<void()> task) { asio::post(pool, std::move(task)); });
+    HeldBatches held(executor);
     for (Case& c : cases) {
       store.SendMessageAsync(c.token_hash, c.sender, pro, Role::kPro, "checked", kT0,
                              kUnlimited, [&](absl::StatusOr<SendOutcome> out) {

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "common/strings.h"
+#include "common/time_text.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -38,9 +39,8 @@ bool Log::Configure(const std::string& path, bool verbose) {
 }
 
 void Log::Write(std::string_view user, std::string_view ip, std::string_view text) {
-  std::string line = StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " user=", user,
-      " ip=", ip, " ", text);
+  std::string line = StrCat(UtcTimeText(absl::Now(), /*milliseconds=*/true), " user=", user,
+                            " ip=", ip, " ", text);
   for (char& c : line) {
     if (c == '\n' || c == '\r') c = ' ';
   }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/time/clock.h"
+#include "common/time_text.h"
 #include "common/utf8.h"
 #include "storage/store.h"
 
@@ -68,7 +69,7 @@ absl::Status Error(absl::StatusCode code, std::string_view token, std::string_vi
 
 absl::Status WithUntil(absl::Status status, absl::Time until) {
   status.SetPayload(kUntilPayload,
-                    absl::Cord(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", until, absl::UTCTimeZone())));
+                    absl::Cord(UtcTimeText(until)));
   return status;
 }
 

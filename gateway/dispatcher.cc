@@ -110,6 +110,12 @@ std::string NextRequestId() {
   return StrCat(tag, "-", ++counter);
 }
 
+// Any answer but 401 proves the session valid: the login deadline no longer applies.
+template <typename Response>
+void Settle(const CallResult<Response>& result, ConnectionState& state) {
+  if (result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) state.authenticated = true;
+}
+
 }  // namespace
 
 Reply ErrorReply(WireStatus status, std::string_view token, std::string_view message,
@@ -124,236 +130,270 @@ asio::awaitable<Reply> Dispatcher::Dispatch(Request request, ConnectionState& st
   if (!CanBeSessionToken(call.token)) {
     co_return ErrorReply(kUnauthenticated, "not-authenticated", "no valid session: LOGIN first");
   }
-  // Any answer but 401 proves the session valid: the login deadline no longer applies.
-  auto settle = [&state](const auto& result) {
-    if (result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
-      state.authenticated = true;
-    }
-  };
-
+  // One coroutine per command: with every command's locals in it, this frame took 6 KB,
+  // too big for asio's recycled frames, and each request paid a large allocation.
   switch (request.command) {
     case Command::kPing:
       co_return Ok(ResponseWriter(kOk));
-
-    case Command::kLogin: {
-      v1::LoginRequest rpc;
-      rpc.set_api_key(*request.Find("api-token"));
-      auto result = co_await core_.Call<v1::LoginResponse>(TCHATATOR_RPC(Login), std::move(rpc), call);
-      if (!result.status.ok()) co_return Failure(result);
-      const v1::LoginResponse& r = result.response;
-      state.login_api_key = *request.Find("api-token");
-      state.login_token = r.token();
-      state.last_token = r.token();
-      state.user_id = std::to_string(r.user_id());
-      state.authenticated = true;
-      co_return Ok(std::move(ResponseWriter(kOk)
-                                 .Field("token", r.token())
-                                 .Field("user-id", r.user_id())
-                                 .Field("role", RoleName(r.role()))));
-    }
-
-    case Command::kSendMsg: {
-      std::optional<int64_t> recipient = ParseId(request.Find("recipient-id"));
-      if (!recipient) co_return BadValue("recipient-id");
-      v1::SendMessageRequest rpc;
-      rpc.set_recipient_id(*recipient);
-      rpc.set_content(*request.Find("content"));
-      CallResult<v1::SendMessageResponse> result;
-      // Not one conditional expression: GCC 12 miscompiles co_await inside `?:`.
-      if (sends_ != nullptr) {
-        result = co_await sends_->Send(std::move(rpc), call);
-      } else {
-        result = co_await core_.Call<v1::SendMessageResponse>(TCHATATOR_RPC(SendMessage),
-                                                             std::move(rpc), call);
-      }
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      co_return Ok(std::move(ResponseWriter(kOk)
-                                 .Field("message-id", result.response.message_id())
-                                 .Time("sent-at", result.response.sent_at())));
-    }
-
-    case Command::kUpdtMsg: {
-      std::optional<int64_t> id = ParseId(request.Find("message-id"));
-      if (!id) co_return BadValue("message-id");
-      v1::UpdateMessageRequest rpc;
-      rpc.set_message_id(*id);
-      rpc.set_content(*request.Find("content"));
-      auto result = co_await core_.Call<v1::UpdateMessageResponse>(TCHATATOR_RPC(UpdateMessage),
-                                                                   std::move(rpc), call);
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      co_return Ok(std::move(ResponseWriter(kOk)
-                                 .Field("message-id", result.response.message_id())
-                                 .Time("modified-at", result.response.modified_at())));
-    }
-
-    case Command::kDelMsg: {
-      std::optional<int64_t> id = ParseId(request.Find("message-id"));
-      if (!id) co_return BadValue("message-id");
-      v1::DeleteMessageRequest rpc;
-      rpc.set_message_id(*id);
-      auto result = co_await core_.Call<v1::DeleteMessageResponse>(TCHATATOR_RPC(DeleteMessage),
-                                                                   std::move(rpc), call);
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      co_return Ok(
-          std::move(ResponseWriter(kOk).Field("message-id", result.response.message_id())));
-    }
-
-    case Command::kGetUnread: {
-      auto result = co_await core_.Call<v1::ListUnreadResponse>(
-          TCHATATOR_RPC(ListUnread), v1::ListUnreadRequest(), call);
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      ResponseWriter out(kOk);
-      out.Field("count", static_cast<int64_t>(result.response.messages_size()));
-      for (const v1::Message& m : result.response.messages()) out.Record(m);
-      co_return Ok(std::move(out));
-    }
-
-    case Command::kGetHistory: {
-      std::optional<int64_t> peer = OptionalId(request, "user-id");
-      if (!peer) co_return BadValue("user-id");
-      std::optional<int64_t> before = OptionalId(request, "before-id");
-      if (!before) co_return BadValue("before-id");
-      v1::ListHistoryRequest rpc;
-      rpc.set_user_id(*peer);
-      rpc.set_before_id(*before);
-      auto result = co_await core_.Call<v1::ListHistoryResponse>(TCHATATOR_RPC(ListHistory),
-                                                                 std::move(rpc), call);
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      ResponseWriter out(kOk);
-      out.Field("count", static_cast<int64_t>(result.response.messages_size()));
-      out.Field("has-more", result.response.has_more() ? "yes" : "no");
-      for (const v1::Message& m : result.response.messages()) out.Record(m);
-      co_return Ok(std::move(out));
-    }
-
-    case Command::kGetConversations: {
-      auto result = co_await core_.Call<v1::ListConversationsResponse>(
-          TCHATATOR_RPC(ListConversations), v1::ListConversationsRequest(), call);
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      ResponseWriter out(kOk);
-      out.Field("count", static_cast<int64_t>(result.response.conversations_size()));
-      for (const v1::Conversation& c : result.response.conversations()) {
-        out.Field("peer-id", c.peer_id())
-            .Field("peer-name", c.peer_name())
-            .Field("peer-role", RoleName(c.peer_role()))
-            .Field("last-message-id", c.last_message_id())
-            .Time("last-at", c.last_at())
-            .Field("unread", c.unread());
-      }
-      co_return Ok(std::move(out));
-    }
-
-    case Command::kUserInfo: {
-      std::optional<int64_t> id = ParseId(request.Find("user-id"));
-      if (!id) co_return BadValue("user-id");
-      v1::GetUserRequest rpc;
-      rpc.set_user_id(*id);
-      auto result = co_await core_.Call<v1::User>(TCHATATOR_RPC(GetUser), std::move(rpc), call);
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      co_return Ok(std::move(ResponseWriter(kOk)
-                                 .Field("user-id", result.response.user_id())
-                                 .Field("name", result.response.name())
-                                 .Field("role", RoleName(result.response.role()))));
-    }
-
+    case Command::kLogin:
+      co_return co_await Login(request, call, state);
+    case Command::kSendMsg:
+      co_return co_await SendMsg(request, call, state);
+    case Command::kUpdtMsg:
+      co_return co_await UpdateMsg(request, call, state);
+    case Command::kDelMsg:
+      co_return co_await DeleteMsg(request, call, state);
+    case Command::kGetUnread:
+      co_return co_await GetUnread(request, call, state);
+    case Command::kGetHistory:
+      co_return co_await GetHistory(request, call, state);
+    case Command::kGetConversations:
+      co_return co_await GetConversations(request, call, state);
+    case Command::kUserInfo:
+      co_return co_await UserInfo(request, call, state);
     case Command::kBlockUser:
-    case Command::kBanUser: {
-      std::optional<int64_t> id = ParseId(request.Find("user-id"));
-      if (!id) co_return BadValue("user-id");
-      std::optional<int64_t> hours = OptionalId(request, "duration-hours");
-      if (!hours) co_return BadValue("duration-hours");
-      v1::RestrictRequest rpc;
-      rpc.set_user_id(*id);
-      rpc.set_duration_hours(*hours);
-      // Not `cond ? co_await a : co_await b`: GCC 12 destroys such temporaries twice.
-      CallResult<v1::RestrictResponse> result;
-      if (request.command == Command::kBlockUser) {
-        result = co_await core_.Call<v1::RestrictResponse>(TCHATATOR_RPC(Block), std::move(rpc),
-                                                           call);
-      } else {
-        result = co_await core_.Call<v1::RestrictResponse>(TCHATATOR_RPC(Ban), std::move(rpc),
-                                                           call);
-      }
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      ResponseWriter out(kOk);
-      out.Field("user-id", result.response.user_id());
-      if (result.response.has_until()) out.Time("until", result.response.until());
-      co_return Ok(std::move(out));
-    }
-
+    case Command::kBanUser:
+      co_return co_await Restrict(request, call, state);
     case Command::kUnblockUser:
-    case Command::kUnbanUser: {
-      std::optional<int64_t> id = ParseId(request.Find("user-id"));
-      if (!id) co_return BadValue("user-id");
-      v1::LiftRequest rpc;
-      rpc.set_user_id(*id);
-      CallResult<v1::LiftResponse> result;
-      if (request.command == Command::kUnblockUser) {
-        result = co_await core_.Call<v1::LiftResponse>(TCHATATOR_RPC(Unblock), std::move(rpc),
-                                                       call);
-      } else {
-        result = co_await core_.Call<v1::LiftResponse>(TCHATATOR_RPC(Unban), std::move(rpc),
-                                                       call);
-      }
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      co_return Ok(std::move(ResponseWriter(kOk).Field("user-id", result.response.user_id())));
-    }
-
-    case Command::kDisconnected: {
-      // The session used on this connection ends; without one there is nothing to end.
-      if (!state.last_token.empty() && CanBeSessionToken(state.last_token)) {
-        call.token = state.last_token;
-        auto result = co_await core_.Call<v1::LogoutResponse>(TCHATATOR_RPC(Logout),
-                                                              v1::LogoutRequest(), call);
-        if (!result.status.ok() &&
-            result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
-          Reply failed = Failure(result);
-          failed.close = true;
-          co_return failed;
-        }
-      }
-      Reply bye = Ok(ResponseWriter(kOk));
-      bye.close = true;
-      co_return bye;
-    }
-
-    case Command::kNewChgAvailable: {
-      auto result = co_await core_.Call<v1::PollChangesResponse>(
-          TCHATATOR_RPC(PollChanges), v1::PollChangesRequest(), call);
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      ResponseWriter out(kOk);
-      out.Field("count", static_cast<int64_t>(result.response.changes_size()));
-      for (const v1::Change& c : result.response.changes()) out.ChangeRecord(c);
-      co_return Ok(std::move(out));
-    }
-
-    case Command::kSubscribe: {
-      if (state.events) co_return Ok(ResponseWriter(kOk));
-      // No co_await among the arguments: GCC 12 mishandles temporaries around it.
-      asio::any_io_executor executor = co_await asio::this_coro::executor;
-      std::function<void(const v1::Change&)> deliver =
-          [push = state.push_event](const v1::Change& change) {
-            if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
-          };
-      auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver));
-      CallResult<bool> result = co_await stream->Open();
-      settle(result);
-      if (!result.status.ok()) co_return Failure(result);
-      state.events = std::move(stream);
-      co_return Ok(ResponseWriter(kOk));
-    }
+    case Command::kUnbanUser:
+      co_return co_await Lift(request, call, state);
+    case Command::kDisconnected:
+      co_return co_await Disconnect(request, call, state);
+    case Command::kNewChgAvailable:
+      co_return co_await PollChanges(request, call, state);
+    case Command::kSubscribe:
+      co_return co_await Subscribe(request, call, state);
   }
   co_return ErrorReply(kError, "internal", "unhandled command");
+}
+
+asio::awaitable<Reply> Dispatcher::Login(const Request& request, CallContext& call,
+                                         ConnectionState& state) {
+  v1::LoginRequest rpc;
+  rpc.set_api_key(*request.Find("api-token"));
+  auto result = co_await core_.Call<v1::LoginResponse>(TCHATATOR_RPC(Login), std::move(rpc), call);
+  if (!result.status.ok()) co_return Failure(result);
+  const v1::LoginResponse& r = result.response;
+  state.login_api_key = *request.Find("api-token");
+  state.login_token = r.token();
+  state.last_token = r.token();
+  state.user_id = std::to_string(r.user_id());
+  state.authenticated = true;
+  co_return Ok(std::move(ResponseWriter(kOk)
+                             .Field("token", r.token())
+                             .Field("user-id", r.user_id())
+                             .Field("role", RoleName(r.role()))));
+}
+
+asio::awaitable<Reply> Dispatcher::SendMsg(const Request& request, CallContext& call,
+                                           ConnectionState& state) {
+  std::optional<int64_t> recipient = ParseId(request.Find("recipient-id"));
+  if (!recipient) co_return BadValue("recipient-id");
+  v1::SendMessageRequest rpc;
+  rpc.set_recipient_id(*recipient);
+  rpc.set_content(*request.Find("content"));
+  CallResult<v1::SendMessageResponse> result;
+  // Not one conditional expression: GCC 12 miscompiles co_await inside `?:`.
+  if (sends_ != nullptr) {
+    result = co_await sends_->Send(std::move(rpc), call);
+  } else {
+    result = co_await core_.Call<v1::SendMessageResponse>(TCHATATOR_RPC(SendMessage),
+                                                         std::move(rpc), call);
+  }
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  co_return Ok(std::move(ResponseWriter(kOk)
+                             .Field("message-id", result.response.message_id())
+                             .Time("sent-at", result.response.sent_at())));
+}
+
+asio::awaitable<Reply> Dispatcher::UpdateMsg(const Request& request, CallContext& call,
+                                             ConnectionState& state) {
+  std::optional<int64_t> id = ParseId(request.Find("message-id"));
+  if (!id) co_return BadValue("message-id");
+  v1::UpdateMessageRequest rpc;
+  rpc.set_message_id(*id);
+  rpc.set_content(*request.Find("content"));
+  auto result = co_await core_.Call<v1::UpdateMessageResponse>(TCHATATOR_RPC(UpdateMessage),
+                                                               std::move(rpc), call);
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  co_return Ok(std::move(ResponseWriter(kOk)
+                             .Field("message-id", result.response.message_id())
+                             .Time("modified-at", result.response.modified_at())));
+}
+
+asio::awaitable<Reply> Dispatcher::DeleteMsg(const Request& request, CallContext& call,
+                                             ConnectionState& state) {
+  std::optional<int64_t> id = ParseId(request.Find("message-id"));
+  if (!id) co_return BadValue("message-id");
+  v1::DeleteMessageRequest rpc;
+  rpc.set_message_id(*id);
+  auto result = co_await core_.Call<v1::DeleteMessageResponse>(TCHATATOR_RPC(DeleteMessage),
+                                                               std::move(rpc), call);
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  co_return Ok(
+      std::move(ResponseWriter(kOk).Field("message-id", result.response.message_id())));
+}
+
+asio::awaitable<Reply> Dispatcher::GetUnread(const Request& /*request*/, CallContext& call,
+                                             ConnectionState& state) {
+  auto result = co_await core_.Call<v1::ListUnreadResponse>(
+      TCHATATOR_RPC(ListUnread), v1::ListUnreadRequest(), call);
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  ResponseWriter out(kOk);
+  out.Field("count", static_cast<int64_t>(result.response.messages_size()));
+  for (const v1::Message& m : result.response.messages()) out.Record(m);
+  co_return Ok(std::move(out));
+}
+
+asio::awaitable<Reply> Dispatcher::GetHistory(const Request& request, CallContext& call,
+                                              ConnectionState& state) {
+  std::optional<int64_t> peer = OptionalId(request, "user-id");
+  if (!peer) co_return BadValue("user-id");
+  std::optional<int64_t> before = OptionalId(request, "before-id");
+  if (!before) co_return BadValue("before-id");
+  v1::ListHistoryRequest rpc;
+  rpc.set_user_id(*peer);
+  rpc.set_before_id(*before);
+  auto result = co_await core_.Call<v1::ListHistoryResponse>(TCHATATOR_RPC(ListHistory),
+                                                             std::move(rpc), call);
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  ResponseWriter out(kOk);
+  out.Field("count", static_cast<int64_t>(result.response.messages_size()));
+  out.Field("has-more", result.response.has_more() ? "yes" : "no");
+  for (const v1::Message& m : result.response.messages()) out.Record(m);
+  co_return Ok(std::move(out));
+}
+
+asio::awaitable<Reply> Dispatcher::GetConversations(const Request& /*request*/, CallContext& call,
+                                                    ConnectionState& state) {
+  auto result = co_await core_.Call<v1::ListConversationsResponse>(
+      TCHATATOR_RPC(ListConversations), v1::ListConversationsRequest(), call);
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  ResponseWriter out(kOk);
+  out.Field("count", static_cast<int64_t>(result.response.conversations_size()));
+  for (const v1::Conversation& c : result.response.conversations()) {
+    out.Field("peer-id", c.peer_id())
+        .Field("peer-name", c.peer_name())
+        .Field("peer-role", RoleName(c.peer_role()))
+        .Field("last-message-id", c.last_message_id())
+        .Time("last-at", c.last_at())
+        .Field("unread", c.unread());
+  }
+  co_return Ok(std::move(out));
+}
+
+asio::awaitable<Reply> Dispatcher::UserInfo(const Request& request, CallContext& call,
+                                            ConnectionState& state) {
+  std::optional<int64_t> id = ParseId(request.Find("user-id"));
+  if (!id) co_return BadValue("user-id");
+  v1::GetUserRequest rpc;
+  rpc.set_user_id(*id);
+  auto result = co_await core_.Call<v1::User>(TCHATATOR_RPC(GetUser), std::move(rpc), call);
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  co_return Ok(std::move(ResponseWriter(kOk)
+                             .Field("user-id", result.response.user_id())
+                             .Field("name", result.response.name())
+                             .Field("role", RoleName(result.response.role()))));
+}
+
+asio::awaitable<Reply> Dispatcher::Restrict(const Request& request, CallContext& call,
+                                            ConnectionState& state) {
+  std::optional<int64_t> id = ParseId(request.Find("user-id"));
+  if (!id) co_return BadValue("user-id");
+  std::optional<int64_t> hours = OptionalId(request, "duration-hours");
+  if (!hours) co_return BadValue("duration-hours");
+  v1::RestrictRequest rpc;
+  rpc.set_user_id(*id);
+  rpc.set_duration_hours(*hours);
+  // Not `cond ? co_await a : co_await b`: GCC 12 destroys such temporaries twice.
+  CallResult<v1::RestrictResponse> result;
+  if (request.command == Command::kBlockUser) {
+    result = co_await core_.Call<v1::RestrictResponse>(TCHATATOR_RPC(Block), std::move(rpc),
+                                                       call);
+  } else {
+    result = co_await core_.Call<v1::RestrictResponse>(TCHATATOR_RPC(Ban), std::move(rpc),
+                                                       call);
+  }
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  ResponseWriter out(kOk);
+  out.Field("user-id", result.response.user_id());
+  if (result.response.has_until()) out.Time("until", result.response.until());
+  co_return Ok(std::move(out));
+}
+
+asio::awaitable<Reply> Dispatcher::Lift(const Request& request, CallContext& call,
+                                        ConnectionState& state) {
+  std::optional<int64_t> id = ParseId(request.Find("user-id"));
+  if (!id) co_return BadValue("user-id");
+  v1::LiftRequest rpc;
+  rpc.set_user_id(*id);
+  CallResult<v1::LiftResponse> result;
+  if (request.command == Command::kUnblockUser) {
+    result = co_await core_.Call<v1::LiftResponse>(TCHATATOR_RPC(Unblock), std::move(rpc),
+                                                   call);
+  } else {
+    result = co_await core_.Call<v1::LiftResponse>(TCHATATOR_RPC(Unban), std::move(rpc),
+                                                   call);
+  }
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  co_return Ok(std::move(ResponseWriter(kOk).Field("user-id", result.response.user_id())));
+}
+
+asio::awaitable<Reply> Dispatcher::Disconnect(const Request& /*request*/, CallContext& call,
+                                              ConnectionState& state) {
+  // The session used on this connection ends; without one there is nothing to end.
+  if (!state.last_token.empty() && CanBeSessionToken(state.last_token)) {
+    call.token = state.last_token;
+    auto result = co_await core_.Call<v1::LogoutResponse>(TCHATATOR_RPC(Logout),
+                                                          v1::LogoutRequest(), call);
+    if (!result.status.ok() &&
+        result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
+      Reply failed = Failure(result);
+      failed.close = true;
+      co_return failed;
+    }
+  }
+  Reply bye = Ok(ResponseWriter(kOk));
+  bye.close = true;
+  co_return bye;
+}
+
+asio::awaitable<Reply> Dispatcher::PollChanges(const Request& /*request*/, CallContext& call,
+                                               ConnectionState& state) {
+  auto result = co_await core_.Call<v1::PollChangesResponse>(
+      TCHATATOR_RPC(PollChanges), v1::PollChangesRequest(), call);
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  ResponseWriter out(kOk);
+  out.Field("count", static_cast<int64_t>(result.response.changes_size()));
+  for (const v1::Change& c : result.response.changes()) out.ChangeRecord(c);
+  co_return Ok(std::move(out));
+}
+
+asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallContext& call,
+                                             ConnectionState& state) {
+  if (state.events) co_return Ok(ResponseWriter(kOk));
+  // No co_await among the arguments: GCC 12 mishandles temporaries around it.
+  asio::any_io_executor executor = co_await asio::this_coro::executor;
+  std::function<void(const v1::Change&)> deliver =
+      [push = state.push_event](const v1::Change& change) {
+        if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
+      };
+  auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver));
+  CallResult<bool> result = co_await stream->Open();
+  Settle(result, state);
+  if (!result.status.ok()) co_return Failure(result);
+  state.events = std::move(stream);
+  co_return Ok(ResponseWriter(kOk));
 }
 
 #undef TCHATATOR_RPC

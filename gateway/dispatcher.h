@@ -55,6 +55,34 @@ class Dispatcher {
   asio::awaitable<Reply> Dispatch(Request request, ConnectionState& state);
 
  private:
+  // One command each, run by Dispatch once the request's session token is resolved.
+  asio::awaitable<Reply> Login(const Request& request, CallContext& call,
+                               ConnectionState& state);
+  asio::awaitable<Reply> SendMsg(const Request& request, CallContext& call,
+                                 ConnectionState& state);
+  asio::awaitable<Reply> UpdateMsg(const Request& request, CallContext& call,
+                                   ConnectionState& state);
+  asio::awaitable<Reply> DeleteMsg(const Request& request, CallContext& call,
+                                   ConnectionState& state);
+  asio::awaitable<Reply> GetUnread(const Request& request, CallContext& call,
+                                   ConnectionState& state);
+  asio::awaitable<Reply> GetHistory(const Request& request, CallContext& call,
+                                    ConnectionState& state);
+  asio::awaitable<Reply> GetConversations(const Request& request, CallContext& call,
+                                          ConnectionState& state);
+  asio::awaitable<Reply> UserInfo(const Request& request, CallContext& call,
+                                  ConnectionState& state);
+  asio::awaitable<Reply> Restrict(const Request& request, CallContext& call,
+                                  ConnectionState& state);
+  asio::awaitable<Reply> Lift(const Request& request, CallContext& call,
+                              ConnectionState& state);
+  asio::awaitable<Reply> Disconnect(const Request& request, CallContext& call,
+                                    ConnectionState& state);
+  asio::awaitable<Reply> PollChanges(const Request& request, CallContext& call,
+                                     ConnectionState& state);
+  asio::awaitable<Reply> Subscribe(const Request& request, CallContext& call,
+                                   ConnectionState& state);
+
   CoreClient& core_;
   SendBatcher* const sends_;
 };

@@ -2,6 +2,7 @@
 
 #include "absl/time/time.h"
 #include "common/strings.h"
+#include "common/time_text.h"
 #include "common/utf8.h"
 
 namespace tchatator::gateway {
@@ -81,8 +82,7 @@ std::string ErrorResponse(WireStatus status, std::string_view token, std::string
 }
 
 std::string FormatTime(const google::protobuf::Timestamp& time) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(time.seconds()),
-                          absl::UTCTimeZone());
+  return UtcTimeText(absl::FromUnixSeconds(time.seconds()));
 }
 
 }  // namespace tchatator::gateway

@@ -205,9 +205,15 @@ class ArrayLiteral {
   void Add(std::string_view value) {
     Separate();
     text_ += '"';
-    for (char c : value) {
-      if (c == '"' || c == '\\') text_ += '\\';
-      text_ += c;
+    // Whole runs between the characters to escape: a message is copied, not pushed
+    // byte by byte.
+    while (!value.empty()) {
+      const size_t special = value.find_first_of("\"\\");
+      text_.append(value.substr(0, special));
+      if (special == std::string_view::npos) break;
+      text_ += '\\';
+      text_ += value[special];
+      value.remove_prefix(special + 1);
     }
     text_ += '"';
   }

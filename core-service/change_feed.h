@@ -52,6 +52,8 @@ class ChangeFeed {
 
  private:
   void Run();
+  // The users with subscribers, as a PostgreSQL array literal ("{3,17}").
+  std::string SubscribedUsers();
   void WakeAll();
   void WakeLocked(int64_t user_id);
 

@@ -68,8 +68,7 @@ absl::Status Error(absl::StatusCode code, std::string_view token, std::string_vi
 }
 
 absl::Status WithUntil(absl::Status status, absl::Time until) {
-  status.SetPayload(kUntilPayload,
-                    absl::Cord(UtcTimeText(until)));
+  status.SetPayload(kUntilPayload, absl::Cord(UtcTimeText(until)));
   return status;
 }
 

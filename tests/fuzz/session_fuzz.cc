@@ -71,6 +71,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 
+#include "absl/time/time.h"
 #include "common/log.h"
 #include "common/settings.h"
 #include "gateway/core_client.h"
@@ -139,29 +140,11 @@ size_t CodePoints(std::string_view text) {
   return n;
 }
 
-// RFC 3339 UTC, whole seconds (days-from-civil, inverted).
+// RFC 3339 UTC, whole seconds, as absl writes it (the gateway's own formatter is
+// checked against absl in tests/common/time_text_test.cc).
 std::string Rfc3339(int64_t seconds) {
-  int64_t days = seconds / 86400;
-  int64_t rest = seconds % 86400;
-  if (rest < 0) {
-    rest += 86400;
-    --days;
-  }
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t year = yoe + era * 400 + (month <= 2);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ",
-                static_cast<long long>(year), static_cast<long long>(month),
-                static_cast<long long>(day), static_cast<long long>(rest / 3600),
-                static_cast<long long>(rest / 60 % 60), static_cast<long long>(rest % 60));
-  return buf;
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(seconds),
+                          absl::UTCTimeZone());
 }
 
 std::string Rfc3339(const google::protobuf::Timestamp& t) { return Rfc3339(t.seconds()); }

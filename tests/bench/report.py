@@ -215,12 +215,15 @@ w(f"- PostgreSQL, core, gateway and the load generators share the {NPROC} CPUs; 
 niceness = os.nice(0)
 if niceness != 0:
     w(f"- run at scheduling priority nice {niceness}, so that other work on the machine disturbs it less")
-load_before = float(ENV["LOAD_BEFORE"].split()[0])
-load_after = float(ENV["LOAD_AFTER"].split()[0])
-busy = max(load_before, load_after) > NPROC / 2
-w(f"- load average (1, 5, 15 min) before measuring: {ENV['LOAD_BEFORE']}; after: {ENV['LOAD_AFTER']}"
-  + (" — **the machine was busy with other work, which distorts every figure below**"
-     " (`WAIT_FOR_QUIET=600 tests/bench/run` waits for a quiet machine)" if busy else ""))
+# Set-up and measuring raise the load average themselves: only the load at the start
+# says whether other work was running.
+busy = float(ENV["LOAD_START"].split()[0]) > NPROC / 2
+w(f"- load average (1, 5, 15 min) at the start: {ENV['LOAD_START']}; before measuring (after"
+  f" the set-up): {ENV['LOAD_BEFORE']}; after (this run's own load included):"
+  f" {ENV['LOAD_AFTER']}"
+  + (" — **the machine was busy with other work at the start, which distorts the figures"
+     " below** (`WAIT_FOR_QUIET=600 tests/bench/run` waits for a quiet machine)"
+     if busy else ""))
 w("")
 w("## Targets (issue 8)")
 w("")

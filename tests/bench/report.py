@@ -429,7 +429,7 @@ w("  55 us and waits 123 us in the run queue, PostgreSQL 118 and 87 us, gateway 
 w("  client together 102 and 127 us). More throughput needs less CPU per request, not")
 w("  more concurrency: a database pool of 16 (four batches at once) was slower above, and")
 w("  letting the next batch start while the previous one is still being answered gave")
-w("  5 969 / 5 242 / 5 269 SEND_MSG/s against 5 738 / 6 043 / 4 996 (tmpfs) and 5 821 /")
+w("  5 969 / 5 242 / 5 269 SEND_MSG/s against 4 996 / 6 043 / 5 738 (tmpfs) and 5 821 /")
 w("  5 077 against 5 918 / 6 148 (disk), with a lock-step p50 3 to 9 % worse in each of")
 w("  the five rounds: smaller batches cost more per send. Not kept.")
 w("- Lock-step: the `tch_send_batch` round trip of a lone send takes 0.47 to 0.50 ms in the")

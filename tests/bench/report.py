@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 from datetime import datetime, timezone
 
@@ -17,6 +18,7 @@ RES2 = os.path.join(RES, "tmpfs")
 OUT = ENV["OUT_DIR"]
 CONCURRENCY = [1, 8, 64]
 NPROC = int(ENV["MACHINE_NPROC"])
+ROUNDS = int(ENV["ROUNDS"])
 
 
 def load(name, res=RES):
@@ -55,6 +57,29 @@ def pgbench(name, res=RES):
     }
 
 
+def median_run(runs):
+    """One run's shape, each number the median of `runs` (of the runs that have it)."""
+    first = runs[0]
+    if isinstance(first, dict):
+        keys = list(dict.fromkeys(k for r in runs for k in r))
+        return {k: median_run([r[k] for r in runs if k in r]) for k in keys}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return statistics.median(runs)
+    return first
+
+
+def rounds(res, bench_name, c):
+    """The rounds at concurrency c: (tchatator-bench medians, pgbench INSERT medians), the
+    former with the median and the list of the per-round ratios of the two."""
+    sends = [load(f"{bench_name}.r{r}", res) for r in range(1, ROUNDS + 1)]
+    pgs = [pgbench(f"pgbench-insert-c{c}.r{r}", res) for r in range(1, ROUNDS + 1)]
+    send = median_run(sends)
+    send["rounds"] = sends
+    send["ratios"] = [s["ok_rps"] / p["tps"] for s, p in zip(sends, pgs)]
+    send["ratio"] = statistics.median(send["ratios"])
+    return send, median_run(pgs)
+
+
 def ms(v):
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
@@ -85,26 +110,31 @@ def bench_command(name, res=RES):
 
 
 # ---- data ----------------------------------------------------------------------------
-pg = {c: pgbench(f"pgbench-insert-c{c}") for c in CONCURRENCY}
-txn = {c: pgbench(f"pgbench-sendtxn-c{c}") for c in CONCURRENCY}
-send = {1: load("lockstep"), 8: load("send-c8"), 64: load("send-c64")}
+BENCH_NAMES = {1: "lockstep", 8: "send-c8", 64: "send-c64"}
+
+
+def pass_results(res):
+    both = {c: rounds(res, BENCH_NAMES[c], c) for c in CONCURRENCY}
+    return ({c: both[c][0] for c in CONCURRENCY}, {c: both[c][1] for c in CONCURRENCY},
+            {c: pgbench(f"pgbench-sendtxn-c{c}", res) for c in CONCURRENCY})
+
+
+send, pg, txn = pass_results(RES)
 mix = load("mix-c64")
 limited = load("send-limited")
 idle = load("idle")
 with open(os.path.join(RES, "limit-check.txt"), encoding="utf-8") as f:
     limit_senders, limit_min, limit_max, limit_window_max = (int(x) for x in f.read().split())
 
-tmpfs = os.path.exists(os.path.join(RES2, "send-c64.json"))
+tmpfs = os.path.exists(os.path.join(RES2, "pgbench-sendtxn-c64.txt"))
 if tmpfs:
-    pg2 = {c: pgbench(f"pgbench-insert-c{c}", RES2) for c in CONCURRENCY}
-    txn2 = {c: pgbench(f"pgbench-sendtxn-c{c}", RES2) for c in CONCURRENCY}
-    send2 = {1: load("lockstep", RES2), 8: load("send-c8", RES2), 64: load("send-c64", RES2)}
+    send2, pg2, txn2 = pass_results(RES2)
 
 # ---- targets -------------------------------------------------------------------------
 def targets(s, p):
     return {
-        "ratio64": s[64]["ok_rps"] / p[64]["tps"],
-        "throughput": s[64]["ok_rps"] / p[64]["tps"] >= 1.0,
+        "ratio64": s[64]["ratio"],
+        "throughput": s[64]["ratio"] >= 1.0,
         "p99": s[64]["latency_ms"]["p99"] < 10.0,
         "lockstep": s[1]["latency_ms"]["p50"] < 0.5,
     }
@@ -130,15 +160,15 @@ w = L.append
 
 
 def send_table(s, p, tx):
-    w("| scenario | conc. | tchatator SEND_MSG/s | p50 | p90 | p99 | max | pgbench INSERT tx/s | ratio | pgbench send txn tx/s |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("| scenario | conc. | tchatator SEND_MSG/s | p50 | p90 | p99 | max | pgbench INSERT tx/s | ratio | ratio of each round | pgbench send txn tx/s |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in CONCURRENCY:
         r, b = s[c], p[c]
         lat = r["latency_ms"]
         label = "lock-step" if c == 1 else "closed loop"
         w(f"| {label} | {c} | {num(r['ok_rps'])} | {ms(lat['p50'])} | {ms(lat['p90'])} | "
-          f"{ms(lat['p99'])} | {ms(lat['max'])} | {num(b['tps'])} | **{r['ok_rps'] / b['tps']:.2f}x** | "
-          f"{num(tx[c]['tps'])} |")
+          f"{ms(lat['p99'])} | {ms(lat['max'])} | {num(b['tps'])} | **{r['ratio']:.2f}x** | "
+          f"{' '.join(f'{x:.2f}' for x in r['ratios'])} | {num(tx[c]['tps'])} |")
 
 
 def pgbench_table(p, tx):
@@ -321,20 +351,25 @@ w("`INSERT INTO messages` at the same concurrency. Rate limit disabled through c
 w("(`TCHATATOR_MAX_MESSAGES_PER_MINUTE=0`, `..._PER_HOUR=0`). Latencies in milliseconds. The")
 w("last column is pgbench running the product's whole send transaction (below).")
 w("")
+w(f"At each concurrency the run made {ROUNDS} rounds of pgbench then tchatator, back to back,")
+w("as this machine's speed drifts within minutes: each figure is the median of the rounds,")
+w("each round's ratio compares two runs made seconds apart, and the ratio is their median.")
+w("")
 w(f"PostgreSQL on {ENV['PG_STORAGE']}:")
 w("")
 send_table(send, pg, txn)
 w("")
 if tmpfs:
-    w(f"PostgreSQL on tmpfs (second pass, {ENV['TMPFS_DURATION']} s per figure):")
+    w(f"PostgreSQL on tmpfs (second pass, {ENV['TMPFS_DURATION']} s per run):")
     w("")
     send_table(send2, pg2, txn2)
     w("")
 w("Ratio: tchatator's SEND_MSG answered 200 per second divided by pgbench's transactions per")
-all_runs = [("lockstep", send[1]), ("send-c8", send[8]), ("send-c64", send[64]), ("mix-c64", mix)]
+all_runs = [(f"{BENCH_NAMES[c]} round {k + 1}", r) for c in CONCURRENCY
+            for k, r in enumerate(send[c]["rounds"])] + [("mix-c64", mix)]
 if tmpfs:
-    all_runs += [("tmpfs " + n, r) for n, r in (("lockstep", send2[1]), ("send-c8", send2[8]),
-                                                ("send-c64", send2[64]))]
+    all_runs += [(f"tmpfs {BENCH_NAMES[c]} round {k + 1}", r) for c in CONCURRENCY
+                 for k, r in enumerate(send2[c]["rounds"])]
 bad = {n: r for n, r in all_runs if set(r["status"]) - {"200"} or r["connection_errors"]}
 if bad:
     w("second. **Not every request was answered 200:** " + "; ".join(
@@ -489,18 +524,21 @@ w(f"Growth: {growth:.0f} bytes per connection; {i['alive_after_hold']} of {i['ta
 w("")
 w("## How it was measured")
 w("")
-w("`tests/bench/run` did, in this order (`DURATION`, `PGBENCH_DURATION`, `IDLE_CONNECTIONS`,")
-w("`IDLE_HOLD`, `TMPFS_DURATION`, `PG_STATEMENTS`, `RESULTS_DIR`: see its header):")
+w("`tests/bench/run` did, in this order (`ROUNDS`, `ROUND_DURATION`, `DURATION`,")
+w("`PGBENCH_DURATION`, `IDLE_CONNECTIONS`, `IDLE_HOLD`, `TMPFS_DURATION`, `PG_STATEMENTS`,")
+w("`RESULTS_DIR`: see its header):")
 w("")
 w("1. started a private PostgreSQL cluster, `tchatator-core` (rate limit off) and")
 w("   `tchatator-gateway` (`TCHATATOR_MAX_CONNECTIONS=20000`, `..._PER_IP=20000`), and")
 w(f"   created {ENV['PAIRS_SEND']}+{ENV['PAIRS_MIX']}+{ENV['PAIRS_LIMIT']} member/pro pairs with"
   " `tchatator-admin user add`;")
-w("2. ran pgbench on the migrated `tchatator` database (each at 1, 8 and 64 clients, `-j` 2 at")
-w(f"   most; the INSERT for {ENV['PGBENCH_DURATION']} s, the send transaction for half that):")
+w(f"2. at 1, then 8, then 64 concurrent clients, {ROUNDS} rounds of: a CHECKPOINT, pgbench's")
+w(f"   INSERT on the migrated `tchatator` database for {ENV['ROUND_DURATION']} s (`-j` 2 at most),")
+w(f"   a CHECKPOINT, tchatator-bench's SEND_MSG for {ENV['ROUND_DURATION']} s (commands below);")
+w(f"   then pgbench's send transaction at 1, 8 and 64 clients for {ENV['PGBENCH_DURATION']} s:")
 w("")
 w("   ```")
-w(f"   pgbench -n -h 127.0.0.1 -M prepared -c CLIENTS -j THREADS -T {ENV['PGBENCH_DURATION']} -f insert.sql --log tchatator")
+w(f"   pgbench -n -h 127.0.0.1 -M prepared -c CLIENTS -j THREADS -T {ENV['ROUND_DURATION']} -f insert.sql --log tchatator")
 w("   ```")
 w("")
 w("   `insert.sql`, a single-row INSERT INTO messages, a random member of the send group")
@@ -524,15 +562,15 @@ w("   at a time per connection, latency from writing the request to having read 
 w("   answer, 1 s of warm-up not counted; each also given `--cpu gateway=PID --cpu core=PID")
 w("   --cpu-tree postgres=PID` for the CPU table):")
 w("")
-for name in ["lockstep", "send-c8", "send-c64", "mix-c64", "send-limited", "idle"]:
+for name in ["lockstep.r1", "send-c8.r1", "send-c64.r1", "mix-c64", "send-limited", "idle"]:
     w(f"   - `{bench_command(name)}`")
 w("")
 w("   the rate-limited run after restarting core and gateway with the default limits (and")
 w("   checking the limit in the database afterwards), the idle run on a restarted gateway;")
 if tmpfs:
     w("4. stopped everything, started a second cluster on tmpfs with its own core, gateway and")
-    w(f"   {ENV['PAIRS_SEND']} pairs, and ran the same pgbench scripts and SEND_MSG scenarios for"
-      f" {ENV['TMPFS_DURATION']} s each.")
+    w(f"   {ENV['PAIRS_SEND']} pairs, and ran the same rounds of pgbench and SEND_MSG, then the"
+      f" send transaction, for {ENV['TMPFS_DURATION']} s each.")
 else:
     w("4. stopped everything.")
 w("")
@@ -597,7 +635,7 @@ with open(os.path.join(RES, "summary.txt"), "w", encoding="utf-8") as f:
             r, b = s[c], p[c]
             f.write(f"{label} send c={c:<3} {r['ok_rps']:8.0f}/s p50 {r['latency_ms']['p50']:8.3f} p99 "
                     f"{r['latency_ms']['p99']:8.3f} ms | pgbench {b['tps']:8.0f}/s p50 {b['p50']:7.3f} "
-                    f"p99 {b['p99']:8.3f} ms | ratio {r['ok_rps'] / b['tps']:.2f}\n")
+                    f"p99 {b['p99']:8.3f} ms | ratio {r['ratio']:.2f}\n")
     f.write(f"mix c=64 {mix['ok_rps']:.0f}/s p50 {mix['latency_ms']['p50']:.3f} p99 "
             f"{mix['latency_ms']['p99']:.3f} ms\n")
     f.write(f"rate limit: {limited['status']}, accepted per sender {acc['min']}-{acc['max']}, "

@@ -49,13 +49,12 @@ std::string Sha256Hex(std::string_view data) {
     throw std::runtime_error("SHA-256 failed");
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(digest.size() * 2);
-  for (unsigned char b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
+  std::array<char, SHA256_DIGEST_LENGTH * 2> hex;
+  for (size_t i = 0; i < digest.size(); ++i) {
+    hex[2 * i] = kHex[digest[i] >> 4];
+    hex[2 * i + 1] = kHex[digest[i] & 0xf];
   }
-  return out;
+  return std::string(hex.data(), hex.size());
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

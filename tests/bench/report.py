@@ -504,6 +504,12 @@ w("  per SEND_MSG in every round of `tests/bench/ab 3` (tcache: gateway 72 / 69 
 w("  against 64 / 52 / 78, core 59 / 58 / 61 against 50 / 41 / 61, as a share of")
 w("  PostgreSQL's CPU 8 to 20 % more; tcmalloc: 65 / 60 / 71 against 55 / 54 / 61 for the")
 w("  gateway). Neither is in the product.")
+w("- Two gateway event loops (`TCHATATOR_GATEWAY_THREADS=2`, `tests/bench/ab 3`, 12:08 to")
+w("  12:25 UTC) split the 64 connections, so each `SendMessages` call carries fewer sends:")
+w("  gateway CPU per SEND_MSG 84 / 100 / 84 us against 62 / 80 / 87 with one loop (as a")
+w("  share of PostgreSQL's CPU, 15 % more), SEND_MSG at 64 connections 0.53 / 0.54 / 0.64x")
+w("  of pgbench against 0.64 / 0.71 / 0.67x, p99 23 to 28 ms against 18 to 26. The default")
+w("  stays one loop.")
 w("")
 if os.path.exists(os.path.join(RES, "statements-send-c64.tsv")):
     w("### What the database executes")

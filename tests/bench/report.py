@@ -513,7 +513,7 @@ w("  of pgbench against 0.64 / 0.71 / 0.67x, p99 23 to 28 ms against 18 to 26. T
 w("  stays one loop.")
 w("- One batch of sends at a time for the default pool of 8, instead of two")
 w("  (`tests/bench/ab 3` of both builds, each run's ratio against its own pgbench,")
-w("  12:40 to 13:05 UTC). PostgreSQL CPU per SEND_MSG at 64 connections: on tmpfs 103 /")
+w("  12:48 to 13:05 UTC). PostgreSQL CPU per SEND_MSG at 64 connections: on tmpfs 103 /")
 w("  98 / 117 us against 140 / 109 / 134, on disk 119 / 99 / 126 against 142 / 145 / 132.")
 w("  On tmpfs: 64 connections 0.79 / 0.70 / 0.65x against 0.68 / 0.80 / 0.57x, p99 18.1 /")
 w("  16.9 / 19.5 ms against 23.5 / 18.3 / 21.1, 8 connections 2 933 / 3 250 / 3 135 against")

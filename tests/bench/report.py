@@ -68,10 +68,13 @@ def median_run(runs):
     return first
 
 
-def rounds(res, bench_name, c):
+BENCH_NAMES = {1: "lockstep", 8: "send-c8", 64: "send-c64"}
+
+
+def rounds(res, c):
     """The rounds at concurrency c: (tchatator-bench medians, pgbench INSERT medians), the
     former with the median and the list of the per-round ratios of the two."""
-    sends = [load(f"{bench_name}.r{r}", res) for r in range(1, ROUNDS + 1)]
+    sends = [load(f"{BENCH_NAMES[c]}.r{r}", res) for r in range(1, ROUNDS + 1)]
     pgs = [pgbench(f"pgbench-insert-c{c}.r{r}", res) for r in range(1, ROUNDS + 1)]
     send = median_run(sends)
     send["rounds"] = sends
@@ -110,11 +113,8 @@ def bench_command(name, res=RES):
 
 
 # ---- data ----------------------------------------------------------------------------
-BENCH_NAMES = {1: "lockstep", 8: "send-c8", 64: "send-c64"}
-
-
 def pass_results(res):
-    both = {c: rounds(res, BENCH_NAMES[c], c) for c in CONCURRENCY}
+    both = {c: rounds(res, c) for c in CONCURRENCY}
     return ({c: both[c][0] for c in CONCURRENCY}, {c: both[c][1] for c in CONCURRENCY},
             {c: pgbench(f"pgbench-sendtxn-c{c}", res) for c in CONCURRENCY})
 

@@ -7,6 +7,7 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "storage/store.h"
@@ -31,7 +32,8 @@ class Receiver : public pqxx::notification_receiver {
 
 }  // namespace
 
-ChangeFeed::ChangeFeed(std::string database_url) : url_(std::move(database_url)) {}
+ChangeFeed::ChangeFeed(std::string database_url, MarkLive mark_live)
+    : url_(std::move(database_url)), mark_live_(std::move(mark_live)) {}
 
 ChangeFeed::~ChangeFeed() {
   stop_ = true;
@@ -47,7 +49,23 @@ void ChangeFeed::SetUrl(std::string url) {
   ++url_generation_;
 }
 
+void ChangeFeed::Mark(std::vector<int64_t> user_ids) {
+  if (!mark_live_ || user_ids.empty()) return;
+  const absl::Status status = mark_live_(std::move(user_ids), kLiveLease);
+  if (status.ok()) {
+    if (marks_failing_.exchange(false)) Log::Info("change feed: live marks written again");
+  } else if (!marks_failing_.exchange(true)) {
+    // Hints of new messages may be missed meanwhile: the sweep still delivers them.
+    Log::Info(StrCat("change feed: live marks failed: ", status.message()));
+  }
+}
+
+void ChangeFeed::KeepLive() { Mark(SubscribedUsers()); }
+
 uint64_t ChangeFeed::Subscribe(int64_t user_id, std::function<void()> wake) {
+  // Before the caller's first read: a send committed after that read, if its statement
+  // came after the mark, is hinted.
+  Mark({user_id});
   std::lock_guard lock(mu_);
   const uint64_t handle = next_handle_++;
   subscribers_.emplace(user_id, std::make_pair(handle, std::move(wake)));
@@ -97,15 +115,14 @@ void ChangeFeed::OnLatest(const std::vector<std::pair<int64_t, int64_t>>& latest
   }
 }
 
-std::string ChangeFeed::SubscribedUsers() {
-  std::string users = "{";
+std::vector<int64_t> ChangeFeed::SubscribedUsers() {
+  std::vector<int64_t> users;
   std::lock_guard lock(mu_);
   for (auto it = subscribers_.begin(); it != subscribers_.end();
        it = subscribers_.upper_bound(it->first)) {
-    if (users.size() > 1) users += ',';
-    users += std::to_string(it->first);
+    users.push_back(it->first);
   }
-  return users + "}";
+  return users;
 }
 
 void ChangeFeed::WakeAll() {
@@ -140,8 +157,14 @@ void ChangeFeed::Run() {
       WakeAll();
       was_down = false;
       Clock::time_point next_sweep = Clock::now() + kSweepInterval;
+      // Marks may have lapsed while the listener was away: renewed at once.
+      Clock::time_point next_keep_live = Clock::now();
       // Leaves for the new database after SetUrl: the next connection wakes everyone.
       while (!stop_ && url_generation_ == generation) {
+        if (Clock::now() >= next_keep_live) {
+          next_keep_live = Clock::now() + absl::ToChronoMilliseconds(kLiveRefresh);
+          KeepLive();
+        }
         connection.await_notification(0, 200000);
         if (Clock::now() < next_sweep) continue;
         next_sweep = Clock::now() + kSweepInterval;
@@ -157,7 +180,7 @@ void ChangeFeed::Run() {
               "SELECT user_id, max(id) FROM changes"
               " WHERE user_id = ANY($2::bigint[]) AND id > $1 GROUP BY user_id"
               " UNION ALL SELECT NULL, max(id) FROM changes",
-              horizons.front(), SubscribedUsers());
+              horizons.front(), StrCat("{", absl::StrJoin(SubscribedUsers(), ","), "}"));
           for (const auto& row : rows) {
             if (row[1].is_null()) continue;
             const int64_t id = row[1].as<int64_t>();

@@ -11,6 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
 namespace tchatator::core {
 
 // Listens to PostgreSQL's NOTIFY hints (storage::kChangeChannel) on a connection of its
@@ -22,10 +25,22 @@ namespace tchatator::core {
 // every second the feed also reads which users got changes lately (the last few seconds
 // of change ids) and wakes the local subscribers of those whose latest change no hint
 // announced, so a lost hint delays an event by about a second instead of until that
-// user's next change. Thread-safe.
+// user's next change. New messages are hinted only to users with a live lease
+// (storage::Store::MarkLive): the feed marks a user live when it subscribes, and all its
+// subscribers' users every kLiveRefresh, for kLiveLease. Thread-safe.
 class ChangeFeed {
  public:
-  explicit ChangeFeed(std::string database_url);
+  // How long a mark lasts, and how often the feed renews its users' marks (three times
+  // per lease, so one failed renewal loses no hint).
+  static constexpr absl::Duration kLiveLease = absl::Seconds(60);
+  static constexpr absl::Duration kLiveRefresh = absl::Seconds(20);
+
+  // Marks users live for a lease (storage::Store::MarkLive).
+  using MarkLive =
+      std::function<absl::Status(std::vector<int64_t> user_ids, absl::Duration lease)>;
+
+  // Without `mark_live` (tests), nothing is marked.
+  explicit ChangeFeed(std::string database_url, MarkLive mark_live = nullptr);
   ~ChangeFeed();
   ChangeFeed(const ChangeFeed&) = delete;
   ChangeFeed& operator=(const ChangeFeed&) = delete;
@@ -37,7 +52,8 @@ class ChangeFeed {
   // fraction of a second) and then wakes every subscriber, so that each reads again.
   void SetUrl(std::string url);
 
-  // Registers `wake`, called on the feed's thread (it must return quickly) whenever a
+  // Marks `user_id` live (a database write: call it where blocking is allowed), then
+  // registers `wake`, called on the feed's thread (it must return quickly) whenever a
   // change for `user_id` may have committed. Returns a handle for Unsubscribe.
   uint64_t Subscribe(int64_t user_id, std::function<void()> wake);
   // After it returns, the callback of `handle` is not running and will not run again.
@@ -50,16 +66,24 @@ class ChangeFeed {
   // subscribers of the users whose latest change was not hinted (public for tests).
   void OnLatest(const std::vector<std::pair<int64_t, int64_t>>& latest);
 
+  // Renews the marks of the users with subscribers (the feed's thread calls it every
+  // kLiveRefresh; public for tests).
+  void KeepLive();
+
  private:
   void Run();
-  // The users with subscribers, as a PostgreSQL array literal ("{3,17}").
-  std::string SubscribedUsers();
+  // The users with subscribers, in increasing order.
+  std::vector<int64_t> SubscribedUsers();
+  // Marks `user_ids` live, logging a failure (once until a mark succeeds again).
+  void Mark(std::vector<int64_t> user_ids);
   void WakeAll();
   void WakeLocked(int64_t user_id);
 
   std::mutex url_mu_;
   std::string url_;                           // guarded by url_mu_
   std::atomic<uint64_t> url_generation_{0};  // counts the SetUrl calls
+  const MarkLive mark_live_;
+  std::atomic<bool> marks_failing_{false};
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::mutex mu_;  // held while callbacks run, so Unsubscribe waits for them

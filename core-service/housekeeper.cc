@@ -55,11 +55,15 @@ bool Housekeeper::PurgeNow() {
     }
     total.sessions += purged->sessions;
     total.changes += purged->changes;
-    if (purged->sessions < kPurgeBatch && purged->changes < kPurgeBatch) break;
+    total.leases += purged->leases;
+    if (purged->sessions < kPurgeBatch && purged->changes < kPurgeBatch &&
+        purged->leases < kPurgeBatch) {
+      break;
+    }
   }
-  if (total.sessions > 0 || total.changes > 0) {
-    Log::Info(StrCat("purged ", total.sessions, " expired sessions and ", total.changes,
-                     " changes"));
+  if (total.sessions > 0 || total.changes > 0 || total.leases > 0) {
+    Log::Info(StrCat("purged ", total.sessions, " expired sessions, ", total.changes,
+                     " changes and ", total.leases, " leases of live streams"));
   }
   return true;
 }

@@ -37,7 +37,10 @@ int main(int argc, char** argv) {
 
   storage::PgStore store(initial.database_url, initial.database_pool_size);
   SystemClock clock;
-  core::ChangeFeed feed(initial.database_url);
+  core::ChangeFeed feed(initial.database_url,
+                       [&store](std::vector<int64_t> user_ids, absl::Duration lease) {
+                         return store.MarkLive(std::move(user_ids), lease);
+                       });
   feed.Start();
   core::CoreServer server(store, clock, settings, &feed);
   absl::StatusOr<int> port =

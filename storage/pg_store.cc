@@ -69,11 +69,12 @@ std::vector<Statement> Statements() {
        "SELECT o_user_id, o_role, o_expires_us, o_banned"
        " FROM tch_find_sessions(ARRAY[$1::text], ARRAY[$2::bigint])"},
       {"delete_session", "DELETE FROM sessions WHERE token_hash = $1"},
-      // Group commit of sends, each checking its session: see migrations 0006 and 0010.
+      // Group commit of sends, each checking its session: see migrations 0006 and 0010;
+      // o_live (0013): whether to hint the recipient.
       {"send_batch",
-       "SELECT o_outcome, o_id, o_change_id, o_until_us FROM tch_send_batch($1::text[],"
-       " $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bigint[],"
-       " $8::bigint[])"},
+       "SELECT o_outcome, o_id, o_change_id, o_until_us, o_live"
+       " FROM tch_send_batch($1::text[], $2::bigint[], $3::bigint[], $4::text[],"
+       " $5::bigint[], $6::text[], $7::bigint[], $8::bigint[])"},
       // Writers of changes serialize per recipient (migration 0008).
       {"lock_recipient_of",
        "SELECT pg_advisory_xact_lock(recipient_id) FROM messages WHERE id = $1"},
@@ -98,6 +99,14 @@ std::vector<Statement> Statements() {
        "SELECT last_change_id FROM sessions WHERE token_hash = $1 FOR UPDATE"},
       {"move_cursor", "UPDATE sessions SET last_change_id = $2 WHERE token_hash = $1"},
       {"latest_change", "SELECT COALESCE(max(id), 0) FROM changes WHERE user_id = $1"},
+      // Live streams' leases (migration 0013), in the order of $1 (sorted: two cores
+      // marking the same users lock their rows in the same order). A lease is never
+      // shortened: another core may hold a longer one for the same user.
+      {"mark_live",
+       "INSERT INTO live_users (user_id, until)"
+       " SELECT u, now() + $2 * interval '1 microsecond' FROM unnest($1::bigint[]) u"
+       " ON CONFLICT (user_id)"
+       " DO UPDATE SET until = greatest(live_users.until, excluded.until)"},
       // Housekeeping (migration 0009). Change ids follow creation times closely, so the
       // oldest changes are the first ids: each pass reads at most $2 of them. "= ANY
       // (ARRAY(...))" deletes by primary key; "IN (...)" scanned the whole table.
@@ -109,6 +118,10 @@ std::vector<Statement> Statements() {
        " SELECT o.id FROM (SELECT id, created_at FROM changes ORDER BY id LIMIT $2) o"
        " WHERE o.created_at < coalesce((SELECT min(created_at) FROM sessions"
        "   WHERE expires_at > tch_ts($1)), tch_ts($1)) - interval '1 hour'))"},
+      // Leases over for an hour: their users' streams are long gone.
+      {"purge_leases",
+       "DELETE FROM live_users WHERE user_id = ANY(ARRAY("
+       " SELECT user_id FROM live_users WHERE until < now() - interval '1 hour' LIMIT $1))"},
       {"get_message", "SELECT " + cols + " FROM messages WHERE id = $1"},
       {"update_message",
        "UPDATE messages SET content = $2, modified_at = tch_ts($3)"
@@ -468,7 +481,9 @@ absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
           out.message.recipient_id = p.recipient_id;
           out.message.content = std::move(p.content);
           out.message.sent_at = FromMicros(ToMicros(p.now));
-          hints.push_back(StrCat(p.recipient_id, ":", row[2].as<int64_t>()));
+          if (row[4].as<bool>()) {
+            hints.push_back(StrCat(p.recipient_id, ":", row[2].as<int64_t>()));
+          }
         } else if (outcome == "rate-limited") {
           out.kind = SendOutcome::Kind::kRateLimited;
           const absl::Duration wait = FromMicros(row[3].as<int64_t>()) - p.now;
@@ -843,11 +858,26 @@ absl::StatusOr<int64_t> PgStore::LatestChangeId(int64_t user_id) {
   });
 }
 
+absl::Status PgStore::MarkLive(std::vector<int64_t> user_ids, absl::Duration lease) {
+  std::sort(user_ids.begin(), user_ids.end());
+  user_ids.erase(std::unique(user_ids.begin(), user_ids.end()), user_ids.end());
+  if (user_ids.empty()) return absl::OkStatus();
+  ArrayLiteral ids;
+  for (int64_t id : user_ids) ids.Add(id);
+  const std::string array = ids.Take();
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared("mark_live", array, absl::ToInt64Microseconds(lease));
+    txn.commit();
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<Purged> PgStore::Purge(absl::Time now, int64_t limit) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<Purged> {
     Purged purged;
     purged.sessions = txn.exec_prepared("purge_sessions", ToMicros(now), limit).affected_rows();
     purged.changes = txn.exec_prepared("purge_changes", ToMicros(now), limit).affected_rows();
+    purged.leases = txn.exec_prepared("purge_leases", limit).affected_rows();
     txn.commit();
     return purged;
   });

@@ -89,6 +89,7 @@ class PgStore : public Store {
   absl::StatusOr<TakenChanges> PollChanges(std::string_view token_hash, int64_t user_id,
                                            int64_t limit, absl::Time now) override;
   absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) override;
+  absl::Status MarkLive(std::vector<int64_t> user_ids, absl::Duration lease) override;
   absl::StatusOr<Purged> Purge(absl::Time now, int64_t limit) override;
 
  private:

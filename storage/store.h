@@ -77,11 +77,13 @@ struct TakenChanges {
 struct Purged {
   int64_t sessions = 0;
   int64_t changes = 0;
+  int64_t leases = 0;  // of live streams (MarkLive)
 };
 
 // Channel of the NOTIFY sent once a change has committed; payload
 // "<user id>:<change id>". A hint only, sent after the commit and best effort: the
-// changes table is the truth.
+// changes table is the truth. A new message is hinted only when its recipient is live
+// (MarkLive) as it commits; edits and deletions always are.
 inline constexpr char kChangeChannel[] = "tchatator_changes";
 
 // Sliding-window send limits; 0 means unlimited.
@@ -223,10 +225,14 @@ class Store {
                                                    absl::Time now) = 0;
   // The id of the latest change for `user_id` (0 if none).
   virtual absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) = 0;
+  // Marks `user_ids` live, with a stream that wants their hints, for `lease` from now
+  // on the database's clock; a longer lease in force stays.
+  virtual absl::Status MarkLive(std::vector<int64_t> user_ids, absl::Duration lease) = 0;
 
   // Deletes up to `limit` sessions expired at `now`, then, among the `limit` oldest
   // changes, those created over an hour before the oldest session in force at `now`
-  // was (over an hour before `now` when none is): no session can read them any more.
+  // was (over an hour before `now` when none is): no session can read them any more;
+  // then up to `limit` leases of live streams over for an hour (database clock).
   // Call again while a count reaches `limit`.
   virtual absl::StatusOr<Purged> Purge(absl::Time now, int64_t limit) = 0;
 };

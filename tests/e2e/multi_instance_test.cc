@@ -6,7 +6,8 @@
 // resumes), session tokens valid on both gateways, the per-minute rate limit exact
 // under 20 simultaneous sends split over both cores, one core killed while the other
 // keeps serving, a change whose NOTIFY hint was lost still delivered, and the delivery
-// latency across instances (printed, not asserted beyond a liveness bound).
+// latency across instances (printed; asserted only beyond a liveness bound, and a median
+// that shows the NOTIFY hints, not the once-a-second sweep, woke the subscribers).
 
 #include <signal.h>
 
@@ -600,10 +601,14 @@ TEST(MultiInstanceTest, DeliveryLatencyAcrossInstances) {
     const Percentiles summary = Summarise(ms);
     std::printf("[multi-instance] %s, %d messages: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", what,
                 kMessages, summary.p50, summary.p99, summary.max);
+    return summary;
   };
   report("SEND_MSG written to its 200 (the commit)", answered);
-  report("SEND_MSG written to EVENT, same instance", on_same.at);
-  report("SEND_MSG written to EVENT, across instances", on_other.at);
+  // The subscriber's core marked it live (migration 0013), so each message was hinted
+  // to both cores: without the hint it would wait for the feed's sweep, once a second,
+  // about 500 ms at the median.
+  EXPECT_LT(report("SEND_MSG written to EVENT, same instance", on_same.at).p50, 250.0);
+  EXPECT_LT(report("SEND_MSG written to EVENT, across instances", on_other.at).p50, 250.0);
 }
 
 }  // namespace

@@ -798,6 +798,27 @@ TEST(PgStorePurgeTest, DeletesExpiredSessionsAndOnlyTheChangesNoSessionCanRead) 
   EXPECT_EQ(db.Query("SELECT count(*) FROM sessions"), "0");
   // Messages themselves stay.
   EXPECT_EQ(db.Query("SELECT count(*) FROM messages"), "4");
+  EXPECT_EQ(purged->leases, 0);
+}
+
+TEST(PgStorePurgeTest, DeletesLeasesOfLiveStreamsOverForAnHour) {
+  TestDatabase db;  // its own: a purge reaches every row
+  ASSERT_TRUE(Migrate(db.url()).ok());
+  PgStore store(db.url(), 2);
+  ASSERT_TRUE(store.MarkLive({1, 2}, -absl::Minutes(61)).ok());
+  ASSERT_TRUE(store.MarkLive({3}, -absl::Minutes(59)).ok());
+  ASSERT_TRUE(store.MarkLive({4}, absl::Minutes(1)).ok());
+  auto leases = [&] {
+    return db.Query("SELECT string_agg(user_id::text, ',' ORDER BY user_id) FROM live_users");
+  };
+  // At most `limit` per call, by the database's clock (the time given is for sessions).
+  absl::StatusOr<Purged> purged = store.Purge(kT0, 1);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(purged->leases, 1);
+  purged = store.Purge(kT0, 10);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(purged->leases, 1);
+  EXPECT_EQ(leases(), "3,4");
 }
 
 TEST_F(PgStoreTest, AReaderFollowingARecipientsChangesMissesNoneWhileManyWrite) {
@@ -1090,6 +1111,7 @@ class HintListener {
 TEST_F(PgStoreTest, EveryCommittedChangeIsHintedWithItsUserAndChangeId) {
   const int64_t member = NewUser(Role::kMember);
   const int64_t pro = NewUser(Role::kPro);
+  ASSERT_TRUE(store_->MarkLive({pro}, absl::Minutes(1)).ok());
   HintListener listener(db_->url());
   const Message m = Insert(member, pro, "hint me", kT0);
   ASSERT_TRUE(store_->UpdateMessageContent(m.id, "edited", kT0).ok());
@@ -1109,6 +1131,53 @@ TEST_F(PgStoreTest, EveryCommittedChangeIsHintedWithItsUserAndChangeId) {
   EXPECT_EQ(listener.Take(3, std::chrono::milliseconds(5000)), want);
   // Nothing more arrives.
   EXPECT_EQ(listener.Take(4, std::chrono::milliseconds(300)).size(), 3u);
+}
+
+// New messages are hinted to recipients with a lease in force as their batch commits;
+// edits and deletions always are.
+TEST_F(PgStoreTest, NewMessagesAreHintedOnlyToLiveRecipients) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t live = NewUser(Role::kPro);
+  const int64_t lapsed = NewUser(Role::kPro);
+  const int64_t never = NewUser(Role::kPro);
+  const int64_t kept = NewUser(Role::kPro);
+  // Unsorted and repeated: MarkLive sorts them.
+  ASSERT_TRUE(store_->MarkLive({kept, live, kept}, absl::Minutes(1)).ok());
+  ASSERT_TRUE(store_->MarkLive({lapsed}, -absl::Seconds(1)).ok());
+  // A shorter lease leaves the longer one in force (another core may hold it).
+  ASSERT_TRUE(store_->MarkLive({kept}, -absl::Seconds(1)).ok());
+  HintListener listener(db_->url());
+  std::vector<std::pair<int64_t, int64_t>> sent;  // recipient, message id
+  for (int64_t to : {never, live, lapsed, kept}) {
+    absl::StatusOr<SendOutcome> out =
+        store_->SendMessage(member, to, Role::kPro, "bonjour", kT0, kUnlimited);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->kind, SendOutcome::Kind::kSent);
+    sent.emplace_back(to, out->message.id);
+  }
+  auto change_of = [&](int64_t message_id, const char* kind) {
+    return Query("SELECT user_id || ':' || id FROM changes WHERE message_id = " +
+                 std::to_string(message_id) + " AND kind = '" + kind + "'");
+  };
+  const std::vector<std::string> want_sends = {change_of(sent[1].second, "new_message"),
+                                               change_of(sent[3].second, "new_message")};
+  ASSERT_EQ(want_sends[0].substr(0, want_sends[0].find(':')), std::to_string(live));
+  EXPECT_EQ(listener.Take(2, std::chrono::milliseconds(5000)), want_sends);
+  EXPECT_EQ(listener.Take(3, std::chrono::milliseconds(300)).size(), 2u);
+  // An edit of the message to `never` is hinted all the same.
+  ASSERT_TRUE(store_->UpdateMessageContent(sent[0].second, "modifié", kT0).ok());
+  std::vector<std::string> want = want_sends;
+  want.push_back(change_of(sent[0].second, "message_updated"));
+  EXPECT_EQ(listener.Take(3, std::chrono::milliseconds(5000)), want);
+  EXPECT_EQ(Query("SELECT string_agg(user_id::text, ',' ORDER BY user_id) FROM live_users"
+                  " WHERE until > now() AND user_id >= " + std::to_string(live)),
+            std::to_string(live) + "," + std::to_string(kept));
+}
+
+TEST_F(PgStoreTest, MarkLiveOfNoUserWritesNothing) {
+  const std::string before = Query("SELECT count(*) FROM live_users");
+  ASSERT_TRUE(store_->MarkLive({}, absl::Minutes(1)).ok());
+  EXPECT_EQ(Query("SELECT count(*) FROM live_users"), before);
 }
 
 }  // namespace

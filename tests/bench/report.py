@@ -293,12 +293,13 @@ if fsync_ms is not None:
 # Little's law: 64 clients that each wait for their answer before sending again have a
 # mean latency of 64 / throughput, and a p99 is never below the mean.
 need64 = 64 / 0.010
-w(f"With 64 connections that each wait for their answer before sending again, the mean")
-w(f"latency is 64 divided by the throughput, and a p99 is never below the mean: a p99 under")
+w("With 64 connections that each wait for their answer before sending again, the mean")
+w("latency is 64 divided by the throughput, and a p99 is never below the mean: a p99 under")
 w(f"10 ms needs more than {num(need64)} SEND_MSG/s, that is at least"
   f" {need64 / pg[64]['tps']:.2f}x pgbench's {num(pg[64]['tps'])} tx/s"
-  + (f" on disk ({need64 / pg2[64]['tps']:.2f}x its {num(pg2[64]['tps'])} on tmpfs)." if tmpfs
-     else "."))
+  + (" on disk" if tmpfs else "."))
+if tmpfs:
+    w(f"({need64 / pg2[64]['tps']:.2f}x its {num(pg2[64]['tps'])} on tmpfs).")
 w(f"pgbench's own p99 at 64 clients was {ms(pg[64]['p99'])} ms"
   + (f" on disk and {ms(pg2[64]['p99'])} ms on tmpfs." if tmpfs else "."))
 w("")

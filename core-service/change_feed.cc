@@ -32,7 +32,7 @@ class Receiver : public pqxx::notification_receiver {
 
 }  // namespace
 
-ChangeFeed::ChangeFeed(std::string database_url, MarkLive mark_live)
+ChangeFeed::ChangeFeed(std::string database_url, Marker mark_live)
     : url_(std::move(database_url)), mark_live_(std::move(mark_live)) {}
 
 ChangeFeed::~ChangeFeed() {
@@ -62,10 +62,9 @@ void ChangeFeed::Mark(std::vector<int64_t> user_ids) {
 
 void ChangeFeed::KeepLive() { Mark(SubscribedUsers()); }
 
+void ChangeFeed::MarkLive(int64_t user_id) { Mark({user_id}); }
+
 uint64_t ChangeFeed::Subscribe(int64_t user_id, std::function<void()> wake) {
-  // Before the caller's first read: a send committed after that read, if its statement
-  // came after the mark, is hinted.
-  Mark({user_id});
   std::lock_guard lock(mu_);
   const uint64_t handle = next_handle_++;
   subscribers_.emplace(user_id, std::make_pair(handle, std::move(wake)));

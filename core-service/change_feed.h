@@ -26,8 +26,9 @@ namespace tchatator::core {
 // of change ids) and wakes the local subscribers of those whose latest change no hint
 // announced, so a lost hint delays an event by about a second instead of until that
 // user's next change. New messages are hinted only to users with a live lease
-// (storage::Store::MarkLive): the feed marks a user live when it subscribes, and all its
-// subscribers' users every kLiveRefresh, for kLiveLease. Thread-safe.
+// (storage::Store::MarkLive): a subscriber marks its user live with MarkLive before it
+// subscribes, and the feed renews the marks of its subscribers' users every
+// kLiveRefresh, for kLiveLease. Thread-safe.
 class ChangeFeed {
  public:
   // How long a mark lasts, and how often the feed renews its users' marks (three times
@@ -36,11 +37,11 @@ class ChangeFeed {
   static constexpr absl::Duration kLiveRefresh = absl::Seconds(20);
 
   // Marks users live for a lease (storage::Store::MarkLive).
-  using MarkLive =
+  using Marker =
       std::function<absl::Status(std::vector<int64_t> user_ids, absl::Duration lease)>;
 
   // Without `mark_live` (tests), nothing is marked.
-  explicit ChangeFeed(std::string database_url, MarkLive mark_live = nullptr);
+  explicit ChangeFeed(std::string database_url, Marker mark_live = nullptr);
   ~ChangeFeed();
   ChangeFeed(const ChangeFeed&) = delete;
   ChangeFeed& operator=(const ChangeFeed&) = delete;
@@ -52,8 +53,12 @@ class ChangeFeed {
   // fraction of a second) and then wakes every subscriber, so that each reads again.
   void SetUrl(std::string url);
 
-  // Marks `user_id` live (a database write: call it where blocking is allowed), then
-  // registers `wake`, called on the feed's thread (it must return quickly) whenever a
+  // Marks `user_id` live: a database write, to make before the subscriber's first read
+  // (a send committed after that read, if its statement came after the mark, is
+  // hinted), where blocking is allowed and no lock is held.
+  void MarkLive(int64_t user_id);
+
+  // Registers `wake`, called on the feed's thread (it must return quickly) whenever a
   // change for `user_id` may have committed. Returns a handle for Unsubscribe.
   uint64_t Subscribe(int64_t user_id, std::function<void()> wake);
   // After it returns, the callback of `handle` is not running and will not run again.
@@ -82,7 +87,7 @@ class ChangeFeed {
   std::mutex url_mu_;
   std::string url_;                           // guarded by url_mu_
   std::atomic<uint64_t> url_generation_{0};  // counts the SetUrl calls
-  const MarkLive mark_live_;
+  const Marker mark_live_;
   std::atomic<bool> marks_failing_{false};
   std::atomic<bool> stop_{false};
   std::thread thread_;

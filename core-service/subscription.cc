@@ -34,6 +34,8 @@ void Subscription::PostLocked(void (Subscription::*task)()) {
 
 void Subscription::Begin() {
   absl::StatusOr<Caller> caller = logic_.Authenticate(BearerToken(*context_));
+  // Before the first read, and outside mu_, which gRPC's threads take.
+  if (caller.ok()) feed_.MarkLive(caller->user_id);
   absl::StatusOr<int64_t> latest =
       caller.ok() ? logic_.LatestChangeId(*caller) : absl::StatusOr<int64_t>(0);
   const std::string ip = ClientIp(*context_);

@@ -32,10 +32,15 @@ class ChangeFeedMarksTest : public ::testing::Test {
                    }};
 };
 
-TEST_F(ChangeFeedMarksTest, SubscribeMarksItsUserBeforeRegistering) {
+TEST_F(ChangeFeedMarksTest, MarkLiveMarksOneUserForALease) {
+  feed_.MarkLive(42);
+  EXPECT_THAT(calls_, ElementsAre(Pair(ElementsAre(42), ChangeFeed::kLiveLease)));
+}
+
+TEST_F(ChangeFeedMarksTest, SubscribeOnlyRegisters) {
   int wakes = 0;
   feed_.Subscribe(42, [&] { ++wakes; });
-  EXPECT_THAT(calls_, ElementsAre(Pair(ElementsAre(42), ChangeFeed::kLiveLease)));
+  EXPECT_THAT(calls_, IsEmpty());
   feed_.OnHint("42:7");
   EXPECT_EQ(wakes, 1);
 }
@@ -45,7 +50,6 @@ TEST_F(ChangeFeedMarksTest, KeepLiveRenewsEachSubscribedUserOnceInOrder) {
   feed_.Subscribe(10, [] {});
   feed_.Subscribe(30, [] {});
   feed_.Subscribe(20, [] {});
-  calls_.clear();
   feed_.KeepLive();
   EXPECT_THAT(calls_, ElementsAre(Pair(ElementsAre(10, 20, 30), ChangeFeed::kLiveLease)));
   // 30 still has a subscriber.
@@ -58,23 +62,24 @@ TEST_F(ChangeFeedMarksTest, KeepLiveRenewsEachSubscribedUserOnceInOrder) {
 TEST_F(ChangeFeedMarksTest, KeepLiveWithoutSubscribersMarksNothing) {
   const uint64_t a = feed_.Subscribe(5, [] {});
   feed_.Unsubscribe(a);
-  calls_.clear();
   feed_.KeepLive();
   EXPECT_THAT(calls_, IsEmpty());
 }
 
-TEST_F(ChangeFeedMarksTest, AFailedMarkStillSubscribes) {
+TEST_F(ChangeFeedMarksTest, AFailedMarkIsTriedAgainAtTheNextRenewal) {
   answer_ = absl::UnavailableError("database away");
-  int wakes = 0;
-  feed_.Subscribe(8, [&] { ++wakes; });
-  feed_.OnHint("8:1");
-  EXPECT_EQ(wakes, 1);
-  EXPECT_EQ(calls_.size(), 1u);
+  feed_.MarkLive(8);
+  feed_.Subscribe(8, [] {});
+  answer_ = absl::OkStatus();
+  feed_.KeepLive();
+  EXPECT_THAT(calls_, ElementsAre(Pair(ElementsAre(8), ChangeFeed::kLiveLease),
+                                  Pair(ElementsAre(8), ChangeFeed::kLiveLease)));
 }
 
-TEST(ChangeFeedTest, WithoutMarkLiveSubscribeOnlyRegisters) {
+TEST(ChangeFeedTest, WithoutMarkLiveMarkingDoesNothing) {
   ChangeFeed feed("postgresql://unused");
   int wakes = 0;
+  feed.MarkLive(3);
   feed.Subscribe(3, [&] { ++wakes; });
   feed.KeepLive();
   feed.OnHint("3:1");

@@ -36,11 +36,40 @@ ChangeFeed::ChangeFeed(std::string database_url, Marker mark_live)
     : url_(std::move(database_url)), mark_live_(std::move(mark_live)) {}
 
 ChangeFeed::~ChangeFeed() {
-  stop_ = true;
+  {
+    std::lock_guard lock(renew_mu_);
+    stop_ = true;
+  }
+  renew_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (renew_thread_.joinable()) renew_thread_.join();
 }
 
-void ChangeFeed::Start() { thread_ = std::thread([this] { Run(); }); }
+void ChangeFeed::Start() {
+  thread_ = std::thread([this] { Run(); });
+  if (mark_live_) renew_thread_ = std::thread([this] { RenewLoop(); });
+}
+
+void ChangeFeed::RenewSoon() {
+  {
+    std::lock_guard lock(renew_mu_);
+    renew_now_ = true;
+  }
+  renew_cv_.notify_all();
+}
+
+void ChangeFeed::RenewLoop() {
+  std::unique_lock lock(renew_mu_);
+  while (!stop_) {
+    renew_cv_.wait_for(lock, absl::ToChronoMilliseconds(kLiveRefresh),
+                       [this] { return stop_ || renew_now_; });
+    if (stop_) return;
+    renew_now_ = false;
+    lock.unlock();
+    KeepLive();
+    lock.lock();
+  }
+}
 
 void ChangeFeed::SetUrl(std::string url) {
   std::lock_guard lock(url_mu_);
@@ -51,7 +80,12 @@ void ChangeFeed::SetUrl(std::string url) {
 
 void ChangeFeed::Mark(std::vector<int64_t> user_ids) {
   if (!mark_live_ || user_ids.empty()) return;
-  const absl::Status status = mark_live_(std::move(user_ids), kLiveLease);
+  absl::Status status;
+  try {
+    status = mark_live_(std::move(user_ids), kLiveLease);
+  } catch (const std::exception& e) {
+    status = absl::InternalError(e.what());
+  }
   if (status.ok()) {
     if (marks_failing_.exchange(false)) Log::Info("change feed: live marks written again");
   } else if (!marks_failing_.exchange(true)) {
@@ -155,15 +189,11 @@ void ChangeFeed::Run() {
       if (was_down) Log::Info("change feed: listening again");
       WakeAll();
       was_down = false;
+      // Marks may have lapsed while the listener was away (or moved to a new database).
+      RenewSoon();
       Clock::time_point next_sweep = Clock::now() + kSweepInterval;
-      // Marks may have lapsed while the listener was away: renewed at once.
-      Clock::time_point next_keep_live = Clock::now();
       // Leaves for the new database after SetUrl: the next connection wakes everyone.
       while (!stop_ && url_generation_ == generation) {
-        if (Clock::now() >= next_keep_live) {
-          next_keep_live = Clock::now() + absl::ToChronoMilliseconds(kLiveRefresh);
-          KeepLive();
-        }
         connection.await_notification(0, 200000);
         if (Clock::now() < next_sweep) continue;
         next_sweep = Clock::now() + kSweepInterval;

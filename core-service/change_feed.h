@@ -2,6 +2,7 @@
 #define TCHATATOR_CORE_SERVICE_CHANGE_FEED_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,7 +29,8 @@ namespace tchatator::core {
 // user's next change. New messages are hinted only to users with a live lease
 // (storage::Store::MarkLive): a subscriber marks its user live with MarkLive before it
 // subscribes, and the feed renews the marks of its subscribers' users every
-// kLiveRefresh, for kLiveLease. Thread-safe.
+// kLiveRefresh, for kLiveLease, on a thread of its own (a slow write delays no hint).
+// Thread-safe.
 class ChangeFeed {
  public:
   // How long a mark lasts, and how often the feed renews its users' marks (three times
@@ -46,7 +48,7 @@ class ChangeFeed {
   ChangeFeed(const ChangeFeed&) = delete;
   ChangeFeed& operator=(const ChangeFeed&) = delete;
 
-  // Starts the listening thread.
+  // Starts the listening thread, and the renewing one when there is a marker.
   void Start();
 
   // Listens on the database `url` from now on: the listener reconnects there (within a
@@ -71,12 +73,16 @@ class ChangeFeed {
   // subscribers of the users whose latest change was not hinted (public for tests).
   void OnLatest(const std::vector<std::pair<int64_t, int64_t>>& latest);
 
-  // Renews the marks of the users with subscribers (the feed's thread calls it every
-  // kLiveRefresh; public for tests).
+  // Renews the marks of the users with subscribers (the renewing thread calls it every
+  // kLiveRefresh, and at once after each (re)connection of the listener; public for
+  // tests).
   void KeepLive();
 
  private:
   void Run();
+  void RenewLoop();
+  // Asks the renewing thread for a KeepLive now.
+  void RenewSoon();
   // The users with subscribers, in increasing order.
   std::vector<int64_t> SubscribedUsers();
   // Marks `user_ids` live, logging a failure (once until a mark succeeds again).
@@ -91,6 +97,10 @@ class ChangeFeed {
   std::atomic<bool> marks_failing_{false};
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::thread renew_thread_;
+  std::mutex renew_mu_;
+  std::condition_variable renew_cv_;
+  bool renew_now_ = false;  // guarded by renew_mu_
   std::mutex mu_;  // held while callbacks run, so Unsubscribe waits for them
   uint64_t next_handle_ = 1;
   std::multimap<int64_t, std::pair<uint64_t, std::function<void()>>> subscribers_;

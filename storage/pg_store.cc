@@ -105,8 +105,8 @@ std::vector<Statement> Statements() {
       {"mark_live",
        "INSERT INTO live_users (user_id, until)"
        " SELECT u, now() + $2 * interval '1 microsecond' FROM unnest($1::bigint[]) u"
-       " ON CONFLICT (user_id)"
-       " DO UPDATE SET until = greatest(live_users.until, excluded.until)"},
+       " ON CONFLICT (user_id) DO UPDATE SET until = excluded.until"
+       " WHERE live_users.until < excluded.until"},
       // Housekeeping (migration 0009). Change ids follow creation times closely, so the
       // oldest changes are the first ids: each pass reads at most $2 of them. "= ANY
       // (ARRAY(...))" deletes by primary key; "IN (...)" scanned the whole table.
@@ -118,10 +118,12 @@ std::vector<Statement> Statements() {
        " SELECT o.id FROM (SELECT id, created_at FROM changes ORDER BY id LIMIT $2) o"
        " WHERE o.created_at < coalesce((SELECT min(created_at) FROM sessions"
        "   WHERE expires_at > tch_ts($1)), tch_ts($1)) - interval '1 hour'))"},
-      // Leases over for an hour: their users' streams are long gone.
+      // Leases over for an hour: their users' streams are long gone. The outer condition
+      // again, so that a lease renewed meanwhile stays.
       {"purge_leases",
        "DELETE FROM live_users WHERE user_id = ANY(ARRAY("
-       " SELECT user_id FROM live_users WHERE until < now() - interval '1 hour' LIMIT $1))"},
+       " SELECT user_id FROM live_users WHERE until < now() - interval '1 hour' LIMIT $1))"
+       " AND until < now() - interval '1 hour'"},
       {"get_message", "SELECT " + cols + " FROM messages WHERE id = $1"},
       {"update_message",
        "UPDATE messages SET content = $2, modified_at = tch_ts($3)"
@@ -866,6 +868,8 @@ absl::Status PgStore::MarkLive(std::vector<int64_t> user_ids, absl::Duration lea
   for (int64_t id : user_ids) ids.Add(id);
   const std::string array = ids.Take();
   return Transact([&](pqxx::work& txn) -> absl::Status {
+    // A mark lost in a crash costs hints, never data: no wait for the disk.
+    txn.exec("SET LOCAL synchronous_commit = off");
     txn.exec_prepared("mark_live", array, absl::ToInt64Microseconds(lease));
     txn.commit();
     return absl::OkStatus();

@@ -82,8 +82,8 @@ struct Purged {
 
 // Channel of the NOTIFY sent once a change has committed; payload
 // "<user id>:<change id>". A hint only, sent after the commit and best effort: the
-// changes table is the truth. A new message is hinted only when its recipient is live
-// (MarkLive) as it commits; edits and deletions always are.
+// changes table is the truth. A new message is hinted only when its recipient holds a
+// live mark (MarkLive) as its send statement runs; edits and deletions always are.
 inline constexpr char kChangeChannel[] = "tchatator_changes";
 
 // Sliding-window send limits; 0 means unlimited.
@@ -151,7 +151,8 @@ class Store {
   // or 3600 s before `now`: then ResourceExhausted with kRetryAfterPayload. Sends of one
   // sender are serialised, so the limit is exact under concurrency and across processes.
   // Sending, updating and deleting record a Change for the recipient in the same
-  // transaction, then NOTIFY kChangeChannel once committed (best effort).
+  // transaction, then NOTIFY kChangeChannel once committed (best effort; for a send,
+  // only to a live recipient: see kChangeChannel).
   virtual absl::StatusOr<Message> InsertMessage(int64_t sender_id, int64_t recipient_id,
                                                 std::string_view content, absl::Time now,
                                                 SendLimits limits) = 0;

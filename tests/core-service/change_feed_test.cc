@@ -1,17 +1,22 @@
 // ChangeFeed's live marks (migration 0013): what it asks to mark, and when. The feed's
-// thread is not started: no database.
+// threads are started only by the last test, over a fresh database.
 
 #include "core-service/change_feed.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "storage/migrations.h"
+#include "tests/support/test_database.h"
 
 namespace tchatator::core {
 namespace {
@@ -84,6 +89,28 @@ TEST(ChangeFeedTest, WithoutMarkLiveMarkingDoesNothing) {
   feed.KeepLive();
   feed.OnHint("3:1");
   EXPECT_EQ(wakes, 1);
+}
+
+// The renewing thread marks the subscribers' users as soon as the listener is connected
+// (marks may have lapsed while it was away), then every kLiveRefresh.
+TEST(ChangeFeedRenewalTest, MarksTheSubscribersOnceTheListenerIsConnected) {
+  ::tchatator::testing::TestDatabase db;
+  ASSERT_TRUE(storage::Migrate(db.url()).ok());
+  std::mutex mu;
+  std::condition_variable marked;
+  std::vector<std::vector<int64_t>> calls;  // guarded by mu
+  ChangeFeed feed(db.url(), [&](std::vector<int64_t> users, absl::Duration) {
+    std::lock_guard lock(mu);
+    calls.push_back(std::move(users));
+    marked.notify_all();
+    return absl::OkStatus();
+  });
+  feed.Subscribe(7, [] {});
+  feed.Subscribe(3, [] {});
+  feed.Start();
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(marked.wait_for(lock, std::chrono::seconds(10), [&] { return !calls.empty(); }));
+  EXPECT_THAT(calls[0], ElementsAre(3, 7));
 }
 
 }  // namespace

@@ -338,7 +338,9 @@ TEST_F(ModerationTest, AdminBanEndsExistingSessionsAndRefusesLogin) {
 TEST_F(ModerationTest, AdminBanEndsALiveSubscriptionAtItsNextChange) {
   // A second server over the same database, store, clock and settings, with live
   // delivery.
-  ChangeFeed feed(db_->url());
+  ChangeFeed feed(db_->url(), [](std::vector<int64_t> users, absl::Duration lease) {
+    return store_->MarkLive(std::move(users), lease);
+  });
   feed.Start();
   CoreServer live(*store_, clock_, *settings_, &feed);
   absl::StatusOr<int> port = live.Start("127.0.0.1", 0);

@@ -601,14 +601,24 @@ TEST(MultiInstanceTest, DeliveryLatencyAcrossInstances) {
     const Percentiles summary = Summarise(ms);
     std::printf("[multi-instance] %s, %d messages: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", what,
                 kMessages, summary.p50, summary.p99, summary.max);
-    return summary;
   };
   report("SEND_MSG written to its 200 (the commit)", answered);
+  report("SEND_MSG written to EVENT, same instance", on_same.at);
+  report("SEND_MSG written to EVENT, across instances", on_other.at);
   // The subscriber's core marked it live (migration 0013), so each message was hinted
-  // to both cores: without the hint it would wait for the feed's sweep, once a second,
-  // about 500 ms at the median.
-  EXPECT_LT(report("SEND_MSG written to EVENT, same instance", on_same.at).p50, 250.0);
-  EXPECT_LT(report("SEND_MSG written to EVENT, across instances", on_other.at).p50, 250.0);
+  // to both cores once committed: without the hint, an event would wait for the feed's
+  // sweep, once a second, about 500 ms after the 200 at the median. Measured from the
+  // 200, so that a slow commit under load does not count.
+  auto median_after_answer = [&](const std::vector<Clock::time_point>& at) {
+    std::vector<double> ms;
+    for (size_t i = 0; i < kMessages; ++i) {
+      const std::chrono::duration<double, std::milli> after = at[i] - answered[i];
+      ms.push_back(std::max(0.0, after.count()));
+    }
+    return Summarise(ms).p50;
+  };
+  EXPECT_LT(median_after_answer(on_same.at), 250.0);
+  EXPECT_LT(median_after_answer(on_other.at), 250.0);
 }
 
 }  // namespace

@@ -313,14 +313,14 @@ absl::Status SqlErrorStatus(const pqxx::sql_error& e, ConnectionPool::Lease& lea
   return absl::InternalError(StrCat("database error: ", e.what()));
 }
 
-// One batch of sends at a time for the default pool of 8: concurrent sends wait for the
-// batch in flight and go together in the next, larger one. Against two at a time
-// (tests/bench/ab 3, 2026-11-27), PostgreSQL spent 5 to 32 % less CPU per SEND_MSG in
-// all six rounds, on disk and on tmpfs; on tmpfs 8 connections ran 8 to 22 % and the
-// mix 6 to 19 % faster with a lower p99 at 64 in every round; on disk 64 connections
-// were even. A larger pool still gives more at once (16: two).
-size_t SendBatchesAtOnce(size_t pool_size) { return std::max<size_t>(1, pool_size / 8); }
-size_t LookupBatchesAtOnce(size_t pool_size) { return std::max<size_t>(1, pool_size / 8); }
+// Batches of one kind (sends, or session look-ups) running at once: one for the default
+// pool of 8, so that concurrent calls wait for the batch in flight and go together in
+// the next, larger one. For sends, against two at a time (tests/bench/ab 3, 2026-11-27),
+// PostgreSQL spent 5 to 32 % less CPU per SEND_MSG in all six rounds, on disk and on
+// tmpfs; on tmpfs 8 connections ran 8 to 22 % and the mix 6 to 19 % faster with a lower
+// p99 at 64 in every round; on disk 64 connections were even. A larger pool still gives
+// more at once (16: two).
+size_t BatchesAtOnce(size_t pool_size) { return std::max<size_t>(1, pool_size / 8); }
 
 }  // namespace
 
@@ -340,14 +340,13 @@ PgStore::PgStore(std::string url, size_t pool_size)
               pqxx::nontransaction(c).exec0("SET jit = off");
               for (const Statement& s : Statements()) c.prepare(s.name, s.sql);
             }),
-      // A quarter of the connections at most run batches of sends, an eighth batches of
-      // session look-ups: the others serve other reads, and calls arriving meanwhile wait
-      // to go together in the next batch (a bigger batch costs the database less per
-      // call; PostgreSQL flushes the commits of concurrent batches together anyway). A
-      // look-up batch is one short read: with one at a time (the default pool of 8),
-      // batches are twice as big and SEND_MSG at 8 and 64 connections 5 to 10 % faster
-      // than with two.
-      sends_(SendBatchesAtOnce(pool_size), &PgStore::TakeSends,
+      // An eighth of the connections at most run batches of sends, an eighth batches of
+      // session look-ups (BatchesAtOnce): the others serve other reads, and calls
+      // arriving meanwhile wait to go together in the next batch (a bigger batch costs
+      // the database less per call). A look-up batch is one short read: with one at a
+      // time (the default pool of 8), batches are twice as big and SEND_MSG at 8 and 64
+      // connections 5 to 10 % faster than with two.
+      sends_(BatchesAtOnce(pool_size), &PgStore::TakeSends,
              [this](const std::vector<PendingSend*>& batch) -> std::function<void()> {
                auto lease = std::make_shared<ConnectionPool::Lease>();
                auto hints = std::make_shared<std::vector<std::string>>();
@@ -358,7 +357,7 @@ PgStore::PgStore(std::string url, size_t pool_size)
                  if (!hints->empty() && *lease) SendHints(lease->connection(), *hints);
                };
              }),
-      lookups_(LookupBatchesAtOnce(pool_size),
+      lookups_(BatchesAtOnce(pool_size),
                [](std::deque<PendingLookup*>& queue, std::vector<PendingLookup*>& batch) {
                  while (!queue.empty() && batch.size() < kMaxBatch) {
                    batch.push_back(queue.front());
@@ -379,8 +378,8 @@ void PgStore::SetExecutor(std::function<void(std::function<void()>)> executor) {
 
 void PgStore::Reconfigure(std::string url, size_t pool_size) {
   pool_.Reconfigure(std::move(url), pool_size);
-  sends_.SetMaxInFlight(SendBatchesAtOnce(pool_size));
-  lookups_.SetMaxInFlight(LookupBatchesAtOnce(pool_size));
+  sends_.SetMaxInFlight(BatchesAtOnce(pool_size));
+  lookups_.SetMaxInFlight(BatchesAtOnce(pool_size));
 }
 
 void PgStore::SendHints(pqxx::connection_base& connection, const std::vector<std::string>& hints) {

@@ -28,7 +28,8 @@ make_pairs() {
     m=$(sed -n 's/^user-id://p; s/^api-key://p' "$tmp/member.$i" | paste -sd' ')
     p=$(sed -n 's/^user-id://p; s/^api-key://p' "$tmp/pro.$i" | paste -sd' ')
     if [[ $m != *' '* || $p != *' '* ]]; then
-      echo "unexpected tchatator-admin output in $tmp" >&2
+      echo "unexpected tchatator-admin output: $m / $p" >&2
+      rm -rf "$tmp"
       return 1
     fi
     printf '%s %s\n' "$m" "$p" >>"$file"

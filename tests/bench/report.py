@@ -533,7 +533,7 @@ w("  16.9 / 19.5 ms against 23.5 / 18.3 / 21.1, 8 connections 2 933 / 3 250 / 3 
 w("  2 526 / 2 670 / 2 913 SEND_MSG/s, the mix 2 568 / 3 029 / 3 064 against 2 386 / 2 854 /")
 w("  2 567 requests/s. On disk: 64 connections 0.89 / 0.92 / 0.97x against 0.83 / 0.96 /")
 w("  0.94x, even. Concurrent sends wait for the batch in flight and share the next, larger")
-w("  one. Kept (`storage/pg_store.cc`, `SendBatchesAtOnce`).")
+w("  one. Kept (`storage/pg_store.cc`, `BatchesAtOnce`).")
 w("- NOTIFY hints only for recipients with a live stream (migration 0013, since")
 w("  2026-11-27 14:50 UTC): the bench's connections never SUBSCRIBE, so its sends now cause")
 w("  no NOTIFY at all, where each batch used to end with one more statement on its")

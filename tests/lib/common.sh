@@ -20,6 +20,9 @@ TCHATATOR_DEBIAN_PACKAGES=(
   libpqxx-dev libasio-dev libabsl-dev libgtest-dev libgmock-dev libssl-dev
   postgresql-15 python3 ca-certificates netcat-openbsd docker-compose python3-yaml
 )
+# What the benchmark (tests/bench/run, and its miniature in the suite) needs besides:
+# gnuplot draws its latency plot.
+TCHATATOR_BENCH_PACKAGES=(gnuplot-nox)
 TCHATATOR_PG_BIN=${TCHATATOR_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 # Messages go to stderr so that stdout stays machine-readable.
@@ -38,14 +41,17 @@ _as_root() {
   fi
 }
 
-install_deps() {
+install_deps() { install_packages "${TCHATATOR_DEBIAN_PACKAGES[@]}"; }
+
+# install_packages PKG...: installs those of the Debian packages that are missing.
+install_packages() {
   local pkg status missing=()
-  for pkg in "${TCHATATOR_DEBIAN_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
     [[ $status == "install ok installed" ]] || missing+=("$pkg")
   done
   if ((${#missing[@]} == 0)); then
-    note "all ${#TCHATATOR_DEBIAN_PACKAGES[@]} required Debian packages are installed"
+    note "all $# required Debian packages are installed"
     return 0
   fi
   note "installing missing Debian packages: ${missing[*]}"

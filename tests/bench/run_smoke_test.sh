@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# bench_run_smoke: tests/bench/run in miniature (every scenario for about a second, 100
-# idle connections, no tmpfs pass) with the binaries under test, against its own private
-# PostgreSQL. Checks that the harness still measures what docs/performance.md reports:
+# bench_run_smoke: tests/bench/run in miniature (a second per scenario but the rate-limit
+# run's fixed 15 s, 100 idle connections, no tmpfs pass) with the binaries under test,
+# against its own private PostgreSQL. Checks that the harness still measures what docs/performance.md reports:
 # every scenario ran with no failed request, the rate limit held exactly, pgbench ran,
 # and the report and its plot were written. Figures this short mean nothing: none is
 # checked against a target.
@@ -19,7 +19,8 @@ while (($#)); do
   shift 2
 done
 OUT=$(mktemp -d /tmp/tchatator-bench-smoke.XXXXXXXX)
-trap 'rm -rf "$OUT"' EXIT
+# The raw results stay for a look when the test fails.
+trap 'status=$?; if ((status == 0)); then rm -rf "$OUT"; else echo "results kept in $OUT" >&2; fi' EXIT
 IDLE=100
 SKIP_BUILD=1 BIN_DIR=$BIN_DIR BENCH_BIN=$BENCH_BIN BUILD_DIR=$BUILD_DIR \
   ROUNDS=1 ROUND_DURATION=1 DURATION=1 PGBENCH_DURATION=1 TMPFS_PASS=0 \
@@ -36,24 +37,23 @@ def check(ok, what):
 def load(name):
     with open(os.path.join(res, name + ".json")) as f:
         return json.load(f)
-# Closed-loop scenarios: only 200s, no connection lost, one latency per request.
+# Closed-loop scenarios: requests measured, only 200s, no connection lost.
 for name in ("lockstep.r1", "send-c8.r1", "send-c64.r1", "mix-c64"):
     r = load(name)
     check(r["requests"] > 0, f"{name}: no request measured")
     check(set(r["status"]) == {"200"}, f"{name}: statuses {r['status']}")
     check(r["connection_errors"] == 0, f"{name}: connection errors: {r['first_error']}")
-    check(r["latency_ms"]["count"] == r["requests"], f"{name}: latencies != requests")
-    check(r["latency_ms"]["p50"] <= r["latency_ms"]["p99"] <= r["latency_ms"]["max"],
-          f"{name}: percentiles out of order {r['latency_ms']}")
 mix = load("mix-c64")
 check(set(mix["commands"]) == {"SEND_MSG", "GET_UNREAD", "GET_HISTORY"},
       f"mix: commands {sorted(mix['commands'])}")
-# Rate limit on: each sender got exactly 12 per minute through, never more.
+# Rate limit on: each of the 16 senders (tests/bench/run: PAIRS_LIMIT) got exactly 12
+# per minute through, never more; the others were refused, each with a retry-after.
 with open(os.path.join(res, "limit-check.txt")) as f:
     senders, least, most, window = map(int, f.read().split())
-check(senders > 0 and least == most == window == 12,
+check(senders == 16 and least == most == window == 12,
       f"rate limit: {senders} senders, accepted {least}..{most}, {window} in a window")
 limited = load("send-limited")
+check("426" in limited["status"], f"rate limit: nothing refused: {limited['status']}")
 check(limited["accepted_per_sender"]["limited_without_retry_after"] == 0,
       "rate limit: refusals without retry-after")
 # Idle connections: all opened and still alive after the hold, memory read.

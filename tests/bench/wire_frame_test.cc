@@ -26,7 +26,7 @@ TEST(FrameEndTest, ResponseEndsAtItsEmptyLine) {
 }
 
 TEST(FrameEndTest, CrLfLinesAreFramedToo) {
-  const std::string frame = "416/BAD\r\nerror:unknown-command\r\n\r\n";
+  const std::string frame = "416/MISFMT\r\nerror:unknown-command\r\n\r\n";
   ExpectFrameEndsAt(frame + "200/OK\r\n\r\n", frame.size());
 }
 
@@ -56,7 +56,7 @@ TEST(CodePointsTest, CountsCharactersNotBytes) {
 
 TEST(StatusOfTest, ReadsTheCodeBeforeTheSlash) {
   EXPECT_EQ(StatusOf("200/OK\n\n"), 200);
-  EXPECT_EQ(StatusOf("429/TOO-MANY-REQUESTS\nerror:rate-limited\n\n"), 429);
+  EXPECT_EQ(StatusOf("426/TOOMRQ\nerror:rate-limited\n\n"), 426);
   EXPECT_EQ(StatusOf("EVENT\n\n"), 0);
   EXPECT_EQ(StatusOf("200"), 0);
   EXPECT_EQ(StatusOf("200 OK\n"), 0);

@@ -3,6 +3,7 @@
 # Source it from bash; it sets no shell options of its own.
 #
 #   install_deps                       install the Debian packages the project needs
+#   install_packages PKG...            install those of the Debian packages that are missing
 #   build_project SRC BUILD [ARGS...]  configure (Ninja, RelWithDebInfo) and build
 #   free_port                          print a free TCP port on 127.0.0.1
 #   port_is_free PORT                  succeed if 127.0.0.1:PORT can be bound now

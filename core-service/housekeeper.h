@@ -14,8 +14,8 @@ namespace tchatator::core {
 // Purges the database every `purge-interval-seconds` (read every second, so a reload
 // applies at once; 0 purges nothing): expired sessions, the changes no session can read
 // any more and the live marks over for an hour (storage::Store::Purge), in bounded
-// transactions. Every core replica
-// does it; the deletions are idempotent. The first purge comes one interval after Start.
+// transactions. Every core replica does it; the deletions are idempotent. The first
+// purge comes one interval after Start.
 class Housekeeper {
  public:
   // `store`, `clock` and `settings` outlive this object.

@@ -74,10 +74,16 @@ Reply Failure(const CallResult<Response>& result) {
   return Reply{std::move(out).Finish(), false, StrCat(wire.status.code, " ", token)};
 }
 
+// Longest `token` passed to the core: far above the 43 characters of the tokens it
+// issues, far below the 8 KiB of metadata its gRPC accepts (beyond which a call fails
+// RESOURCE_EXHAUSTED, which the wire would answer as a rate limit).
+constexpr size_t kMaxTokenBytes = 512;
+
 // Whether `token` can name a session. It travels in a gRPC header, which admits only
 // visible ASCII (gRPC aborts the process on anything else); no session token has other
-// characters.
+// characters, nor more than kMaxTokenBytes.
 bool CanBeSessionToken(std::string_view token) {
+  if (token.size() > kMaxTokenBytes) return false;
   for (char c : token) {
     if (c < 0x21 || c > 0x7e) return false;
   }
@@ -110,10 +116,15 @@ std::string NextRequestId() {
   return StrCat(tag, "-", ++counter);
 }
 
-// Any answer but 401 proves the session valid: the login deadline no longer applies.
+// An answer of the core to a session's request, but 401, proves the session valid: the
+// login deadline no longer applies. A 500 or 503 (the core unreachable, a failure) proves
+// nothing.
 template <typename Response>
 void Settle(const CallResult<Response>& result, ConnectionState& state) {
-  if (result.status.error_code() != grpc::StatusCode::UNAUTHENTICATED) state.authenticated = true;
+  const int code = FromGrpc(result.status.error_code()).status.code;
+  if (code != kUnauthenticated.code && code != kError.code && code != kUnavailable.code) {
+    state.authenticated = true;
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The gateway's clocks: an unfinished request is answered 416 incomplete-request, an
-// idle connection is closed, PING keeps a connection alive, a closing connection whose
-// client never reads is given up after 10 s.
+// idle connection is closed, PING keeps a connection alive, a connection with no session
+// is closed at the login timeout, a closing connection whose client never reads is given
+// up after 10 s.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -104,6 +105,53 @@ TEST(TimeoutTest, IdleConnectionClosedPingKeepsAlive) {
   const Clock::time_point opened = Clock::now();
   EXPECT_TRUE(late.WaitClosed(5s));
   EXPECT_GE(MillisSince(opened), 1800);
+}
+
+// login-timeout-seconds: a connection with no session is closed, without an answer,
+// that long after it opened, PINGs or not. What counts as a session: a LOGIN that
+// succeeds, or a token the core accepts. A token too long to be one (answered 401 by
+// the gateway itself, not refused by gRPC as oversized metadata, which the wire would
+// answer as a 426) and an answer of a core that is down (503) do not count.
+TEST(TimeoutTest, AConnectionWithNoSessionIsClosedAtTheLoginTimeout) {
+  StackOptions options;
+  options.gateway_env["TCHATATOR_LOGIN_TIMEOUT_SECONDS"] = "2";
+  Stack stack(options);
+  Session logged = LoginNew(stack, "member");
+  Client borrowed = stack.Connect();
+  EXPECT_TRUE(IsOk(borrowed.Request("GET_UNREAD", {{"token", logged.token}}), {"count"}));
+  Client bogus = stack.Connect();
+  const std::string long_token(8000, 'x');
+  EXPECT_TRUE(IsError(bogus.Request("GET_UNREAD", {{"token", long_token}}), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(IsError(SendMsg(bogus, long_token, logged.user.id, "hi"), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(IsError(bogus.Request("GET_UNREAD", {{"token", std::string(512, 'x')}}),
+                      "401/UNAUTH", "not-authenticated"));
+  Client pinging = stack.Connect();
+  const Clock::time_point start = Clock::now();
+  long long closed_after = -1;
+  while (MillisSince(start) < 5000) {
+    if (!Alive(pinging)) {
+      closed_after = MillisSince(start);
+      break;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_GE(closed_after, 1500) << "closed before the login timeout";
+  EXPECT_NE(closed_after, -1) << "PING kept a connection with no session open";
+  std::string received;
+  EXPECT_TRUE(bogus.WaitClosed(1s, &received));
+  EXPECT_EQ(received, "");
+  EXPECT_TRUE(Alive(logged.conn));
+  EXPECT_TRUE(Alive(borrowed));
+
+  stack.StopCore();
+  Client during_outage = stack.Connect();
+  const Clock::time_point opened = Clock::now();
+  EXPECT_TRUE(IsError(during_outage.Request("GET_UNREAD", {{"token", logged.token}}),
+                      "503/UNAVAIL", "unavailable"));
+  EXPECT_TRUE(during_outage.WaitClosed(5s));
+  EXPECT_GE(MillisSince(opened), 1500);
 }
 
 // A client that never reads, past an over-long line (416, then close): the gateway keeps

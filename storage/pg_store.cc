@@ -1,6 +1,7 @@
 #include "storage/pg_store.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/cord.h"
 #include "common/log.h"
@@ -278,8 +279,15 @@ absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& t
   if (!out.changes.empty()) {
     txn.exec_prepared("mark_changes_read", user_id, after_id, out.changes.back().id,
                       ToMicros(now));
+    // Every record of a message marked read says so, its edits' too, which were read
+    // before the mark: one answer shows one state.
+    std::vector<int64_t> marked;
+    for (const Change& c : out.changes) {
+      if (c.kind == ChangeKind::kNewMessage) marked.push_back(c.message.id);
+    }
+    std::sort(marked.begin(), marked.end());
     for (Change& c : out.changes) {
-      if (c.kind == ChangeKind::kNewMessage) c.message.read = true;
+      if (std::binary_search(marked.begin(), marked.end(), c.message.id)) c.message.read = true;
     }
   }
   return out;

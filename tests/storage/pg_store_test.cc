@@ -703,6 +703,38 @@ TEST_F(PgStoreTest, TakeChangesReturnsNewChangesOnceAndMarksNewMessagesRead) {
   EXPECT_TRUE(taken->changes.empty());
 }
 
+TEST_F(PgStoreTest, TakeChangesShowsAMessageTheTakeMarkedReadAsReadInEachOfItsChanges) {
+  // One answer, one state: a message sent then edited comes as two changes, and the
+  // take marks it read, so both records say read (the edit's used to say unread).
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, kT0, kT0 + absl::Hours(1)).ok());
+  absl::StatusOr<Message> m = store_->InsertMessage(member, pro, "Bonjour", kT0, kUnlimited);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  absl::StatusOr<Message> edited = store_->UpdateMessageContent(m->id, "Bonsoir", kT0);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  absl::StatusOr<Message> other = store_->InsertMessage(member, pro, "Kenavo", kT0, kUnlimited);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  absl::StatusOr<TakenChanges> taken = store_->TakeChanges(Key("tok"), pro, 0, 10, kT0);
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  ASSERT_EQ(taken->changes.size(), 3u);
+  EXPECT_EQ(taken->changes[0].kind, ChangeKind::kNewMessage);
+  EXPECT_EQ(taken->changes[1].kind, ChangeKind::kMessageUpdated);
+  EXPECT_EQ(taken->changes[2].kind, ChangeKind::kNewMessage);
+  for (const Change& c : taken->changes) {
+    EXPECT_TRUE(c.message.read) << "change " << c.id << " of message " << c.message.id;
+  }
+  EXPECT_EQ(taken->changes[1].message.content, "Bonsoir");
+
+  // An edit of a message taken (so read) by an earlier take: read, from the row.
+  ASSERT_TRUE(store_->UpdateMessageContent(other->id, "Kenavo !", kT0).ok());
+  taken = store_->TakeChanges(Key("tok"), pro, taken->changes.back().id, 10, kT0);
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  ASSERT_EQ(taken->changes.size(), 1u);
+  EXPECT_EQ(taken->changes[0].kind, ChangeKind::kMessageUpdated);
+  EXPECT_TRUE(taken->changes[0].message.read);
+}
+
 TEST_F(PgStoreTest, TakeChangesOfAnEndedOrBannedSessionTakesNothing) {
   // Live delivery checks the session within the take: a ban or logout committed before
   // a message must stop that message, though the stream was authenticated earlier.

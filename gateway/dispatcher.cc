@@ -19,9 +19,10 @@ namespace {
 using Async = v1::ChatService::StubInterface::async_interface;
 using Callback = std::function<void(grpc::Status)>;
 
-// A positive decimal id, as every id and count of the protocol is.
+// A positive decimal id, as every id and count of the protocol is: at most 2^63 - 1
+// (PostgreSQL's bigint), leading zeros allowed (the line's length bounds them).
 std::optional<int64_t> ParseId(const std::string* text) {
-  if (text == nullptr || text->empty() || text->size() > 18) return std::nullopt;
+  if (text == nullptr || text->empty()) return std::nullopt;
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (ec != std::errc() || end != text->data() + text->size() || value <= 0) return std::nullopt;
@@ -29,7 +30,8 @@ std::optional<int64_t> ParseId(const std::string* text) {
 }
 
 Reply BadValue(std::string_view key) {
-  return ErrorReply(kMisformatted, "bad-value", StrCat(key, " must be a positive whole number"));
+  return ErrorReply(kMisformatted, "bad-value",
+                    StrCat(key, " must be a whole number from 1 to 9223372036854775807"));
 }
 
 // The stub call of RPC `method`, in the shape CoreClient::Call takes.

@@ -189,6 +189,33 @@ TEST_F(StatusTest, BadValueIs416) {
   EXPECT_TRUE(Alive(m.conn));
 }
 
+// Ids are bigint: every positive value up to 2^63 - 1 is an id, which may or may not
+// exist (404); above it, or zero, is no id (416).
+TEST_F(StatusTest, AnIdUpToTheLargestBigintIsLookedUpAndAboveItIsBadValue) {
+  Session m = LoginNew(stack(), "member");
+  const User pro = stack().AddUser("pro");
+  for (const std::string id : {"1000000000000000000", "9223372036854775807"}) {
+    EXPECT_TRUE(IsError(m.conn.Request("USER_INFO", {{"token", m.token}, {"user-id", id}}),
+                        "404/NOTFND", "unknown-user"))
+        << id;
+    EXPECT_TRUE(IsError(m.conn.Request("DEL_MSG", {{"token", m.token}, {"message-id", id}}),
+                        "404/NOTFND", "unknown-message"))
+        << id;
+  }
+  for (const std::string id : {"9223372036854775808", "99999999999999999999999", "0",
+                               "00000000000000000000"}) {
+    EXPECT_TRUE(IsError(m.conn.Request("USER_INFO", {{"token", m.token}, {"user-id", id}}),
+                        "416/MISFMT", "bad-value"))
+        << id;
+  }
+  // Leading zeros are the same id, however many.
+  const std::string padded = std::string(30, '0') + std::to_string(pro.id);
+  const Response info = m.conn.Request("USER_INFO", {{"token", m.token}, {"user-id", padded}});
+  EXPECT_TRUE(IsOk(info, {"user-id", "name", "role"}));
+  EXPECT_EQ(info.Get("user-id"), std::to_string(pro.id));
+  EXPECT_TRUE(Alive(m.conn));
+}
+
 TEST_F(StatusTest, LengthMismatchIs416AndRestOfLineDiscarded) {
   Session m = LoginNew(stack(), "member");
   const User pro = stack().AddUser("pro");

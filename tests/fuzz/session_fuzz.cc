@@ -169,21 +169,25 @@ std::string RoleName(v1::Role role) {
   }
 }
 
-// A positive decimal id: 1 to 18 digits, not zero.
+// A positive decimal id: digits only (leading zeros allowed), 1 to 2^63 - 1.
 std::optional<int64_t> Id(const std::string* text) {
-  if (text == nullptr || text->empty() || text->size() > 18) return std::nullopt;
+  if (text == nullptr || text->empty()) return std::nullopt;
   int64_t value = 0;
   for (char c : *text) {
     if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
+    const int digit = c - '0';
+    if (value > (INT64_MAX - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
   }
   if (value == 0) return std::nullopt;
   return value;
 }
 
-// Whether a token can be a session token, and travel in a gRPC header: visible ASCII
-// only (gRPC aborts the process on a header value outside printable ASCII).
+// Whether a token can be a session token, and travel in a gRPC header: at most 512
+// bytes of visible ASCII (gRPC aborts the process on a header value outside printable
+// ASCII, and refuses more than 8 KiB of metadata).
 bool LegalBearer(std::string_view token) {
+  if (token.size() > 512) return false;
   for (unsigned char c : token) {
     if (c < 0x21 || c > 0x7e) return false;
   }

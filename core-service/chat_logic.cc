@@ -289,6 +289,10 @@ absl::StatusOr<ChatLogic::HistoryBlock> ChatLogic::History(const Caller& caller,
       caller.user_id, peer_id,
       before_id > 0 ? before_id : std::numeric_limits<int64_t>::max(), block + 1);
   if (!newest.ok()) return newest.status();
+  // Nothing with `peer_id`: say so if no such user exists (a look-up only then).
+  if (newest->empty() && peer_id > 0) {
+    if (absl::StatusOr<storage::User> peer = GetUser(peer_id); !peer.ok()) return peer.status();
+  }
   HistoryBlock out;
   out.has_more = static_cast<int64_t>(newest->size()) > block;
   if (out.has_more) newest->resize(block);

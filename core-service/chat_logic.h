@@ -83,7 +83,8 @@ class ChatLogic {
   absl::StatusOr<std::vector<storage::Message>> TakeUnread(const Caller& caller);
 
   // One block of history: up to history-block-size messages before `before_id` (0: the
-  // latest), oldest first, with `peer_id` only when > 0.
+  // latest), oldest first, with `peer_id` only when > 0. NOT_FOUND unknown-user when no
+  // user `peer_id` exists.
   struct HistoryBlock {
     std::vector<storage::Message> messages;
     bool has_more = false;

@@ -32,7 +32,8 @@ constexpr KeySpec kKeys[] = {
      "A connection that sends nothing for this long is closed (PING keeps it alive).",
      &Settings::idle_timeout_seconds, nullptr},
     {"login-timeout-seconds", KeyOwner::kGateway, "60", 1, 86400, false, true,
-     "A connection that has not sent a successful request this long after connecting is closed.",
+     "A connection with no session this long after connecting is closed (a LOGIN, or a token "
+     "the core accepts, gives it one; PING does not).",
      &Settings::login_timeout_seconds, nullptr},
     {"request-timeout-seconds", KeyOwner::kGateway, "10", 1, 3600, false, true,
      "A request left unfinished this long is answered 416 incomplete-request.",

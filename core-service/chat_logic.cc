@@ -14,8 +14,6 @@ namespace {
 using storage::Role;
 
 constexpr size_t kMaxNameChars = 200;
-// A guess at an API key longer than this is refused before hashing.
-constexpr size_t kMaxSecretBytes = 256;
 // The api_key_hash of the built-in administrator: not hexadecimal, so no key's SHA-256
 // is ever equal to it.
 constexpr char kBuiltInAdminMarker[] = "built-in-admin";

@@ -1,7 +1,6 @@
 #include "gateway/dispatcher.h"
 
 #include <atomic>
-#include <charconv>
 #include <cstdio>
 #include <random>
 #include <optional>
@@ -9,6 +8,7 @@
 #include <asio/this_coro.hpp>
 
 #include "common/crypto.h"
+#include "common/numbers.h"
 #include "common/strings.h"
 #include "gateway/response.h"
 #include "gateway/wire_status.h"
@@ -22,16 +22,13 @@ using Callback = std::function<void(grpc::Status)>;
 // A positive decimal id, as every id and count of the protocol is: at most 2^63 - 1
 // (PostgreSQL's bigint), leading zeros allowed (the line's length bounds them).
 std::optional<int64_t> ParseId(const std::string* text) {
-  if (text == nullptr || text->empty()) return std::nullopt;
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (ec != std::errc() || end != text->data() + text->size() || value <= 0) return std::nullopt;
-  return value;
+  if (text == nullptr) return std::nullopt;
+  return ParsePositive(*text);
 }
 
+// The 416 of an id (or count) that ParseId refused.
 Reply BadValue(std::string_view key) {
-  return ErrorReply(kMisformatted, "bad-value",
-                    StrCat(key, " must be a whole number from 1 to 9223372036854775807"));
+  return ErrorReply(kMisformatted, "bad-value", StrCat(key, " must be a positive whole number"));
 }
 
 // The stub call of RPC `method`, in the shape CoreClient::Call takes.
@@ -76,16 +73,12 @@ Reply Failure(const CallResult<Response>& result) {
   return Reply{std::move(out).Finish(), false, StrCat(wire.status.code, " ", token)};
 }
 
-// Longest `token` passed to the core: far above the 43 characters of the tokens it
-// issues, far below the 8 KiB of metadata its gRPC accepts (beyond which a call fails
-// RESOURCE_EXHAUSTED, which the wire would answer as a rate limit).
-constexpr size_t kMaxTokenBytes = 512;
-
 // Whether `token` can name a session. It travels in a gRPC header, which admits only
-// visible ASCII (gRPC aborts the process on anything else); no session token has other
-// characters, nor more than kMaxTokenBytes.
+// visible ASCII (gRPC aborts the process on anything else) and at most 8 KiB of
+// metadata (beyond, a call fails RESOURCE_EXHAUSTED, which the wire would answer as a
+// rate limit); no session token has other characters, nor more than kMaxSecretBytes.
 bool CanBeSessionToken(std::string_view token) {
-  if (token.size() > kMaxTokenBytes) return false;
+  if (token.size() > kMaxSecretBytes) return false;
   for (char c : token) {
     if (c < 0x21 || c > 0x7e) return false;
   }
@@ -118,9 +111,9 @@ std::string NextRequestId() {
   return StrCat(tag, "-", ++counter);
 }
 
-// An answer of the core to a session's request, but 401, proves the session valid: the
-// login deadline no longer applies. A 500 or 503 (the core unreachable, a failure) proves
-// nothing.
+// Any answer of the core but 401, 500 or 503 proves the session valid (the core answers
+// nothing else before it has authenticated the request): the login deadline no longer
+// applies. A 500 or 503 (a failure, the core unreachable) proves nothing.
 template <typename Response>
 void Settle(const CallResult<Response>& result, ConnectionState& state) {
   const int code = FromGrpc(result.status.error_code()).status.code;

@@ -23,7 +23,7 @@ struct ConnectionState {
   std::string login_api_key;  // the API key of that LOGIN (legacy clients resend it)
   std::string login_token;    // the session token that LOGIN returned
   std::string last_token;     // the session used last here: DISCONNECTED ends it
-  bool authenticated = false; // a request succeeded with a session
+  bool authenticated = false; // a LOGIN succeeded, or the core accepted a token
   uint64_t requests = 0;
   std::string request_id;     // of the request served last, for the log
   // Writes an event frame on the connection (set by the session; runs on its executor).

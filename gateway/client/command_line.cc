@@ -1,19 +1,8 @@
 #include "gateway/client/command_line.h"
 
-#include <charconv>
+#include "common/numbers.h"
 
 namespace tchatator::client {
-namespace {
-
-std::optional<int64_t> PositiveId(std::string_view text) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value <= 0) return std::nullopt;
-  return value;
-}
-
-}  // namespace
 
 std::optional<Endpoint> ParseEndpoint(std::string_view text) {
   Endpoint endpoint;
@@ -38,7 +27,7 @@ std::optional<Endpoint> ParseEndpoint(std::string_view text) {
   if (host.empty()) return std::nullopt;
   endpoint.host = std::string(host);
   if (!port.empty()) {
-    const std::optional<int64_t> number = PositiveId(port);
+    const std::optional<int64_t> number = ParsePositive(port);
     if (!number || *number > 65535) return std::nullopt;
     endpoint.port = static_cast<int>(*number);
   }
@@ -105,7 +94,7 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args,
       std::string text;
       if (!value(&text)) return "l'option " + name + " attend un identifiant";
       if (*seen) return "l'option " + name + " est donnée deux fois";
-      const std::optional<int64_t> id = PositiveId(text);
+      const std::optional<int64_t> id = ParsePositive(text);
       if (!id) return name + " attend un identifiant (entier positif), pas '" + text + "'";
       *out = *id;
       *seen = true;

@@ -1,9 +1,9 @@
 #include "gateway/client/interactive_shell.h"
 
 #include <algorithm>
-#include <charconv>
 #include <set>
 
+#include "common/numbers.h"
 #include "gateway/client/command_line.h"
 #include "gateway/client/error_description.h"
 #include "gateway/client/local_time.h"
@@ -12,13 +12,10 @@
 namespace tchatator::client {
 namespace {
 
-std::optional<int64_t> ParsePositive(std::string_view text) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  if (!text.empty() && text.front() == '#') return ParsePositive(text.substr(1));
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value <= 0) return std::nullopt;
-  return value;
+// An id as people type it: "12" or "#12".
+std::optional<int64_t> ParseTypedId(std::string_view text) {
+  if (text.starts_with('#')) text.remove_prefix(1);
+  return ParsePositive(text);
 }
 
 std::string Lower(std::string_view text) {
@@ -147,7 +144,7 @@ int64_t InteractiveShell::IdArgument(const std::string& text, bool default_to_pe
     Say(std::string("Usage : ") + usage);
     return 0;
   }
-  const std::optional<int64_t> id = ParsePositive(text);
+  const std::optional<int64_t> id = ParseTypedId(text);
   if (!id) {
     Say("« " + Printable(text) + " » n'est pas un identifiant. Usage : " + usage);
     return 0;
@@ -331,7 +328,7 @@ void InteractiveShell::Open(const std::string& argument) {
   if (!Check(list)) return;
   LearnConversations(list.frame.records);
 
-  int64_t target = ParsePositive(word).value_or(0);
+  int64_t target = ParseTypedId(word).value_or(0);
   if (target == 0) {
     // A name, or a part of one, among the conversations.
     const std::string wanted = Lower(argument);
@@ -471,7 +468,7 @@ void InteractiveShell::Write(const std::string& argument) {
   auto [word, rest] = SplitFirstWord(argument);
   int64_t recipient = peer_;
   std::string text = argument;
-  if (const std::optional<int64_t> id = ParsePositive(word)) {
+  if (const std::optional<int64_t> id = ParseTypedId(word)) {
     recipient = *id;
     text = rest;
   }
@@ -652,7 +649,7 @@ void InteractiveShell::Restrict(ShellVerb verb, const std::string& argument) {
   if (id == 0) return;
   int64_t hours = 0;
   if (verb == ShellVerb::kBlock && !rest.empty()) {
-    const std::optional<int64_t> parsed = ParsePositive(SplitFirstWord(rest).first);
+    const std::optional<int64_t> parsed = ParseTypedId(SplitFirstWord(rest).first);
     if (!parsed) {
       Say(std::string("Durée invalide. Usage : ") + usage);
       return;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -336,8 +337,10 @@ TEST_F(ReadingTest, HistorySelectsSentAndReadReceivedNeverDeleted) {
   EXPECT_EQ(History(pro2).raw, HistoryBytes({f}, false, pro2.user.id, read_all));
   // A user the caller never wrote with: nothing.
   EXPECT_EQ(History(pro2, pro1.user.id).raw, "200/OK\ncount:0\nhas-more:no\n\n");
+  // A user who exists, with nothing before the first message: an empty block.
+  EXPECT_EQ(History(member, pro1.user.id, a.id).raw, "200/OK\ncount:0\nhas-more:no\n\n");
   // A user who does not exist: 404, before-id or not.
-  constexpr int64_t kNoSuchUser = 9223372036854775807;
+  constexpr int64_t kNoSuchUser = std::numeric_limits<int64_t>::max();
   EXPECT_TRUE(IsError(History(pro2, kNoSuchUser), "404/NOTFND", "unknown-user"));
   EXPECT_TRUE(IsError(History(member, kNoSuchUser, c.id), "404/NOTFND", "unknown-user"));
   EXPECT_TRUE(Alive(member.conn));

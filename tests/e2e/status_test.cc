@@ -194,7 +194,7 @@ TEST_F(StatusTest, BadValueIs416) {
 TEST_F(StatusTest, AnIdUpToTheLargestBigintIsLookedUpAndAboveItIsBadValue) {
   Session m = LoginNew(stack(), "member");
   const User pro = stack().AddUser("pro");
-  for (const std::string id : {"1000000000000000000", "9223372036854775807"}) {
+  for (const char* id : {"1000000000000000000", "9223372036854775807"}) {
     EXPECT_TRUE(IsError(m.conn.Request("USER_INFO", {{"token", m.token}, {"user-id", id}}),
                         "404/NOTFND", "unknown-user"))
         << id;
@@ -202,8 +202,8 @@ TEST_F(StatusTest, AnIdUpToTheLargestBigintIsLookedUpAndAboveItIsBadValue) {
                         "404/NOTFND", "unknown-message"))
         << id;
   }
-  for (const std::string id : {"9223372036854775808", "99999999999999999999999", "0",
-                               "00000000000000000000"}) {
+  for (const char* id : {"9223372036854775808", "99999999999999999999999", "0",
+                         "00000000000000000000", "+1", "-0", "0x1F"}) {
     EXPECT_TRUE(IsError(m.conn.Request("USER_INFO", {{"token", m.token}, {"user-id", id}}),
                         "416/MISFMT", "bad-value"))
         << id;

@@ -57,6 +57,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -176,18 +177,18 @@ std::optional<int64_t> Id(const std::string* text) {
   for (char c : *text) {
     if (c < '0' || c > '9') return std::nullopt;
     const int digit = c - '0';
-    if (value > (INT64_MAX - digit) / 10) return std::nullopt;
+    if (value > (std::numeric_limits<int64_t>::max() - digit) / 10) return std::nullopt;
     value = value * 10 + digit;
   }
   if (value == 0) return std::nullopt;
   return value;
 }
 
-// Whether a token can be a session token, and travel in a gRPC header: at most 512
-// bytes of visible ASCII (gRPC aborts the process on a header value outside printable
-// ASCII, and refuses more than 8 KiB of metadata).
+// Whether a token can be a session token, and travel in a gRPC header: at most 256
+// bytes (the longest secret, common/crypto.h) of visible ASCII (gRPC aborts the process
+// on a header value outside printable ASCII, and refuses more than 8 KiB of metadata).
 bool LegalBearer(std::string_view token) {
-  if (token.size() > 512) return false;
+  if (token.size() > 256) return false;
   for (unsigned char c : token) {
     if (c < 0x21 || c > 0x7e) return false;
   }

@@ -733,6 +733,21 @@ TEST_F(PgStoreTest, TakeChangesShowsAMessageTheTakeMarkedReadAsReadInEachOfItsCh
   ASSERT_EQ(taken->changes.size(), 1u);
   EXPECT_EQ(taken->changes[0].kind, ChangeKind::kMessageUpdated);
   EXPECT_TRUE(taken->changes[0].message.read);
+
+  // An edit of a message whose new_message change this take does not hold (taken past):
+  // it stays unread, and its record says so.
+  absl::StatusOr<Message> unread = store_->InsertMessage(member, pro, "Demat", kT0, kUnlimited);
+  ASSERT_TRUE(unread.ok()) << unread.status().ToString();
+  const int64_t past = std::stoll(Query("SELECT max(id) FROM changes"));
+  ASSERT_TRUE(store_->UpdateMessageContent(unread->id, "Demat deoc'h", kT0).ok());
+  taken = store_->TakeChanges(Key("tok"), pro, past, 10, kT0);
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  ASSERT_EQ(taken->changes.size(), 1u);
+  EXPECT_EQ(taken->changes[0].kind, ChangeKind::kMessageUpdated);
+  EXPECT_EQ(taken->changes[0].message.id, unread->id);
+  EXPECT_FALSE(taken->changes[0].message.read);
+  EXPECT_EQ(Query("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(unread->id)),
+            "t");
 }
 
 TEST_F(PgStoreTest, TakeChangesOfAnEndedOrBannedSessionTakesNothing) {

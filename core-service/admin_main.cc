@@ -15,7 +15,7 @@ constexpr char kUsage[] =
     "usage: tchatator-admin [--core HOST:PORT] [--admin-key KEY] COMMAND\n"
     "\n"
     "  user add --role member|pro|admin --name NAME   create a user; prints user-id: and api-key:\n"
-    "  user regen-key --user-id N                     new API key; the old one stops working\n"
+    "  user regen-key --user-id N                     new API key; old key and sessions end\n"
     "  user get --user-id N                           prints user-id:, name:, role:\n"
     "  health                                         prints status:SERVING or NOT_SERVING\n"
     "\n"

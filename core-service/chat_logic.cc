@@ -23,6 +23,10 @@ absl::Status NotAuthenticated() {
                "no valid session: LOGIN first");
 }
 
+absl::Status UnknownApiKey() {
+  return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key");
+}
+
 absl::Status AccountBanned() {
   return Error(absl::StatusCode::kPermissionDenied, "banned", "this account is banned");
 }
@@ -75,30 +79,25 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
     }
     return refusal;
   };
-  if (api_key.empty() || api_key.size() > kMaxSecretBytes) {
-    return refuse(
-        Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key"));
-  }
+  if (api_key.empty() || api_key.size() > kMaxSecretBytes) return refuse(UnknownApiKey());
   const std::string key_hash = Sha256Hex(api_key);
   const std::string& admin_key = settings->admin_api_key;
+  const bool built_in_admin = !admin_key.empty() && ConstantTimeEquals(api_key, admin_key);
   absl::StatusOr<storage::User> user =
-      !admin_key.empty() && ConstantTimeEquals(api_key, admin_key)
-          ? BuiltInAdmin(key_hash)
-          : store_.FindUserByApiKeyHash(key_hash);
-  if (absl::IsNotFound(user.status())) {
-    return refuse(
-        Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key"));
-  }
+      built_in_admin ? BuiltInAdmin(key_hash) : store_.FindUserByApiKeyHash(key_hash);
+  if (absl::IsNotFound(user.status())) return refuse(UnknownApiKey());
   if (!user.ok()) return user.status();
   if (user->banned) return AccountBanned();
   const absl::Time now = clock_.Now();
   LoginResult result{RandomSecret(), *std::move(user),
                      now + absl::Hours(settings->session_ttl_hours)};
   const std::string hash = Sha256Hex(result.token);
-  if (absl::Status s = store_.CreateSession(hash, result.user.id, now, result.expires_at);
-      !s.ok()) {
-    return s;
-  }
+  absl::Status opened =
+      store_.CreateSession(hash, result.user.id, built_in_admin ? kBuiltInAdminMarker : key_hash,
+                           now, result.expires_at);
+  // The key was regenerated since it was looked up.
+  if (absl::IsNotFound(opened)) return refuse(UnknownApiKey());
+  if (!opened.ok()) return opened;
   sessions_.Put(hash, storage::Session{result.user.id, result.user.role, result.expires_at});
   return result;
 }
@@ -153,6 +152,7 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_has
   // A row made by an older core holds the key's hash: it becomes the marked one.
   user = store_.FindUserByApiKeyHash(key_hash);
   if (user.ok() && user->role == Role::kAdmin) {
+    // Ends the sessions opened under the old hash too, once (storage::Store::SetApiKeyHash).
     absl::Status adopted = store_.SetApiKeyHash(user->id, kBuiltInAdminMarker);
     // Another core adopted it (or created one) at the same moment.
     if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(kBuiltInAdminMarker);

@@ -117,7 +117,8 @@ class ChatLogic {
   absl::Status AuthorizeAdmin(std::string_view key) const;
   // INVALID_ARGUMENT bad-value for an empty, over-long or multi-line name.
   absl::StatusOr<NewAccount> CreateUser(storage::Role role, std::string_view name);
-  // NOT_FOUND unknown-user.
+  // A new key for the user; the old one stops working and every session of the user
+  // ends, at once (a LOGIN with the old key in flight opens none). NOT_FOUND unknown-user.
   absl::StatusOr<NewAccount> RegenerateApiKey(int64_t user_id);
   absl::StatusOr<storage::User> GetUser(int64_t user_id);
 

@@ -53,13 +53,17 @@ std::vector<Statement> Statements() {
       {"create_user",
        "INSERT INTO users (role, name, api_key_hash) VALUES ($1, $2, $3) RETURNING id"},
       {"set_key", "UPDATE users SET api_key_hash = $2 WHERE id = $1"},
+      {"end_user_sessions", "DELETE FROM sessions WHERE user_id = $1"},
       {"get_user", "SELECT " + user_cols + " FROM users u WHERE id = $1"},
       {"user_by_key", "SELECT " + user_cols + " FROM users u WHERE api_key_hash = $1"},
-      // A new session's NEW_CHG_AVAILABLE starts from its LOGIN.
+      // A new session's NEW_CHG_AVAILABLE starts from its LOGIN. FOR SHARE: a key
+      // replaced meanwhile (set_key) either waits for this session and ends it, or makes
+      // it find no row.
       {"create_session",
        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_change_id)"
-       " VALUES ($1, $2, tch_ts($3), tch_ts($4),"
-       " COALESCE((SELECT max(id) FROM changes WHERE user_id = $2), 0))"},
+       " SELECT $1, u.id, tch_ts($4), tch_ts($5),"
+       " COALESCE((SELECT max(id) FROM changes WHERE user_id = $2), 0)"
+       " FROM users u WHERE u.id = $2 AND u.api_key_hash = $3 FOR SHARE"},
       // The sessions of a batch of look-ups: token hashes $1, times $2, in microseconds;
       // one row per session found, with its position in the arrays (migration 0007).
       {"find_sessions",
@@ -613,6 +617,7 @@ absl::Status PgStore::SetApiKeyHash(int64_t user_id, std::string_view api_key_ha
   return Transact([&](pqxx::work& txn) -> absl::Status {
     pqxx::result r = txn.exec_prepared("set_key", user_id, std::string(api_key_hash));
     if (r.affected_rows() == 0) return absl::NotFoundError("no such user");
+    txn.exec_prepared("end_user_sessions", user_id);
     txn.commit();
     return absl::OkStatus();
   });
@@ -635,10 +640,13 @@ absl::StatusOr<User> PgStore::FindUserByApiKeyHash(std::string_view api_key_hash
 }
 
 absl::Status PgStore::CreateSession(std::string_view token_hash, int64_t user_id,
-                                    absl::Time now, absl::Time expires_at) {
+                                    std::string_view api_key_hash, absl::Time now,
+                                    absl::Time expires_at) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
-    txn.exec_prepared("create_session", std::string(token_hash), user_id, ToMicros(now),
-                      ToMicros(expires_at));
+    const pqxx::result r =
+        txn.exec_prepared("create_session", std::string(token_hash), user_id,
+                          std::string(api_key_hash), ToMicros(now), ToMicros(expires_at));
+    if (r.affected_rows() == 0) return absl::NotFoundError("no such user or key");
     txn.commit();
     return absl::OkStatus();
   });

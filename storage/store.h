@@ -133,13 +133,18 @@ class Store {
   // AlreadyExists if the hash is taken.
   virtual absl::StatusOr<int64_t> CreateUser(Role role, std::string_view name,
                                              std::string_view api_key_hash) = 0;
-  // NotFound if there is no such user.
+  // Replaces the user's key hash and ends every session of the user, in one
+  // transaction: sessions opened with the old key end with it. NotFound if there is no
+  // such user.
   virtual absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) = 0;
   virtual absl::StatusOr<User> GetUser(int64_t user_id) = 0;
   virtual absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) = 0;
 
+  // Opens a session of the user whose key hash is still `api_key_hash`; NotFound if the
+  // user has no longer that key (replaced since it was looked up), or no such user.
   virtual absl::Status CreateSession(std::string_view token_hash, int64_t user_id,
-                                     absl::Time now, absl::Time expires_at) = 0;
+                                     std::string_view api_key_hash, absl::Time now,
+                                     absl::Time expires_at) = 0;
   // NotFound if unknown or expired at `now`.
   virtual absl::StatusOr<Session> FindSession(std::string_view token_hash, absl::Time now) = 0;
   // As FindSession, answering through `done` instead of returning; see SetExecutor.

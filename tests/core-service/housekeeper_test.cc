@@ -24,9 +24,9 @@ class HousekeeperTest : public ::testing::Test {
     const int64_t user =
         store_.CreateUser(storage::Role::kMember, "m", "key").value_or(0);
     ASSERT_GT(user, 0);
-    ASSERT_TRUE(store_.CreateSession("expired", user, kNow - absl::Hours(2),
+    ASSERT_TRUE(store_.CreateSession("expired", user, "key", kNow - absl::Hours(2),
                                      kNow - absl::Hours(1)).ok());
-    ASSERT_TRUE(store_.CreateSession("live", user, kNow, kNow + absl::Hours(1)).ok());
+    ASSERT_TRUE(store_.CreateSession("live", user, "key", kNow, kNow + absl::Hours(1)).ok());
   }
 
   SettingsHolder SettingsWithInterval(int64_t seconds) {

@@ -91,5 +91,61 @@ TEST_F(SessionTest, ApiKeyAcceptedAsTokenOnlyOnItsLoginConnection) {
   EXPECT_TRUE(Alive(other));
 }
 
+TEST_F(SessionTest, RegeneratingAKeyEndsEverySessionItOpened) {
+  // An operator regenerates a leaked key: whoever holds the old one must be cut off at
+  // once, including through sessions already open and the legacy API-key token.
+  Session m = LoginNew(stack(), "member");
+  const User pro = stack().AddUser("pro");
+  Client laptop = stack().Connect();
+  const Response second = laptop.Request("LOGIN", {{"api-token", m.user.api_key}});
+  ASSERT_TRUE(IsOk(second, {"token", "user-id", "role"}));
+  Session other = LoginNew(stack(), "member");
+  Client listener = stack().Connect();
+  const Response subscribed_login = listener.Request("LOGIN", {{"api-token", m.user.api_key}});
+  ASSERT_TRUE(IsOk(subscribed_login, {"token", "user-id", "role"}));
+  ASSERT_EQ(listener.Request("SUBSCRIBE", {{"token", subscribed_login.Get("token")}}).raw,
+            "200/OK\n\n");
+  const User regenerated = stack().RegenerateKey(m.user.id);
+  EXPECT_EQ(regenerated.id, m.user.id);
+  EXPECT_NE(regenerated.api_key, m.user.api_key);
+
+  EXPECT_TRUE(IsError(SendMsg(m.conn, m.token, pro.id, "jeton"), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(IsError(SendMsg(m.conn, m.user.api_key, pro.id, "ancienne clé"), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(IsError(laptop.Request("GET_UNREAD", {{"token", second.Get("token")}}),
+                      "401/UNAUTH", "not-authenticated"));
+  EXPECT_TRUE(IsError(m.conn.Request("LOGIN", {{"api-token", m.user.api_key}}), "403/DENIED",
+                      "invalid-api-key"));
+  EXPECT_TRUE(Alive(m.conn));
+  EXPECT_EQ(stack().db().Query("SELECT count(*) FROM sessions WHERE user_id = " +
+                               std::to_string(m.user.id)),
+            "0");
+  EXPECT_EQ(stack().db().Query("SELECT count(*) FROM messages WHERE sender_id = " +
+                               std::to_string(m.user.id)),
+            "0");
+  // The subscribed session ended too: a message to the user is stored, but no event
+  // delivers it (nor marks it read).
+  Client pro_conn = stack().Connect();
+  const Response pro_login = pro_conn.Request("LOGIN", {{"api-token", pro.api_key}});
+  ASSERT_TRUE(IsOk(pro_login, {"token", "user-id", "role"}));
+  const Response reply = SendMsg(pro_conn, pro_login.Get("token"), m.user.id, "réponse");
+  ASSERT_TRUE(IsOk(reply, {"message-id", "sent-at"}));
+  EXPECT_EQ(listener.ReadFor(500ms), "");
+  EXPECT_EQ(stack().db().Query("SELECT read_at IS NULL FROM messages WHERE id = " +
+                               reply.Get("message-id")),
+            "t");
+  // Another user's session is untouched; the new key logs in, and its token works.
+  EXPECT_TRUE(IsOk(SendMsg(other.conn, other.token, pro.id, "rien changé"),
+                   {"message-id", "sent-at"}));
+  const Response fresh = laptop.Request("LOGIN", {{"api-token", regenerated.api_key}});
+  ASSERT_TRUE(IsOk(fresh, {"token", "user-id", "role"}));
+  EXPECT_EQ(fresh.Get("user-id"), std::to_string(m.user.id));
+  EXPECT_TRUE(IsOk(SendMsg(laptop, fresh.Get("token"), pro.id, "nouvelle clé"),
+                   {"message-id", "sent-at"}));
+  EXPECT_TRUE(IsOk(SendMsg(laptop, regenerated.api_key, pro.id, "nouvelle clé en jeton"),
+                   {"message-id", "sent-at"}));
+}
+
 }  // namespace
 }  // namespace tchatator::e2e

@@ -542,9 +542,16 @@ User Stack::AddUser(std::string_view role) {
   static std::atomic<int> counter{0};
   const std::string name =
       "e2e-" + std::string(role) + "-" + std::to_string(++counter) + "-" + RandomHex(3);
-  const std::string command = AdminCommand() + " user add --role " + ShellQuote(role) +
-                              " --name " + ShellQuote(name) + " 2>>" +
-                              ShellQuote(dir_ + "/admin.log");
+  return RunUserCommand("user add --role " + ShellQuote(role) + " --name " + ShellQuote(name));
+}
+
+User Stack::RegenerateKey(int64_t user_id) {
+  return RunUserCommand("user regen-key --user-id " + std::to_string(user_id));
+}
+
+User Stack::RunUserCommand(const std::string& arguments) {
+  const std::string command =
+      AdminCommand() + " " + arguments + " 2>>" + ShellQuote(dir_ + "/admin.log");
   int status = 0;
   const std::string out = testing::RunCommand(command, &status);
   User user;
@@ -555,8 +562,9 @@ User Stack::AddUser(std::string_view role) {
     if (line.starts_with("api-key:")) user.api_key = line.substr(8);
   }
   if (status != 0 || user.id <= 0 || user.api_key.empty()) {
-    throw std::runtime_error("tchatator-admin user add failed (status " + std::to_string(status) +
-                             "): " + out + Tail(dir_ + "/admin.log", 5));
+    throw std::runtime_error("tchatator-admin " + arguments + " failed (status " +
+                             std::to_string(status) + "): " + out +
+                             Tail(dir_ + "/admin.log", 5));
   }
   return user;
 }

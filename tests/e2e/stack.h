@@ -157,6 +157,9 @@ class Stack {
 
   // Creates a user with tchatator-admin. Throws on failure. Thread-safe.
   User AddUser(std::string_view role);
+  // Gives the user a new API key with tchatator-admin (`user regen-key`). Throws on
+  // failure. Thread-safe.
+  User RegenerateKey(int64_t user_id);
 
   // Opens a raw connection to the gateway.
   Client Connect() const { return Client(gateway_port_); }
@@ -179,6 +182,8 @@ class Stack {
 
  private:
   void StartGateway();
+  // Runs `tchatator-admin ARGUMENTS`, which prints user-id and api-key. Throws on failure.
+  User RunUserCommand(const std::string& arguments);
 
   StackOptions options_;
   std::string dir_;

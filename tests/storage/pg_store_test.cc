@@ -63,11 +63,15 @@ class PgStoreTest : public ::testing::Test {
   }
 
   int64_t NewUser(Role role, const std::string& name = "someone") {
-    absl::StatusOr<int64_t> id =
-        store_->CreateUser(role, name, Key("hash-" + std::to_string(++n_)));
+    std::string key_hash = Key("hash-" + std::to_string(++n_));
+    absl::StatusOr<int64_t> id = store_->CreateUser(role, name, key_hash);
     EXPECT_TRUE(id.ok()) << id.status().ToString();
+    key_hashes_[id.value_or(0)] = std::move(key_hash);
     return id.value_or(0);
   }
+
+  // The key hash NewUser gave `user`.
+  const std::string& KeyOf(int64_t user) { return key_hashes_[user]; }
 
   Message Insert(int64_t from, int64_t to, const std::string& content, absl::Time at) {
     absl::StatusOr<Message> m = store_->InsertMessage(from, to, content, at, kUnlimited);
@@ -80,6 +84,7 @@ class PgStoreTest : public ::testing::Test {
   static TestDatabase* db_;
   static PgStore* store_;
   int n_ = 0;
+  std::map<int64_t, std::string> key_hashes_;
 };
 
 TestDatabase* PgStoreTest::db_ = nullptr;
@@ -190,6 +195,61 @@ TEST_F(PgStoreTest, SetApiKeyHashReplacesTheOldHash) {
   EXPECT_EQ(u->id, id);
 }
 
+TEST_F(PgStoreTest, SetApiKeyHashEndsEverySessionOfTheUserAndNoOther) {
+  const int64_t id = NewUser(Role::kMember);
+  const int64_t other = NewUser(Role::kMember);
+  ASSERT_TRUE(store_->CreateSession(Key("phone"), id, KeyOf(id), kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("laptop"), id, KeyOf(id), kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(
+      store_->CreateSession(Key("other"), other, KeyOf(other), kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash")).ok());
+  EXPECT_EQ(store_->FindSession(Key("phone"), kT0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindSession(Key("laptop"), kT0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->FindSession(Key("other"), kT0).ok());
+  // The new key opens sessions again; the old one no longer does.
+  EXPECT_TRUE(
+      store_->CreateSession(Key("again"), id, Key("new-hash"), kT0, kT0 + absl::Hours(1)).ok());
+  EXPECT_TRUE(store_->FindSession(Key("again"), kT0).ok());
+}
+
+TEST_F(PgStoreTest, CreateSessionWithAReplacedKeyIsNotFoundAndOpensNothing) {
+  const int64_t id = NewUser(Role::kMember);
+  const std::string old_hash = KeyOf(id);
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash")).ok());
+  EXPECT_EQ(store_->CreateSession(Key("tok"), id, old_hash, kT0, kT0 + absl::Hours(1)).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindSession(Key("tok"), kT0).status().code(), absl::StatusCode::kNotFound);
+  // Another user's key does not open this user's session either.
+  const int64_t other = NewUser(Role::kMember);
+  EXPECT_EQ(store_->CreateSession(Key("tok"), id, KeyOf(other), kT0, kT0 + absl::Hours(1)).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindSession(Key("tok"), kT0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, ASessionOpenedWhileItsKeyIsBeingReplacedDoesNotOutliveTheOldKey) {
+  // A LOGIN that looked the old key up just before a regeneration commits: its session
+  // must not survive (it would keep the old key working).
+  const int64_t id = NewUser(Role::kMember);
+  const std::string old_hash = KeyOf(id);
+  pqxx::connection regen(db_->url());
+  pqxx::work txn(regen);
+  txn.exec_params("UPDATE users SET api_key_hash = $2 WHERE id = $1", id, Key("new-hash"));
+  txn.exec_params("DELETE FROM sessions WHERE user_id = $1", id);
+  std::atomic<bool> returned = false;
+  absl::Status opened;
+  std::thread login([&] {
+    opened = store_->CreateSession(Key("tok"), id, old_hash, kT0, kT0 + absl::Hours(1));
+    returned = true;
+  });
+  // It waits for the replacement (an answer now would be the race this test is about).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(returned);
+  txn.commit();
+  login.join();
+  EXPECT_EQ(opened.code(), absl::StatusCode::kNotFound) << opened.ToString();
+  EXPECT_EQ(store_->FindSession(Key("tok"), kT0).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(PgStoreTest, SetApiKeyHashOfUnknownUserIsNotFound) {
   const int64_t id = NewUser(Role::kMember);
   EXPECT_EQ(store_->SetApiKeyHash(id + 1, "x").code(), absl::StatusCode::kNotFound);
@@ -203,7 +263,7 @@ TEST_F(PgStoreTest, SetApiKeyHashOfUnknownUserIsNotFound) {
 TEST_F(PgStoreTest, FindSessionReturnsUserRoleAndExpiry) {
   const int64_t pro = NewUser(Role::kPro);
   const absl::Time expires = kT0 + absl::Hours(168);
-  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, kT0, expires).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, KeyOf(pro), kT0, expires).ok());
   absl::StatusOr<Session> s = store_->FindSession(Key("tok"), kT0);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->user_id, pro);
@@ -213,7 +273,7 @@ TEST_F(PgStoreTest, FindSessionReturnsUserRoleAndExpiry) {
 
 TEST_F(PgStoreTest, FindSessionOfUnknownTokenIsNotFound) {
   const int64_t id = NewUser(Role::kMember);
-  ASSERT_TRUE(store_->CreateSession(Key("tok"), id, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), id, KeyOf(id), kT0, kT0 + absl::Hours(1)).ok());
   EXPECT_EQ(store_->FindSession("other", kT0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->FindSession("", kT0).status().code(), absl::StatusCode::kNotFound);
 }
@@ -221,7 +281,7 @@ TEST_F(PgStoreTest, FindSessionOfUnknownTokenIsNotFound) {
 TEST_F(PgStoreTest, FindSessionAtOrAfterExpiryIsNotFound) {
   const int64_t id = NewUser(Role::kMember);
   const absl::Time expires = kT0 + absl::Hours(2);
-  ASSERT_TRUE(store_->CreateSession(Key("tok"), id, kT0, expires).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), id, KeyOf(id), kT0, expires).ok());
   EXPECT_TRUE(store_->FindSession(Key("tok"), expires - absl::Microseconds(1)).ok());
   EXPECT_EQ(store_->FindSession(Key("tok"), expires).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->FindSession(Key("tok"), expires + absl::Hours(1)).status().code(),
@@ -230,8 +290,8 @@ TEST_F(PgStoreTest, FindSessionAtOrAfterExpiryIsNotFound) {
 
 TEST_F(PgStoreTest, SessionsOfOneUserAreIndependent) {
   const int64_t id = NewUser(Role::kMember);
-  ASSERT_TRUE(store_->CreateSession(Key("phone"), id, kT0, kT0 + absl::Hours(1)).ok());
-  ASSERT_TRUE(store_->CreateSession(Key("laptop"), id, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("phone"), id, KeyOf(id), kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("laptop"), id, KeyOf(id), kT0, kT0 + absl::Hours(1)).ok());
   ASSERT_TRUE(store_->DeleteSession(Key("phone")).ok());
   EXPECT_EQ(store_->FindSession(Key("phone"), kT0).status().code(), absl::StatusCode::kNotFound);
   absl::StatusOr<Session> s = store_->FindSession(Key("laptop"), kT0);
@@ -684,7 +744,7 @@ TEST_F(PgStoreTest, SendsFromOrToAUserThatDoesNotExistWriteNothing) {
 TEST_F(PgStoreTest, TakeChangesReturnsNewChangesOnceAndMarksNewMessagesRead) {
   const int64_t member = NewUser(Role::kMember);
   const int64_t pro = NewUser(Role::kPro);
-  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, KeyOf(pro), kT0, kT0 + absl::Hours(1)).ok());
   absl::StatusOr<Message> m = store_->InsertMessage(member, pro, "Bonjour", kT0, kUnlimited);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   absl::StatusOr<TakenChanges> taken = store_->TakeChanges(Key("tok"), pro, 0, 10, kT0);
@@ -708,7 +768,7 @@ TEST_F(PgStoreTest, TakeChangesShowsAMessageTheTakeMarkedReadAsReadInEachOfItsCh
   // take marks it read, so both records say read (the edit's used to say unread).
   const int64_t member = NewUser(Role::kMember);
   const int64_t pro = NewUser(Role::kPro);
-  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, KeyOf(pro), kT0, kT0 + absl::Hours(1)).ok());
   absl::StatusOr<Message> m = store_->InsertMessage(member, pro, "Bonjour", kT0, kUnlimited);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   absl::StatusOr<Message> edited = store_->UpdateMessageContent(m->id, "Bonsoir", kT0);
@@ -756,8 +816,9 @@ TEST_F(PgStoreTest, TakeChangesOfAnEndedOrBannedSessionTakesNothing) {
   const int64_t member = NewUser(Role::kMember);
   const int64_t pro = NewUser(Role::kPro);
   const int64_t admin = NewUser(Role::kAdmin);
-  ASSERT_TRUE(store_->CreateSession(Key("pro"), pro, kT0, kT0 + absl::Hours(1)).ok());
-  ASSERT_TRUE(store_->CreateSession(Key("member"), member, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("pro"), pro, KeyOf(pro), kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("member"), member, KeyOf(member),
+                                    kT0, kT0 + absl::Hours(1)).ok());
   ASSERT_TRUE(store_->AddRestriction(pro, admin, std::nullopt, RestrictionKind::kBan,
                                      std::nullopt, kT0)
                   .ok());
@@ -780,7 +841,8 @@ TEST_F(PgStoreTest, TakeChangesOfAnEndedOrBannedSessionTakesNothing) {
   ASSERT_TRUE(store_->DeleteSession(Key("member")).ok());
   EXPECT_EQ(store_->TakeChanges(Key("member"), member, 0, 10, kT0).status().code(),
             absl::StatusCode::kNotFound);
-  ASSERT_TRUE(store_->CreateSession(Key("expiring"), member, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("expiring"), member, KeyOf(member),
+                                    kT0, kT0 + absl::Hours(1)).ok());
   EXPECT_EQ(store_->TakeChanges(Key("expiring"), member, 0, 10, kT0 + absl::Hours(1))
                 .status()
                 .code(),
@@ -805,11 +867,12 @@ TEST(PgStorePurgeTest, DeletesExpiredSessionsAndOnlyTheChangesNoSessionCanRead) 
         "SELECT string_agg(extract(epoch FROM created_at - '2026-11-26 10:15:00.123456+00')::"
         "int / 60 || 'min', ',' ORDER BY id) FROM changes");
   };
-  ASSERT_TRUE(store.CreateSession("gone", pro, kT0 - absl::Hours(5), kT0 - absl::Hours(4)).ok());
+  ASSERT_TRUE(store.CreateSession("gone", pro, "key-p",
+                                  kT0 - absl::Hours(5), kT0 - absl::Hours(4)).ok());
   send(kT0 - absl::Hours(3));
   send(kT0 - absl::Hours(2));
   send(kT0 - absl::Minutes(30));
-  ASSERT_TRUE(store.CreateSession("live", member, kT0, kT0 + absl::Hours(2)).ok());
+  ASSERT_TRUE(store.CreateSession("live", member, "key-m", kT0, kT0 + absl::Hours(2)).ok());
   send(kT0 + absl::Hours(1));
   ASSERT_EQ(change_times(), "-180min,-120min,-30min,60min");
 
@@ -878,7 +941,7 @@ TEST_F(PgStoreTest, AReaderFollowingARecipientsChangesMissesNoneWhileManyWrite) 
   constexpr int kRounds = 25;
   PgStore store(db_->url(), 16);  // up to 4 batches of sends at once
   const int64_t pro = NewUser(Role::kPro);
-  ASSERT_TRUE(store.CreateSession(Key("reader"), pro, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store.CreateSession(Key("reader"), pro, KeyOf(pro), kT0, kT0 + absl::Hours(1)).ok());
   std::vector<int64_t> members;
   for (int t = 0; t < kWriters; ++t) members.push_back(NewUser(Role::kMember));
   std::atomic<int> writing{kWriters};
@@ -931,7 +994,8 @@ TEST_F(PgStoreTest, AsynchronousLookupsAndSendsAreAnsweredOnTheExecutor) {
   std::vector<int64_t> members;
   for (int k = 0; k < kSenders; ++k) {
     members.push_back(NewUser(Role::kMember));
-    ASSERT_TRUE(store.CreateSession(Key("tok" + std::to_string(k)), members[k], kT0,
+    ASSERT_TRUE(store.CreateSession(Key("tok" + std::to_string(k)), members[k], KeyOf(members[k]),
+                                    kT0,
                                     kT0 + absl::Hours(1))
                     .ok());
   }
@@ -1012,10 +1076,13 @@ TEST_F(PgStoreTest, AsynchronousSendsCheckTheirSessionInTheirOwnStatement) {
   const int64_t alice = NewUser(Role::kMember);
   const int64_t bob = NewUser(Role::kMember);
   const int64_t carol = NewUser(Role::kMember);
-  ASSERT_TRUE(store.CreateSession(Key("alice"), alice, kT0, kT0 + absl::Hours(1)).ok());
-  ASSERT_TRUE(store.CreateSession(Key("bob"), bob, kT0, kT0 + absl::Hours(1)).ok());
-  ASSERT_TRUE(store.CreateSession(Key("carol"), carol, kT0 - absl::Hours(1), kT0).ok());
-  ASSERT_TRUE(store.CreateSession(Key("gone"), alice, kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store.CreateSession(Key("alice"), alice, KeyOf(alice),
+                                  kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store.CreateSession(Key("bob"), bob, KeyOf(bob), kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store.CreateSession(Key("carol"), carol, KeyOf(carol),
+                                  kT0 - absl::Hours(1), kT0).ok());
+  ASSERT_TRUE(store.CreateSession(Key("gone"), alice, KeyOf(alice),
+                                  kT0, kT0 + absl::Hours(1)).ok());
   ASSERT_TRUE(store.DeleteSession(Key("gone")).ok());
   ASSERT_TRUE(
       store.AddRestriction(bob, admin, std::nullopt, RestrictionKind::kBan, std::nullopt, kT0)
@@ -1093,7 +1160,8 @@ TEST_F(PgStoreTest, FindSessionAnswersConcurrentLookupsEachWithItsOwnSession) {
   std::vector<int64_t> users;
   for (int t = 0; t < kThreads; ++t) {
     users.push_back(NewUser(t % 2 == 0 ? Role::kMember : Role::kPro));
-    ASSERT_TRUE(store_->CreateSession(Key("tok" + std::to_string(t)), users[t], kT0,
+    ASSERT_TRUE(store_->CreateSession(Key("tok" + std::to_string(t)), users[t], KeyOf(users[t]),
+                                      kT0,
                                       kT0 + absl::Hours(t + 1))
                     .ok());
   }

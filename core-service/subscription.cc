@@ -7,7 +7,9 @@
 
 namespace tchatator::core {
 namespace {
-// Changes read per database round trip; more are read at once if there are.
+// Changes read per database round trip, and at most held unwritten: the next read
+// waits until these are written, so a client that stops reading costs at most this
+// much memory, and at most this many of its messages are marked read unwritten.
 constexpr int64_t kFetchBatch = 100;
 }  // namespace
 
@@ -69,11 +71,16 @@ void Subscription::Begin() {
 
 void Subscription::Wake() {
   std::lock_guard lock(mu_);
-  if (finished_ || !caller_) return;
-  if (fetching_) {
-    fetch_again_ = true;
+  fetch_again_ = true;
+  FetchIfDueLocked();
+}
+
+void Subscription::FetchIfDueLocked() {
+  if (finished_ || !caller_ || !fetch_again_ || fetching_ || write_in_flight_ ||
+      !pending_.empty()) {
     return;
   }
+  fetch_again_ = false;
   fetching_ = true;
   PostLocked(&Subscription::Fetch);
 }
@@ -110,12 +117,10 @@ void Subscription::Fetch() {
     FillChange(change, caller.user_id, now, pending_.emplace_back());
     cursor_ = change.id;
   }
-  if (fetch_again_ || static_cast<int64_t>(changes->size()) == kFetchBatch) {
-    fetch_again_ = false;
-    fetching_ = true;
-    PostLocked(&Subscription::Fetch);
-  }
+  // A full batch: there may be more, read once these are written.
+  if (static_cast<int64_t>(changes->size()) == kFetchBatch) fetch_again_ = true;
   WriteNextLocked();
+  FetchIfDueLocked();
 }
 
 void Subscription::WriteNextLocked() {
@@ -134,6 +139,7 @@ void Subscription::OnWriteDone(bool ok) {
     return;
   }
   WriteNextLocked();
+  FetchIfDueLocked();
 }
 
 void Subscription::OnCancel() {

@@ -17,7 +17,8 @@ namespace tchatator::core {
 
 // One ChatService.Subscribe stream. Authenticates on a worker, registers with the
 // change feed, and on every wake reads the changes after its cursor from the database
-// and writes them one at a time, in change order. Deletes itself when gRPC is done with
+// and writes them one at a time, in change order; it reads again only once all it read
+// is written (a client that stops reading stops the reads). Deletes itself when gRPC is done with
 // it, after any database work in flight.
 class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
  public:
@@ -32,6 +33,8 @@ class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
   void Begin();    // on a worker
   void Wake();     // from the feed: fetch what is new
   void Fetch();    // on a worker
+  // Starts a Fetch if a wake asked for one and all that was read is written.
+  void FetchIfDueLocked();
   void WriteNextLocked();
   void FinishLocked(const grpc::Status& status);
   // Runs `task` on a worker, counted so that OnDone waits for it.

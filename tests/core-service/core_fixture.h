@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/settings.h"
+#include "core-service/change_feed.h"
 #include "core-service/core_server.h"
 #include "grpcpp/grpcpp.h"
 #include "storage/migrations.h"
@@ -91,6 +92,15 @@ Reply Invoke(Stub& stub,
 
 // The `authorization` header value for a session token or an API key.
 inline std::optional<std::string> Bearer(const std::string& secret) { return "Bearer " + secret; }
+
+// A second server over the suite's database, store, clock and settings, with live
+// delivery (a ChangeFeed), for Subscribe.
+struct LiveServer {
+  std::unique_ptr<ChangeFeed> feed;
+  std::unique_ptr<CoreServer> server;
+  int port = 0;
+  std::unique_ptr<v1::ChatService::Stub> chat;
+};
 
 // A user created through AccountService, logged in once.
 struct Account {
@@ -248,6 +258,24 @@ class CoreServerTest : public ::testing::Test {
                      v1::ListUnreadRequest(), &response);
     if (out != nullptr) *out = response;
     return r;
+  }
+
+  // Starts a LiveServer; nullptr (and the test fails) if it cannot.
+  std::unique_ptr<LiveServer> StartLiveServer() {
+    auto live = std::make_unique<LiveServer>();
+    live->feed = std::make_unique<ChangeFeed>(
+        db_->url(), [](std::vector<int64_t> users, absl::Duration lease) {
+          return store_->MarkLive(std::move(users), lease);
+        });
+    live->feed->Start();
+    live->server = std::make_unique<CoreServer>(*store_, clock_, *settings_, live->feed.get());
+    absl::StatusOr<int> port = live->server->Start("127.0.0.1", 0);
+    EXPECT_TRUE(port.ok()) << port.status().ToString();
+    if (!port.ok()) return nullptr;
+    live->port = *port;
+    live->chat = v1::ChatService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials()));
+    return live;
   }
 
   // Conveniences for tests about something else: they fail the test on error.

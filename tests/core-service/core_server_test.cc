@@ -1056,6 +1056,57 @@ TEST(CoreServerFailures, UnreachableDatabaseIsUnavailable) {
   EXPECT_EQ(health, std::string("\x08\x02", 2));  // status: NOT_SERVING
 }
 
+TEST_F(CoreServerTest, ASubscriberThatStopsReadingStopsTheStreamsReads) {
+  // A stream whose client reads nothing must not read (and mark read) the user's whole
+  // backlog into the core's memory: what it takes waits until it is written.
+  Reconfigure([](Settings& s) {
+    s.max_messages_per_minute = 0;
+    s.max_messages_per_hour = 0;
+  });
+  const std::unique_ptr<LiveServer> live = StartLiveServer();
+  ASSERT_NE(live, nullptr);
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  // A client whose HTTP/2 windows stay small (no BDP probing, which grows them to
+  // megabytes), so that what it does not read soon stays on the core's side.
+  grpc::ChannelArguments small_windows;
+  small_windows.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  small_windows.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+  std::unique_ptr<v1::ChatService::Stub> chat = v1::ChatService::NewStub(
+      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(live->port),
+                                grpc::InsecureChannelCredentials(), small_windows));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  context.AddMetadata("authorization", "Bearer " + member.token);
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader =
+      chat->Subscribe(&context, v1::SubscribeRequest());
+  reader->WaitForInitialMetadata();
+  ASSERT_EQ(context.GetServerInitialMetadata().count("tchatator-subscribed"), 1u);
+
+  constexpr int kMessages = 2000;
+  const std::string content(1000, 'x');
+  std::vector<int64_t> sent;
+  for (int i = 0; i < kMessages; ++i) sent.push_back(Send(pro, member, content));
+  const std::string read_count = "SELECT count(*) FROM messages WHERE recipient_id = " +
+                                 std::to_string(member.id) + " AND read_at IS NOT NULL";
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const int64_t taken = std::stoll(Db(read_count));
+  EXPECT_GT(taken, 0) << "the stream delivered nothing";
+  // What the small windows hold (tens of messages), plus at most one batch of reads
+  // (100) not written yet. Without the wait, the core takes all 2000 in a second.
+  EXPECT_LE(taken, 300);
+
+  // Reading resumes the stream: everything arrives, once, in order.
+  for (int i = 0; i < kMessages; ++i) {
+    v1::Change change;
+    ASSERT_TRUE(reader->Read(&change)) << "message " << i;
+    EXPECT_EQ(change.kind(), v1::CHANGE_KIND_NEW_MESSAGE);
+    ASSERT_EQ(change.message().message_id(), sent[i]) << "message " << i;
+  }
+  EXPECT_EQ(Db(read_count), std::to_string(kMessages));
+  context.TryCancel();
+}
+
 TEST_F(CoreServerTest, StandardHealthCheckReportsServing) {
   EXPECT_EQ(HealthCheck(channel_), std::string("\x08\x01", 2));  // status: SERVING
 }

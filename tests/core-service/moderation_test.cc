@@ -17,7 +17,6 @@
 
 #include "absl/time/time.h"
 #include "common/settings.h"
-#include "core-service/change_feed.h"
 #include "core-service/core_server.h"
 #include "grpcpp/grpcpp.h"
 #include "tchatator/v1/chat.grpc.pb.h"
@@ -336,17 +335,8 @@ TEST_F(ModerationTest, AdminBanEndsExistingSessionsAndRefusesLogin) {
 }
 
 TEST_F(ModerationTest, AdminBanEndsALiveSubscriptionAtItsNextChange) {
-  // A second server over the same database, store, clock and settings, with live
-  // delivery.
-  ChangeFeed feed(db_->url(), [](std::vector<int64_t> users, absl::Duration lease) {
-    return store_->MarkLive(std::move(users), lease);
-  });
-  feed.Start();
-  CoreServer live(*store_, clock_, *settings_, &feed);
-  absl::StatusOr<int> port = live.Start("127.0.0.1", 0);
-  ASSERT_TRUE(port.ok()) << port.status().ToString();
-  std::unique_ptr<v1::ChatService::Stub> stub = v1::ChatService::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials()));
+  const std::unique_ptr<LiveServer> live = StartLiveServer();
+  ASSERT_NE(live, nullptr);
   const Account member = NewAccount(v1::ROLE_MEMBER);
   const Account pro = NewAccount(v1::ROLE_PRO);
   const Account admin = NewAccount(v1::ROLE_ADMIN);
@@ -355,7 +345,7 @@ TEST_F(ModerationTest, AdminBanEndsALiveSubscriptionAtItsNextChange) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   context.AddMetadata("authorization", "Bearer " + member.token);
   std::unique_ptr<grpc::ClientReader<v1::Change>> reader =
-      stub->Subscribe(&context, v1::SubscribeRequest());
+      live->chat->Subscribe(&context, v1::SubscribeRequest());
   reader->WaitForInitialMetadata();
   ASSERT_EQ(context.GetServerInitialMetadata().count("tchatator-subscribed"), 1u);
   const int64_t before = Send(pro, member, "avant");

@@ -14,6 +14,26 @@ namespace {
 using storage::Role;
 
 constexpr size_t kMaxNameChars = 200;
+
+// A user's name, shown on one line of the wire (`name:`, `peer-name:`) and by
+// terminals: 1 to kMaxNameChars characters of valid UTF-8, no control character (C0,
+// DEL, C1: tab, escape sequences) nor line or paragraph separator, not only spaces.
+bool IsValidName(std::string_view name) {
+  const std::optional<size_t> chars = Utf8Length(name);
+  if (!chars || *chars == 0 || *chars > kMaxNameChars) return false;
+  if (StripAsciiWhitespace(name).empty()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(name[i]);
+    if (byte < 0x20 || byte == 0x7F) return false;
+    const auto next = [&](size_t k) {
+      return i + k < name.size() ? static_cast<unsigned char>(name[i + k]) : 0;
+    };
+    // U+0080 to U+009F; U+2028 and U+2029 (valid UTF-8, so the bytes exist).
+    if (byte == 0xC2 && next(1) >= 0x80 && next(1) <= 0x9F) return false;
+    if (byte == 0xE2 && next(1) == 0x80 && (next(2) == 0xA8 || next(2) == 0xA9)) return false;
+  }
+  return true;
+}
 // The api_key_hash of the built-in administrator: not hexadecimal, so no key's SHA-256
 // is ever equal to it.
 constexpr char kBuiltInAdminMarker[] = "built-in-admin";
@@ -393,11 +413,10 @@ absl::Status ChatLogic::AuthorizeAdmin(std::string_view key) const {
 }
 
 absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view name) {
-  const std::optional<size_t> chars = Utf8Length(name);
-  if (!chars || *chars == 0 || *chars > kMaxNameChars ||
-      name.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos) {
+  if (!IsValidName(name)) {
     return Error(absl::StatusCode::kInvalidArgument, "bad-value",
-                 "a name is 1 to 200 characters on one line");
+                 "a name is 1 to 200 characters on one line, not only spaces, with no "
+                 "control character");
   }
   NewAccount account{0, RandomSecret()};
   absl::StatusOr<int64_t> id = store_.CreateUser(role, name, Sha256Hex(account.api_key));
@@ -407,6 +426,14 @@ absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view nam
 }
 
 absl::StatusOr<NewAccount> ChatLogic::RegenerateApiKey(int64_t user_id) {
+  // The built-in administrator's key is the configured one: a key of its own would
+  // split it in two (the configured key would then create a new one).
+  absl::StatusOr<storage::User> built_in = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
+  if (built_in.ok() && built_in->id == user_id) {
+    return Error(absl::StatusCode::kPermissionDenied, "forbidden",
+                 "the built-in administrator's key is admin-api-key in the configuration");
+  }
+  if (!built_in.ok() && !absl::IsNotFound(built_in.status())) return built_in.status();
   NewAccount account{user_id, RandomSecret()};
   if (absl::Status s = store_.SetApiKeyHash(user_id, Sha256Hex(account.api_key)); !s.ok()) {
     return Tokenize(s, "unknown-user");

@@ -118,7 +118,8 @@ class ChatLogic {
   // INVALID_ARGUMENT bad-value for an empty, over-long or multi-line name.
   absl::StatusOr<NewAccount> CreateUser(storage::Role role, std::string_view name);
   // A new key for the user; the old one stops working and every session of the user
-  // ends, at once (a LOGIN with the old key in flight opens none). NOT_FOUND unknown-user.
+  // ends, at once (a LOGIN with the old key in flight opens none). NOT_FOUND unknown-user;
+  // PERMISSION_DENIED forbidden for the built-in administrator (its key is admin-api-key).
   absl::StatusOr<NewAccount> RegenerateApiKey(int64_t user_id);
   absl::StatusOr<storage::User> GetUser(int64_t user_id);
 

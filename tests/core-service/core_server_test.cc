@@ -169,6 +169,15 @@ TEST_F(AccountServiceTest, CreateUserRejectsBadNames) {
       std::string("nul\0inside", 10),
       std::string(201, 'x'),
       Repeat("é", 201),
+      " ",
+      "   ",
+      "tab\there",
+      "escape \x1b[2J sequence",
+      "del\x7f",
+      "c1 \xc2\x85 next line",
+      "c1 \xc2\x9b csi",
+      "line\xe2\x80\xa8separator",
+      "paragraph\xe2\x80\xa9separator",
   };
   for (const std::string& name : bad) {
     SCOPED_TRACE(name);
@@ -186,6 +195,10 @@ TEST_F(AccountServiceTest, CreateUserAcceptsNamesUpTo200Characters) {
       std::string(200, 'x'),
       Repeat("é", 200),  // 200 characters, 400 bytes
       "L'Oustau de Baumanière \"3 étoiles\" \\ 🍷",
+      " Ti Zef ",
+      "Caf\xc3\xa9\xc2\xa0" "du port",  // a no-break space (U+00A0), just past C1
+      "\xc2\xa9 Armor",                 // U+00A9
+      "a\xe2\x80\xa7" "b",             // U+2027, next to the separators
   };
   for (const std::string& name : good) {
     SCOPED_TRACE(name);
@@ -227,6 +240,25 @@ TEST_F(AccountServiceTest, RegenerateApiKeyOfUnknownUserIsUnknownUser) {
   EXPECT_TRUE(regenerated.api_key().empty());
   EXPECT_TRUE(IsError(RegenerateCall(0), grpc::StatusCode::NOT_FOUND, "unknown-user"));
   EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+}
+
+TEST_F(AccountServiceTest, TheBuiltInAdministratorsKeyIsNotRegenerated) {
+  v1::LoginResponse admin;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &admin)));
+  v1::RegenerateApiKeyResponse regenerated;
+  EXPECT_TRUE(IsError(RegenerateCall(admin.user_id(), Bearer(kAdminKey), &regenerated),
+                      grpc::StatusCode::PERMISSION_DENIED, "forbidden"));
+  EXPECT_TRUE(regenerated.api_key().empty());
+  // Still one built-in administrator, its session alive, its key the configured one.
+  v1::LoginResponse again;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &again)));
+  EXPECT_EQ(again.user_id(), admin.user_id());
+  EXPECT_TRUE(IsOk(LogoutCall(Bearer(admin.token()))));
+  EXPECT_EQ(Db("SELECT count(*) FROM users WHERE name = 'Administrateur' AND role = 'admin'"),
+            "1");
+  // Another administrator's key is regenerated as any user's.
+  const Account other_admin = NewAccount(v1::ROLE_ADMIN);
+  EXPECT_TRUE(IsOk(RegenerateCall(other_admin.id, Bearer(kAdminKey), &regenerated)));
 }
 
 TEST_F(AccountServiceTest, GetUserOfUnknownUserIsUnknownUser) {

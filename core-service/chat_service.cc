@@ -100,6 +100,16 @@ grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* 
 
 namespace {
 
+// What a failed SendMessage would have answered, into its SendMessages outcome.
+void SetFailure(const absl::Status& status, v1::SendMessageOutcome& outcome) {
+  GrpcError error = ToGrpcError(status);
+  outcome.set_code(static_cast<int32_t>(error.code));
+  outcome.set_message(std::move(error.message));
+  outcome.set_error(std::move(error.token));
+  outcome.set_retry_after(std::move(error.retry_after));
+  outcome.set_until(std::move(error.until));
+}
+
 // One SendMessages call while its sends run. The RPC ends with its last send, or just
 // before its deadline with the sends still running answered DEADLINE_EXCEEDED (as their
 // own SendMessage calls would have been): one slow send must not cost the others their
@@ -115,9 +125,8 @@ struct SendMessagesCall {
   void FinishLocked() {
     for (int i = 0; i < outcomes.outcomes_size(); ++i) {
       if (answered[static_cast<size_t>(i)]) continue;
-      v1::SendMessageOutcome& outcome = *outcomes.mutable_outcomes(i);
-      outcome.set_code(grpc::StatusCode::DEADLINE_EXCEEDED);
-      outcome.set_message("the send did not end before the call's deadline");
+      SetFailure(absl::DeadlineExceededError("the send did not end before the call's deadline"),
+                 *outcomes.mutable_outcomes(i));
     }
     response->Swap(&outcomes);
     reactor->Finish(grpc::Status::OK);
@@ -188,15 +197,11 @@ grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext*
            if (call->reactor == nullptr) return;  // answered DEADLINE_EXCEEDED already
            call->answered[static_cast<size_t>(i)] = true;
            v1::SendMessageOutcome& outcome = *call->outcomes.mutable_outcomes(i);
-           GrpcError error = ToGrpcError(status);
-           outcome.set_code(static_cast<int32_t>(error.code));
            if (status.ok()) {
+             outcome.set_code(grpc::StatusCode::OK);
              outcome.mutable_response()->Swap(&call->sent[static_cast<size_t>(i)]);
            } else {
-             outcome.set_message(std::move(error.message));
-             outcome.set_error(std::move(error.token));
-             outcome.set_retry_after(std::move(error.retry_after));
-             outcome.set_until(std::move(error.until));
+             SetFailure(status, outcome);
            }
            if (--call->pending == 0) {
              call->FinishLocked();

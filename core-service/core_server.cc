@@ -121,6 +121,16 @@ std::string HostPort(const std::string& host, int port) {
                                              : StrCat("[", host, "]:", port);
 }
 
+// The health of the whole server ("") and of each of its services by name.
+void SetHealth(grpc::Server& server, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
+  health->SetServingStatus(serving);
+  for (const char* service :
+       {v1::ChatService::service_full_name(), v1::AccountService::service_full_name()}) {
+    health->SetServingStatus(service, serving);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<CoreServer::Listener> CoreServer::Listen(const std::string& address) {
@@ -146,6 +156,8 @@ absl::StatusOr<int> CoreServer::Start(const std::string& host, int port) {
   absl::StatusOr<Listener> listener = Listen(HostPort(host, port));
   if (!listener.ok()) return listener.status();
   listener_ = *std::move(listener);
+  // Until the database has answered, as the whole server is by default.
+  SetHealth(*listener_.server, true);
   host_ = host;
   health_thread_ = std::thread([this] { WatchHealth(); });
   return listener_.port;
@@ -160,7 +172,7 @@ absl::Status CoreServer::Rebind(const std::string& host) {
   Listener old;
   {
     std::lock_guard lock(health_mu_);
-    if (serving_.has_value()) next->server->GetHealthCheckService()->SetServingStatus(*serving_);
+    if (serving_.has_value()) SetHealth(*next->server, *serving_);
     old = std::exchange(listener_, *std::move(next));
   }
   host_ = host;
@@ -179,7 +191,7 @@ void CoreServer::WatchHealth() {
     if (stopping_) break;
     const bool serving = ping.ok();
     if (serving_ != serving) {
-      listener_.server->GetHealthCheckService()->SetServingStatus(serving);
+      SetHealth(*listener_.server, serving);
       Log::Info(serving ? std::string("health: SERVING")
                         : StrCat("health: NOT_SERVING: ", ping.message()));
       serving_ = serving;

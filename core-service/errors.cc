@@ -104,9 +104,13 @@ GrpcError ToGrpcError(const absl::Status& status) {
     error.retry_after = std::string(*retry);
   }
   if (auto until = status.GetPayload(kUntilPayload)) error.until = std::string(*until);
-  // Internal failures keep their details in the log only.
+  // Internal failures keep their details in the log only. So do failures from below the
+  // logic (no token: the database driver's), whose message reads "what: detail", the
+  // detail naming hosts, sockets and the server's own text.
+  absl::string_view message = status.message();
+  if (!status.GetPayload(kTokenPayload)) message = message.substr(0, message.find(": "));
   error.message =
-      error.code == grpc::StatusCode::INTERNAL ? "internal error" : Utf8Message(status.message());
+      error.code == grpc::StatusCode::INTERNAL ? "internal error" : Utf8Message(message);
   return error;
 }
 

@@ -35,7 +35,9 @@ struct GrpcError {
 
 // The one place where a core status becomes a gRPC status: same code (any code other
 // than the contract's becomes INTERNAL), token, retry-after and until. Internal details
-// are logged by the caller, not sent. For OK, `code` is OK and the rest is empty.
+// are logged by the caller, not sent: an INTERNAL failure says "internal error", a
+// failure without a token (the database's) only what precedes its first ": ". For OK,
+// `code` is OK and the rest is empty.
 GrpcError ToGrpcError(const absl::Status& status);
 
 // ToGrpcError as a call's status, its token, retry-after and until as trailing metadata.

@@ -144,6 +144,21 @@ TEST(ToGrpcError, MessageIsAlwaysUtf8) {
   EXPECT_EQ(e.message, "caf\xc3\xa9 ferm\xc3\xa9");
 }
 
+TEST(ToGrpcError, AFailureFromTheDatabaseKeepsItsDetailForTheLog) {
+  GrpcError e = ToGrpcError(absl::UnavailableError(
+      "database unreachable: connection to server on socket \"/tmp/pg/.s.PGSQL.5432\" "
+      "failed: FATAL: database \"tchatator\" is not currently accepting connections\n"));
+  EXPECT_EQ(e.code, grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(e.token, "unavailable");
+  EXPECT_EQ(e.message, "database unreachable");
+  e = ToGrpcError(absl::UnavailableError("commit outcome unknown: server closed the connection"));
+  EXPECT_EQ(e.message, "commit outcome unknown");
+  // A message written for the caller (with its token) is kept whole.
+  e = ToGrpcError(Error(absl::StatusCode::kResourceExhausted, "rate-limited",
+                        "too many messages: retry later"));
+  EXPECT_EQ(e.message, "too many messages: retry later");
+}
+
 TEST(Error, KeepsCodeMessageAndToken) {
   const absl::Status status = Error(absl::StatusCode::kNotFound, "unknown-user", "no such user");
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);

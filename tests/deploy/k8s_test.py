@@ -151,7 +151,10 @@ def main():
                     continue
                 kind = next((k for k in ("grpc", "tcpSocket", "httpGet", "exec") if k in probe),
                             None)
-                expected = "grpc" if name == CORE else "tcpSocket"
+                # The core's health follows the database: readiness only (a liveness
+                # probe on it would restart every core during a database outage).
+                expected = "grpc" if name == CORE and probe_name == "readinessProbe" \
+                    else "tcpSocket"
                 check(kind == expected, f"{where}: {probe_name} is {kind}, expected {expected}")
                 port = str((probe.get(kind) or {}).get("port")) if kind else None
                 check(port in ports, f"{where}: {probe_name} port {port} is no container port")

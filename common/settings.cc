@@ -12,6 +12,10 @@ namespace tchatator {
 namespace {
 
 constexpr int64_t kString = 1;  // min > max: a string key
+// A string key of one word: no space and no '#' (an address or a key, where a trailing
+// "# comment" or a stray space would otherwise be taken in silently); empty only if its
+// default is.
+constexpr int64_t kWord = 2;
 constexpr int64_t kNoMax = 0;
 
 constexpr KeySpec kKeys[] = {
@@ -20,7 +24,7 @@ constexpr KeySpec kKeys[] = {
      "TCP port of the text protocol.", &Settings::port, nullptr},
     {"listen-backlog", KeyOwner::kGateway, "1024", 1, 65535, false, false,
      "Listen queue length of the gateway's socket.", &Settings::listen_backlog, nullptr},
-    {"core-address", KeyOwner::kGateway, "127.0.0.1:50051", kString, kNoMax, false, true,
+    {"core-address", KeyOwner::kGateway, "127.0.0.1:50051", kWord, kNoMax, false, true,
      "gRPC target of the core-service (host:port, or dns:///name:port for several replicas). "
      "On reload, new calls and event streams go to the new target; calls under way finish.",
      nullptr, &Settings::core_address},
@@ -69,7 +73,7 @@ constexpr KeySpec kKeys[] = {
      "grows or shrinks (extra connections close as their calls end); the worker threads stay "
      "as many as at start.",
      &Settings::database_pool_size, nullptr},
-    {"admin-api-key", KeyOwner::kCore, "", kString, kNoMax, true, true,
+    {"admin-api-key", KeyOwner::kCore, "", kWord, kNoMax, true, true,
      "Administrator API key: authorises AccountService calls and logs in as the built-in "
      "administrator. Empty disables both.",
      nullptr, &Settings::admin_api_key},
@@ -97,7 +101,7 @@ constexpr KeySpec kKeys[] = {
      "read any more; 0 never purges.",
      &Settings::purge_interval_seconds, nullptr},
     // both
-    {"listen-address", KeyOwner::kBoth, "127.0.0.1", kString, kNoMax, false, true,
+    {"listen-address", KeyOwner::kBoth, "127.0.0.1", kWord, kNoMax, false, true,
      "Address both daemons listen on (0.0.0.0 for every interface). On reload, the new "
      "address is bound on the same port and open connections stay; if it cannot be bound, "
      "the reload is refused.",
@@ -129,6 +133,15 @@ const KeySpec* FindKey(std::string_view name) {
 absl::Status Assign(const KeySpec& spec, std::string_view value, std::string_view where,
                     Settings& settings) {
   if (IsString(spec)) {
+    if (spec.min == kWord &&
+        ((value.empty() && !spec.default_value.empty()) ||
+         value.find_first_of(" \t#") != std::string_view::npos)) {
+      return absl::InvalidArgumentError(
+          StrCat(where, ": ", spec.name,
+                 value.empty() ? " must not be empty"
+                               : " must be one word, with no space and no '#' (a comment "
+                                 "is a line of its own)"));
+    }
     settings.*spec.string_field = std::string(value);
     return absl::OkStatus();
   }
@@ -238,7 +251,8 @@ std::map<std::string, std::string> ProcessEnvironment() {
 std::string RenderConfigFile() {
   std::ostringstream out;
   out << "# tchatator configuration, read by tchatator-gateway and tchatator-core\n"
-         "# (--config PATH). One key=value per line; '#' starts a comment.\n"
+         "# (--config PATH). One key=value per line; a line starting with '#' is a\n"
+         "# comment ('#' after a value is not: it is refused where it cannot belong).\n"
          "# Every key can be overridden by the environment variable TCHATATOR_<KEY>\n"
          "# (upper case, '-' as '_'), e.g. TCHATATOR_MAX_MESSAGES_PER_MINUTE=30.\n"
          "# SIGHUP re-reads this file; keys marked (restart) need a restart.\n"
@@ -253,6 +267,7 @@ std::string RenderConfigFile() {
     }
     out << "\n# " << spec.doc;
     if (!IsString(spec)) out << " [" << spec.min << ".." << spec.max << "]";
+    if (spec.min == kWord) out << " (one word)";
     if (!spec.reloadable) out << " (restart)";
     out << "\n" << spec.name << "=" << spec.default_value << "\n";
   }

@@ -252,6 +252,30 @@ TEST(LoadSettingsTest, NonNumericValuesAreRefused) {
   ExpectRefused("max-messages-per-minute=1 2\n", 1, "max-messages-per-minute");
 }
 
+TEST(LoadSettingsTest, AddressesAndTheAdminKeyAreOneWord) {
+  // A trailing comment (only whole lines are comments) or a stray space would become
+  // part of the value: an admin key nobody typed, a target gRPC cannot use.
+  ExpectRefused("admin-api-key=abc # the key\n", 1, "admin-api-key");
+  ExpectRefused("port=4242\ncore-address=127.0.0.1:50051 # main core\n", 2, "core-address");
+  ExpectRefused("core-address=127.0.0.1:50051#x\n", 1, "core-address");
+  ExpectRefused("core-address=\n", 1, "core-address");
+  ExpectRefused("listen-address=0.0.0.0 127.0.0.1\n", 1, "listen-address");
+  ExpectRefused("listen-address=\n", 1, "listen-address");
+  // Where spaces belong, they stay; an empty admin key disables it, as documented.
+  TempFile file("database-url=host=db port=5432 dbname=tchatator\n"
+                "log-file=/var/log/my logs/core.log\n"
+                "admin-api-key=\n");
+  const absl::StatusOr<Settings> settings = LoadSettings(file.path(), {});
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(settings->database_url, "host=db port=5432 dbname=tchatator");
+  EXPECT_EQ(settings->log_file, "/var/log/my logs/core.log");
+  EXPECT_EQ(settings->admin_api_key, "");
+  // The same rule for the environment.
+  const absl::StatusOr<Settings> from_env =
+      LoadSettings("", Env{{"TCHATATOR_CORE_ADDRESS", "core:50051 "}});
+  EXPECT_EQ(from_env.status().code(), absl::StatusCode::kInvalidArgument) << from_env.status();
+}
+
 TEST(LoadSettingsTest, MissingFileIsNotFound) {
   const std::string path = testing::TempDir() + "settings_no_such_file.conf";
   std::remove(path.c_str());

@@ -1,5 +1,10 @@
 #include "core-service/core_server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <utility>
@@ -121,6 +126,37 @@ std::string HostPort(const std::string& host, int port) {
                                              : StrCat("[", host, "]:", port);
 }
 
+// gRPC binds with SO_REUSEPORT, so it would share, silently, a port that another
+// process (a core left running) listens on with it too. A socket without it cannot
+// bind there: AlreadyExists if one cannot; OK otherwise, and when `host` does not
+// resolve (gRPC reports that).
+absl::Status CheckPortFree(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), StrCat(port).c_str(), &hints, &found) != 0) {
+    return absl::OkStatus();
+  }
+  bool in_use = false;
+  for (addrinfo* a = found; a != nullptr && !in_use; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const int on = 1;
+    // Connections of an earlier run in TIME_WAIT are no listener.
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    in_use = bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+  }
+  freeaddrinfo(found);
+  if (in_use) {
+    return absl::AlreadyExistsError(
+        StrCat("cannot listen on ", HostPort(host, port), ": address already in use"));
+  }
+  return absl::OkStatus();
+}
+
 // The health of the whole server ("") and of each of its services by name.
 void SetHealth(grpc::Server& server, bool serving) {
   grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
@@ -153,6 +189,9 @@ absl::StatusOr<CoreServer::Listener> CoreServer::Listen(const std::string& addre
 absl::StatusOr<int> CoreServer::Start(const std::string& host, int port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (port != 0) {
+    if (absl::Status free = CheckPortFree(host, port); !free.ok()) return free;
+  }
   absl::StatusOr<Listener> listener = Listen(HostPort(host, port));
   if (!listener.ok()) return listener.status();
   listener_ = *std::move(listener);

@@ -31,7 +31,8 @@ class CoreServer {
              ChangeFeed* feed = nullptr);
   ~CoreServer();
 
-  // Listens on `host`:`port` (port 0 picks one) and returns the bound port.
+  // Listens on `host`:`port` (port 0 picks one) and returns the bound port. AlreadyExists
+  // when another process listens on that port (gRPC alone would share it).
   absl::StatusOr<int> Start(const std::string& host, int port);
 
   // Listens on `host` instead, on the same port (listen-address on SIGHUP): a server on

@@ -145,6 +145,7 @@ class CoreServerTest : public ::testing::Test {
     absl::StatusOr<int> port = server_->Start("127.0.0.1", 0);
     ASSERT_TRUE(port.ok()) << port.status().ToString();
     ASSERT_GT(*port, 0);
+    port_ = *port;
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port),
                                    grpc::InsecureChannelCredentials());
     chat_ = v1::ChatService::NewStub(channel_);
@@ -321,6 +322,7 @@ class CoreServerTest : public ::testing::Test {
   FakeClock clock_{kStart};
   std::unique_ptr<SettingsHolder> settings_;
   std::unique_ptr<CoreServer> server_;
+  int port_ = 0;  // server_'s
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::ChatService::Stub> chat_;
   std::unique_ptr<v1::AccountService::Stub> accounts_;

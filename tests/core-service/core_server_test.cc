@@ -1146,6 +1146,24 @@ TEST_F(CoreServerTest, ASubscriberThatStopsReadingStopsTheStreamsReads) {
   context.TryCancel();
 }
 
+TEST_F(CoreServerTest, ASecondCoreDoesNotShareABusyPort) {
+  // gRPC binds with SO_REUSEPORT: without a check, a core started on the port of one
+  // still running would take part of its connections.
+  CoreServer second(*store_, clock_, *settings_);
+  const absl::StatusOr<int> started = second.Start("127.0.0.1", port_);
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kAlreadyExists) << started.status();
+  EXPECT_NE(started.status().message().find("address already in use"), std::string::npos)
+      << started.status();
+  // A port nobody listens on is taken (the one just released by a server that stopped).
+  CoreServer first(*store_, clock_, *settings_);
+  const absl::StatusOr<int> any = first.Start("127.0.0.1", 0);
+  ASSERT_TRUE(any.ok()) << any.status();
+  first.Shutdown(absl::Seconds(1));
+  CoreServer again(*store_, clock_, *settings_);
+  const absl::StatusOr<int> reused = again.Start("127.0.0.1", *any);
+  EXPECT_TRUE(reused.ok()) << reused.status();
+}
+
 TEST_F(CoreServerTest, StandardHealthCheckReportsServing) {
   EXPECT_EQ(HealthCheck(channel_), std::string("\x08\x01", 2));  // status: SERVING
   // Also by service name, as probes that name the service ask.

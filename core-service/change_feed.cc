@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "storage/connection_pool.h"
 #include "storage/store.h"
 
 namespace tchatator::core {
@@ -222,7 +223,9 @@ void ChangeFeed::Run() {
         OnLatest(latest);
       }
     } catch (const std::exception& e) {
-      if (!was_down) Log::Info(StrCat("change feed: listener down: ", e.what()));
+      if (!was_down) {
+        Log::Info(StrCat("change feed: listener down: ", storage::WithoutPasswords(e.what())));
+      }
       was_down = true;
       // A new URL is tried at once.
       for (int i = 0; i < 5 && !stop_ && url_generation_ == generation; ++i) {

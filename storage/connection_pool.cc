@@ -2,9 +2,21 @@
 
 #include <poll.h>
 
+#include <regex>
+
 #include "common/strings.h"
 
 namespace tchatator::storage {
+
+std::string WithoutPasswords(std::string_view text) {
+  // Error paths only: a regex is cheap enough.
+  static const std::regex uri_password(R"(([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s"]*:)[^@\s"]*@)");
+  static const std::regex keyword_password(R"((password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"&]+))",
+                                           std::regex::icase);
+  std::string out = std::regex_replace(std::string(text), uri_password, "$1***@");
+  return std::regex_replace(out, keyword_password, "$1***");
+}
+
 namespace {
 
 // Nothing arrives on a connection between statements unless the server closed it (a
@@ -118,7 +130,10 @@ absl::Status ConnectionPool::Acquire(Lease& lease) {
       }
       available_.notify_one();
       // A failure on the URL just replaced says nothing about the new one.
-      if (!stale) return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
+      if (!stale) {
+        return absl::UnavailableError(
+            StrCat("database unreachable: ", WithoutPasswords(e.what())));
+      }
     }
   }
 }

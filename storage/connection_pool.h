@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -14,6 +15,11 @@
 #include "absl/status/status.h"
 
 namespace tchatator::storage {
+
+// `text` (a libpq error, which may quote the whole connection string) with every
+// password masked as ***: `user:secret@` in a URI, `password=secret` in key=value form
+// or a URI's query. For messages that reach a log.
+std::string WithoutPasswords(std::string_view text);
 
 // A bounded number of PostgreSQL connections, each used by one caller at a time.
 // Connections are opened on demand, so the pool works while the database is down and

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 
 #include "common/strings.h"
+#include "storage/connection_pool.h"
 
 namespace tchatator::storage {
 namespace {
@@ -30,9 +31,9 @@ absl::Status Migrate(const std::string& url) {
     txn.commit();
     return absl::OkStatus();
   } catch (const pqxx::broken_connection& e) {
-    return absl::UnavailableError(StrCat("database unreachable: ", e.what()));
+    return absl::UnavailableError(StrCat("database unreachable: ", WithoutPasswords(e.what())));
   } catch (const std::exception& e) {
-    return absl::InternalError(StrCat("migration failed: ", e.what()));
+    return absl::InternalError(StrCat("migration failed: ", WithoutPasswords(e.what())));
   }
 }
 

@@ -57,6 +57,37 @@ bool Eventually(const std::function<bool()>& condition) {
   return true;
 }
 
+TEST(WithoutPasswords, MasksEveryFormOfPassword) {
+  EXPECT_EQ(WithoutPasswords("invalid URI \"postgresql://tchatator:S3cret@[db/tchatator\""),
+            "invalid URI \"postgresql://tchatator:***@[db/tchatator\"");
+  EXPECT_EQ(WithoutPasswords("postgres://u:p%40ss@h:5432/d?sslmode=require"),
+            "postgres://u:***@h:5432/d?sslmode=require");
+  EXPECT_EQ(WithoutPasswords("host=db password=S3cret user=me"), "host=db password=*** user=me");
+  EXPECT_EQ(WithoutPasswords("host=db password = 'it\\'s a secret' user=me"),
+            "host=db password = *** user=me");
+  EXPECT_EQ(WithoutPasswords("postgresql://db/t?user=me&password=S3cret&sslmode=disable"),
+            "postgresql://db/t?user=me&password=***&sslmode=disable");
+  // Nothing else changes.
+  EXPECT_EQ(WithoutPasswords("connection to server at \"127.0.0.1\", port 1 failed"),
+            "connection to server at \"127.0.0.1\", port 1 failed");
+  EXPECT_EQ(WithoutPasswords("postgresql://me@db/t"), "postgresql://me@db/t");
+}
+
+TEST(WithoutPasswords, ALibpqErrorOnAMalformedUrlKeepsNoPassword) {
+  // libpq quotes the whole connection string when it cannot parse it.
+  ConnectionPool pool("postgresql://tchatator:S3cretPassw0rd@[db:5432/tchatator", 1,
+                      [](pqxx::connection&) {});
+  ConnectionPool::Lease lease;
+  const absl::Status status = pool.Acquire(lease);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(std::string(status.message()).find("S3cretPassw0rd"), std::string::npos) << status;
+  EXPECT_NE(std::string(status.message()).find("***"), std::string::npos) << status;
+  const absl::Status migrated =
+      Migrate("host=127.0.0.1 port=1 password=S3cretPassw0rd dbname=x connect_timeout=2");
+  EXPECT_EQ(std::string(migrated.message()).find("S3cretPassw0rd"), std::string::npos)
+      << migrated;
+}
+
 TEST(ConnectionPoolReconfigure, NewLeasesGoToTheNewDatabaseWhileHeldOnesFinishOnTheOld) {
   TestDatabase a;
   TestDatabase b;

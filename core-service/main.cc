@@ -1,6 +1,7 @@
 // tchatator-core: the core-service daemon. Wiring only.
 #include <csignal>
-#include <thread>
+#include <cstdlib>
+#include <ctime>
 
 #include "common/strings.h"
 #include "common/daemon_options.h"
@@ -26,13 +27,27 @@ int main(int argc, char** argv) {
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // The database may start after us (compose, reboot): wait for it to migrate.
+  // libpq waits for ever on a server that accepts TCP and never answers, unless the
+  // database-url (or the operator's environment) says otherwise.
+  setenv("PGCONNECT_TIMEOUT", "10", /*overwrite=*/0);
+
+  // The database may start after us (compose, reboot): wait for it to migrate, a second
+  // between attempts, during which SIGTERM or SIGINT stops us.
   for (int attempt = 1;; ++attempt) {
     absl::Status migrated = storage::Migrate(initial.database_url);
     if (migrated.ok()) break;
     Log::Info(StrCat("migration attempt ", attempt, " failed: ", migrated.message()));
-    if (!absl::IsUnavailable(migrated) || attempt == 60) return 1;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (!absl::IsUnavailable(migrated)) return 1;
+    if (attempt == 60) {
+      Log::Info("giving up: the database did not answer in 60 attempts");
+      return 1;
+    }
+    const timespec second{1, 0};
+    const int signal = sigtimedwait(&signals, nullptr, &second);
+    if (signal == SIGTERM || signal == SIGINT) {
+      Log::Info("stopped before the database answered");
+      return 0;
+    }
   }
 
   storage::PgStore store(initial.database_url, initial.database_pool_size);

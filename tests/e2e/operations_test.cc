@@ -191,6 +191,30 @@ TEST(OperationsStartTest, MissingConfigFileIsRefusedAtStart) {
             "tchatator-core: cannot read configuration file " + dir.File("absent.conf") + "\n");
 }
 
+TEST(OperationsStartTest, SigtermWhileWaitingForTheDatabaseStopsTheCore) {
+  // Up to 60 s of waiting for a database that never comes must not make the core deaf
+  // to the operator (or to an orchestrator stopping it).
+  TempDir dir;
+  const std::string log = dir.File("core.log");
+  testing::ChildProcess core(
+      TCHATATOR_CORE_BIN, {},
+      {{"TCHATATOR_DATABASE_URL",
+        "host=127.0.0.1 port=" + std::to_string(testing::FreePort()) + " dbname=nowhere"},
+       {"TCHATATOR_GRPC_PORT", std::to_string(testing::FreePort())},
+       {"TCHATATOR_LISTEN_ADDRESS", "127.0.0.1"},
+       {"TCHATATOR_LOG_FILE", log}},
+      dir.File("core.out"));
+  ASSERT_TRUE(WaitForLine(log, "migration attempt 2 failed", 0).has_value())
+      << "the core does not retry";
+  const auto signalled = std::chrono::steady_clock::now();
+  core.Signal(SIGTERM);
+  const int status = core.Wait(5s);
+  ASSERT_NE(status, -1) << "still running 5 s after SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 3s);
+  EXPECT_TRUE(WaitForLine(log, "stopped before the database answered", 0, 1s).has_value());
+}
+
 TEST(OperationsStartTest, HelpListsTheOptionsAndExitsZero) {
   for (const char* bin : {TCHATATOR_CORE_BIN, TCHATATOR_GATEWAY_BIN}) {
     int code = 0;

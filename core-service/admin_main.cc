@@ -2,9 +2,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "common/numbers.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "tchatator/v1/chat.grpc.pb.h"
@@ -47,9 +50,22 @@ int Failed(const grpc::Status& status, const grpc::ClientContext& context) {
   if (it != context.GetServerTrailingMetadata().end()) {
     token = std::string(it->second.data(), it->second.size());
   }
-  std::cerr << "tchatator-admin: " << status.error_code() << " " << token << ": "
-            << status.error_message() << "\n";
+  // gRPC's codes are absl's, number for number.
+  std::cerr << "tchatator-admin: "
+            << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))
+            << (token.empty() ? "" : " ") << token << ": " << status.error_message() << "\n";
   return 1;
+}
+
+// The flags each command takes (beyond --core and --admin-key).
+const std::map<std::string, std::set<std::string>>& FlagsOf() {
+  static const auto* flags = new std::map<std::string, std::set<std::string>>{
+      {"health", {}},
+      {"user add", {"role", "name"}},
+      {"user regen-key", {"user-id"}},
+      {"user get", {"user-id"}},
+  };
+  return *flags;
 }
 
 }  // namespace
@@ -80,8 +96,17 @@ int main(int argc, char** argv) {
       words.push_back(arg);
     }
   }
+  std::string command_line;
+  for (const std::string& word : words) command_line += (command_line.empty() ? "" : " ") + word;
+  const auto known = FlagsOf().find(command_line);
+  if (known == FlagsOf().end()) return Usage("expected a command");
+  for (const auto& [flag, value] : flags) {
+    if (!known->second.contains(flag)) {
+      return Usage("'" + command_line + "' takes no --" + flag);
+    }
+  }
   auto channel = grpc::CreateChannel(core, grpc::InsecureChannelCredentials());
-  if (words.size() == 1 && words[0] == "health") {
+  if (command_line == "health") {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     grpc::health::v1::HealthCheckResponse response;
@@ -123,10 +148,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "regen-key" || command == "get") {
-    char* end = nullptr;
-    const std::string& id_text = flags["user-id"];
-    const long long id = std::strtoll(id_text.c_str(), &end, 10);
-    if (id_text.empty() || *end != '\0' || id <= 0) return Usage("--user-id must be a number");
+    const std::optional<int64_t> parsed = tchatator::ParsePositive(flags["user-id"]);
+    if (!parsed) return Usage("--user-id must be a whole number from 1 to 2^63 - 1");
+    const int64_t id = *parsed;
     if (command == "get") {
       tchatator::v1::GetUserRequest request;
       request.set_user_id(id);

@@ -414,6 +414,40 @@ std::string NewestRequestId(const std::string& path, const std::string& prefix) 
   return id;
 }
 
+TEST(OperationsAdminTest, BadUsageIsExitTwoAndDoesNothing) {
+  Stack stack;
+  const User user = stack.AddUser("member");
+  const std::string users = "SELECT count(*) FROM users";
+  const std::string before = stack.db().Query(users);
+  int code = 0;
+  // An unknown flag is an error, not a no-op: --dry-run must not create a user.
+  std::string out =
+      RunShell(stack.AdminCommand() + " user add --role pro --name Ty --dry-run yes", code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("tchatator-admin: 'user add' takes no --dry-run\n"), std::string::npos)
+      << out;
+  EXPECT_EQ(stack.db().Query(users), before);
+  out = RunShell(stack.AdminCommand() + " user get --user-id " + std::to_string(user.id) +
+                     " --bogus 1",
+                 code);
+  EXPECT_EQ(code, 2) << out;
+  out = RunShell(stack.AdminCommand() + " health --user-id 1", code);
+  EXPECT_EQ(code, 2) << out;
+  // An id no bigint can hold is bad usage too, not "no such user".
+  out = RunShell(stack.AdminCommand() + " user get --user-id 99999999999999999999", code);
+  EXPECT_EQ(code, 2) << out;
+  // Refusals name the code and the token, not gRPC's number.
+  out = RunShell(std::string(TCHATATOR_ADMIN_BIN) + " --core 127.0.0.1:" +
+                     std::to_string(stack.grpc_port()) +
+                     " --admin-key wrong-key user get --user-id " + std::to_string(user.id),
+                 code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_TRUE(out.starts_with("tchatator-admin: PERMISSION_DENIED invalid-api-key: ")) << out;
+  out = RunShell(stack.AdminCommand() + " user get --user-id " + std::to_string(user.id), code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(out.starts_with("user-id:" + std::to_string(user.id) + "\n")) << out;
+}
+
 TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId) {
   Stack stack;
   const User user = stack.AddUser("member");

@@ -22,7 +22,9 @@ std::span<const Migration> Migrations();
 // Applies, in one transaction, every migration that the database at `url` has not
 // recorded in its schema_migrations table. Idempotent; safe when several processes
 // call it at once (they serialise on an advisory lock). Unavailable when the database
-// cannot be reached, Internal when a migration fails (nothing is applied then).
+// cannot be reached, InvalidArgument when `url` is no connection string libpq can parse
+// (with no password in the message), Internal when a migration fails (nothing is
+// applied then).
 absl::Status Migrate(const std::string& url);
 
 }  // namespace tchatator::storage

@@ -84,8 +84,15 @@ TEST(WithoutPasswords, ALibpqErrorOnAMalformedUrlKeepsNoPassword) {
   EXPECT_NE(std::string(status.message()).find("***"), std::string::npos) << status;
   const absl::Status migrated =
       Migrate("host=127.0.0.1 port=1 password=S3cretPassw0rd dbname=x connect_timeout=2");
+  EXPECT_EQ(migrated.code(), absl::StatusCode::kUnavailable) << migrated;
   EXPECT_EQ(std::string(migrated.message()).find("S3cretPassw0rd"), std::string::npos)
       << migrated;
+  // A string libpq cannot parse is refused at once (no waiting for it to get better).
+  const absl::Status malformed = Migrate("postgresql://tchatator:S3cretPassw0rd@[db:5432/x");
+  EXPECT_EQ(malformed.code(), absl::StatusCode::kInvalidArgument) << malformed;
+  EXPECT_EQ(std::string(malformed.message()).find("S3cretPassw0rd"), std::string::npos)
+      << malformed;
+  EXPECT_EQ(Migrate("host=db nosuchoption=1").code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ConnectionPoolReconfigure, NewLeasesGoToTheNewDatabaseWhileHeldOnesFinishOnTheOld) {

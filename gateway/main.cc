@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
               [&](const Settings&, const Settings& next) { return server.Rebind(next.listen_address); });
           if (reloaded) {
             const std::shared_ptr<const Settings> now = settings.Get();
+            server.Rewatch();
             if (core.ApplySettings()) {
               Log::Info(StrCat("SIGHUP: core at ", core.target(), " for new calls"));
             }

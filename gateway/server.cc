@@ -139,20 +139,26 @@ void Server::Forget(Connections& connections, const std::string& ip) {
   --connections.total;
 }
 
+std::vector<std::shared_ptr<Session>> Server::LiveSessions() const {
+  std::vector<std::shared_ptr<Session>> live;
+  std::lock_guard lock(connections_->mu);
+  for (const auto& weak : connections_->sessions) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  return live;
+}
+
 void Server::Drain() {
   asio::dispatch(strand_, [this] {
     draining_ = true;
     asio::error_code ignored;
     if (acceptor_ != nullptr) acceptor_->close(ignored);
-    std::vector<std::shared_ptr<Session>> live;
-    {
-      std::lock_guard lock(connections_->mu);
-      for (const auto& weak : connections_->sessions) {
-        if (auto session = weak.lock()) live.push_back(std::move(session));
-      }
-    }
-    for (const auto& session : live) session->Drain();
+    for (const auto& session : LiveSessions()) session->Drain();
   });
+}
+
+void Server::Rewatch() {
+  for (const auto& session : LiveSessions()) session->Rewatch();
 }
 
 size_t Server::open_connections() const {

@@ -44,6 +44,10 @@ class Server {
   // on the acceptor's strand, possibly after it returns.
   void Drain();
 
+  // Has every open connection check its deadlines under the settings now in force
+  // (after a reload). Safe from any thread.
+  void Rewatch();
+
   // Connections open now.
   size_t open_connections() const;
 
@@ -55,6 +59,8 @@ class Server {
   asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor);
   // Registers a connection from `ip`; false when a limit forbids it.
   bool Admit(const std::string& ip);
+  // The sessions still open.
+  std::vector<std::shared_ptr<Session>> LiveSessions() const;
   // The connections open now. Shared with each session's on_close, which may run after
   // the server is gone (a session outliving the drain is destroyed with the io_context).
   struct Connections {

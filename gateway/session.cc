@@ -96,6 +96,13 @@ void Session::Drain() {
   });
 }
 
+void Session::Rewatch() {
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    // Watch() runs when its wait is cancelled.
+    if (!self->closed_) self->watchdog_timer_.cancel();
+  });
+}
+
 void Session::WaitForInput() {
   if (closed_) return;
   if (draining_ && !close_after_flush_) {

@@ -41,6 +41,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection closes. Safe from any thread.
   void Drain();
 
+  // Checks its deadlines again under the settings now in force (after a reload: a
+  // shorter idle-timeout-seconds applies at once, not at the old deadline). Safe from
+  // any thread.
+  void Rewatch();
+
  private:
   using Clock = std::chrono::steady_clock;
 

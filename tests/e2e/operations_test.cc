@@ -372,6 +372,28 @@ TEST(OperationsReloadTest, SighupChangesTheGatewaysLineLimitAndABadFileKeepsIt) 
       << line;
 }
 
+TEST(OperationsReloadTest, AShorterIdleTimeoutReachesConnectionsAlreadyOpen) {
+  TempDir dir;
+  const std::string conf = dir.File("gateway.conf");
+  WriteFile(conf, "idle-timeout-seconds=600\n");
+  StackOptions options;
+  options.gateway_args = {"--config", conf};
+  Stack stack(options);
+  const User user = stack.AddUser("member");
+  Client open_before = stack.Connect();
+  ASSERT_TRUE(IsOk(open_before.Request("LOGIN", {{"api-token", user.api_key}}),
+                   {"token", "user-id", "role"}));
+  WriteFile(conf, "idle-timeout-seconds=2\n");
+  const auto reloaded_at = std::chrono::steady_clock::now();
+  const std::string line = HangUp(stack, false, kReloaded);
+  EXPECT_TRUE(line.ends_with("changed: idle-timeout-seconds=2")) << line;
+  // Idle since before the reload: closed about 2 s after its last request, not 600.
+  std::string rest;
+  EXPECT_TRUE(open_before.WaitClosed(10s, &rest)) << "still open 10 s after the reload";
+  EXPECT_LT(std::chrono::steady_clock::now() - reloaded_at, 9s);
+  EXPECT_EQ(rest, "");
+}
+
 // --------------------------------------------------------------- logs
 
 // One parsed log line: `2026-11-26T10:15:00.123Z user=<id> ip=<ip> <text>`.

@@ -97,6 +97,17 @@ bool ReloadDaemon(const DaemonOptions& options, KeyOwner owner, SettingsHolder& 
     line += "; not applied until a restart:";
     for (const std::string& item : plan.not_applied) StrAppend(&line, " ", item);
   }
+  // An edit of the file that changes nothing, because a variable wins, says so.
+  absl::StatusOr<Settings> defaults = LoadSettings("", {});
+  if (absl::StatusOr<Settings> file_only = LoadSettings(options.config_path, {});
+      defaults.ok() && file_only.ok()) {
+    const std::vector<std::string> overridden =
+        OverriddenKeys(*defaults, *file_only, *loaded, owner);
+    if (!overridden.empty()) {
+      line += "; the environment overrides the file for:";
+      for (const std::string& key : overridden) StrAppend(&line, " ", key);
+    }
+  }
   settings.Set(std::move(plan.applied));
   Log::Info(line);
   return true;

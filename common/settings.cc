@@ -171,6 +171,11 @@ std::string_view OwnerName(KeyOwner owner) {
   return "both";
 }
 
+bool Differs(const KeySpec& spec, const Settings& a, const Settings& b) {
+  return IsString(spec) ? a.*spec.string_field != b.*spec.string_field
+                        : a.*spec.int_field != b.*spec.int_field;
+}
+
 bool Reads(KeyOwner daemon, KeyOwner key) {
   return key == KeyOwner::kBoth || daemon == KeyOwner::kBoth || key == daemon;
 }
@@ -290,8 +295,7 @@ ReloadPlan PlanReload(const Settings& current, const Settings& loaded, KeyOwner 
   ReloadPlan plan{loaded, {}, {}};
   for (const KeySpec& spec : kKeys) {
     const bool string_key = IsString(spec);
-    const bool differs = string_key ? current.*spec.string_field != loaded.*spec.string_field
-                                    : current.*spec.int_field != loaded.*spec.int_field;
+    const bool differs = Differs(spec, current, loaded);
     if (!spec.reloadable) {
       // Keep what is in force, so that the holder says what the daemon really uses.
       if (string_key) {
@@ -306,6 +310,18 @@ ReloadPlan PlanReload(const Settings& current, const Settings& loaded, KeyOwner 
     (spec.reloadable ? plan.changed : plan.not_applied).push_back(StrCat(spec.name, "=", value));
   }
   return plan;
+}
+
+std::vector<std::string> OverriddenKeys(const Settings& defaults, const Settings& from_file,
+                                        const Settings& loaded, KeyOwner owner) {
+  std::vector<std::string> keys;
+  for (const KeySpec& spec : kKeys) {
+    if (Reads(owner, spec.owner) && Differs(spec, defaults, from_file) &&
+        Differs(spec, from_file, loaded)) {
+      keys.emplace_back(spec.name);
+    }
+  }
+  return keys;
 }
 
 std::string UsageText(std::string_view program, KeyOwner owner) {

@@ -109,6 +109,12 @@ struct ReloadPlan {
 // Secret values show as "***" in `changed` and `not_applied`.
 ReloadPlan PlanReload(const Settings& current, const Settings& loaded, KeyOwner owner);
 
+// The names of the keys read by `owner` that the file sets (`from_file`, the file alone,
+// differs from `defaults` there) to a value other than the one `loaded` (file and
+// environment) has: where a TCHATATOR_<KEY> variable wins over an edit of the file.
+std::vector<std::string> OverriddenKeys(const Settings& defaults, const Settings& from_file,
+                                        const Settings& loaded, KeyOwner owner);
+
 // The settings in force, replaced as a whole on reload. Thread-safe; readers keep the
 // snapshot they took for the length of one request.
 class SettingsHolder {

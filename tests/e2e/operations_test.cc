@@ -243,7 +243,10 @@ TEST(OperationsReloadTest, EnvironmentBeatsTheConfigFile) {
   // A reload keeps the environment on top of the file.
   WriteFile(conf, "max-messages-per-minute=4\n");
   const std::string line = HangUp(stack, true, kReloaded);
-  EXPECT_TRUE(line.ends_with(std::string(kReloaded) + ", log reopened; changed: none")) << line;
+  EXPECT_TRUE(line.ends_with(std::string(kReloaded) +
+                             ", log reopened; changed: none; the environment overrides the "
+                             "file for: max-messages-per-minute"))
+      << line;
   ExpectRateLimited(sender, recipient.id, "still 2 after a reload of a file saying 4");
 }
 

@@ -1,6 +1,7 @@
 #include "common/settings.h"
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -201,10 +202,16 @@ absl::StatusOr<Settings> LoadSettings(const std::string& path,
   }
   if (!path.empty()) {
     std::ifstream in(path);
-    if (!in) return absl::NotFoundError(StrCat("cannot read configuration file ", path));
+    std::error_code ignored;
+    // A directory opens, and reads as an empty file.
+    if (!in || std::filesystem::is_directory(path, ignored)) {
+      return absl::NotFoundError(StrCat("cannot read configuration file ", path));
+    }
     std::string line;
     int number = 0;
     while (std::getline(in, line)) {
+      // A UTF-8 byte order mark (some editors write one) is no part of the first key.
+      if (number == 0 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
       ++number;
       std::string_view text = StripAsciiWhitespace(line);
       if (text.empty() || text.front() == '#') continue;

@@ -276,6 +276,20 @@ TEST(LoadSettingsTest, AddressesAndTheAdminKeyAreOneWord) {
   EXPECT_EQ(from_env.status().code(), absl::StatusCode::kInvalidArgument) << from_env.status();
 }
 
+TEST(LoadSettingsTest, ADirectoryIsNoConfigurationFile) {
+  const absl::StatusOr<Settings> settings = LoadSettings(testing::TempDir(), {});
+  EXPECT_EQ(settings.status().code(), absl::StatusCode::kNotFound) << settings.status();
+}
+
+TEST(LoadSettingsTest, AByteOrderMarkIsNoPartOfTheFirstKey) {
+  TempFile file("\xEF\xBB\xBFport=5000\n");
+  const absl::StatusOr<Settings> settings = LoadSettings(file.path(), {});
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(settings->port, 5000);
+  // Only at the very start of the file.
+  ExpectRefused("port=5000\n\xEF\xBB\xBFport=5001\n", 2, "port");
+}
+
 TEST(LoadSettingsTest, MissingFileIsNotFound) {
   const std::string path = testing::TempDir() + "settings_no_such_file.conf";
   std::remove(path.c_str());

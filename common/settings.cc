@@ -13,10 +13,13 @@ namespace tchatator {
 namespace {
 
 constexpr int64_t kString = 1;  // min > max: a string key
-// A string key of one word: no space and no '#' (an address or a key, where a trailing
+// A string key of one word: no space and no '#' (an address, where a trailing
 // "# comment" or a stray space would otherwise be taken in silently); empty only if its
 // default is.
 constexpr int64_t kWord = 2;
+// A string key that may hold spaces and '#' (a secret), but not a space then '#': what
+// a trailing "# comment" looks like.
+constexpr int64_t kNoComment = 3;
 constexpr int64_t kNoMax = 0;
 
 constexpr KeySpec kKeys[] = {
@@ -74,7 +77,7 @@ constexpr KeySpec kKeys[] = {
      "grows or shrinks (extra connections close as their calls end); the worker threads stay "
      "as many as at start.",
      &Settings::database_pool_size, nullptr},
-    {"admin-api-key", KeyOwner::kCore, "", kWord, kNoMax, true, true,
+    {"admin-api-key", KeyOwner::kCore, "", kNoComment, kNoMax, true, true,
      "Administrator API key: authorises AccountService calls and logs in as the built-in "
      "administrator. Empty disables both.",
      nullptr, &Settings::admin_api_key},
@@ -142,6 +145,12 @@ absl::Status Assign(const KeySpec& spec, std::string_view value, std::string_vie
                  value.empty() ? " must not be empty"
                                : " must be one word, with no space and no '#' (a comment "
                                  "is a line of its own)"));
+    }
+    if (spec.min == kNoComment && (value.find(" #") != std::string_view::npos ||
+                                   value.find("\t#") != std::string_view::npos)) {
+      return absl::InvalidArgumentError(
+          StrCat(where, ": ", spec.name,
+                 " must not hold a space then '#' (a comment is a line of its own)"));
     }
     settings.*spec.string_field = std::string(value);
     return absl::OkStatus();
@@ -280,6 +289,7 @@ std::string RenderConfigFile() {
     out << "\n# " << spec.doc;
     if (!IsString(spec)) out << " [" << spec.min << ".." << spec.max << "]";
     if (spec.min == kWord) out << " (one word)";
+    if (spec.min == kNoComment) out << " (no ' #' inside)";
     if (!spec.reloadable) out << " (restart)";
     out << "\n" << spec.name << "=" << spec.default_value << "\n";
   }

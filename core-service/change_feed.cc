@@ -224,7 +224,8 @@ void ChangeFeed::Run() {
       }
     } catch (const std::exception& e) {
       if (!was_down) {
-        Log::Info(StrCat("change feed: listener down: ", storage::WithoutPasswords(e.what())));
+        Log::Info(
+            StrCat("change feed: listener down: ", storage::WithoutPasswords(e.what(), url)));
       }
       was_down = true;
       // A new URL is tried at once.

@@ -115,7 +115,8 @@ class ChatLogic {
   // AccountService. Each one first needs AuthorizeAdmin.
   // UNAUTHENTICATED when no admin key is configured or `key` is not it.
   absl::Status AuthorizeAdmin(std::string_view key) const;
-  // INVALID_ARGUMENT bad-value for an empty, over-long or multi-line name.
+  // INVALID_ARGUMENT bad-value for a name that is empty, over 200 characters, only
+  // spaces, or holds a control character (line breaks, tabs, escapes, C1, U+2028/9).
   absl::StatusOr<NewAccount> CreateUser(storage::Role role, std::string_view name);
   // A new key for the user; the old one stops working and every session of the user
   // ends, at once (a LOGIN with the old key in flight opens none). NOT_FOUND unknown-user;

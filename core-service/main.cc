@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
 
   // The database may start after us (compose, reboot): wait for it to migrate, a second
   // between attempts, during which SIGTERM or SIGINT stops us.
+  bool hung_up = false;
   for (int attempt = 1;; ++attempt) {
     absl::Status migrated = storage::Migrate(initial.database_url);
     if (migrated.ok()) break;
@@ -48,7 +49,10 @@ int main(int argc, char** argv) {
       Log::Info("stopped before the database answered");
       return 0;
     }
+    hung_up = hung_up || signal == SIGHUP;
   }
+  // Taken above: a reload asked for meanwhile happens once the core runs.
+  if (hung_up) raise(SIGHUP);
 
   storage::PgStore store(initial.database_url, initial.database_pool_size);
   SystemClock clock;

@@ -2,19 +2,66 @@
 
 #include <poll.h>
 
-#include <regex>
+#include <algorithm>
+#include <vector>
 
 #include "common/strings.h"
 
 namespace tchatator::storage {
 
-std::string WithoutPasswords(std::string_view text) {
-  // Error paths only: a regex is cheap enough.
-  static const std::regex uri_password(R"(([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s"]*:)[^@\s"]*@)");
-  static const std::regex keyword_password(R"((password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"&]+))",
-                                           std::regex::icase);
-  std::string out = std::regex_replace(std::string(text), uri_password, "$1***@");
-  return std::regex_replace(out, keyword_password, "$1***");
+namespace {
+
+// The password `url` carries, read tolerantly (the URL may be malformed, which is when
+// libpq quotes it): after "scheme://user:" up to the '@', or a `password=` value in
+// key=value form or a URI's query (quotes removed). Empty when none.
+std::vector<std::string> PasswordsIn(std::string_view url) {
+  std::vector<std::string> found;
+  if (const size_t scheme = url.find("://"); scheme != std::string_view::npos) {
+    const std::string_view rest = url.substr(scheme + 3);
+    const size_t at = rest.rfind('@', rest.find('?'));
+    const std::string_view userinfo = rest.substr(0, at == std::string_view::npos ? 0 : at);
+    if (const size_t colon = userinfo.find(':'); colon != std::string_view::npos) {
+      found.emplace_back(userinfo.substr(colon + 1));
+    }
+  }
+  for (size_t at = url.find("password"); at != std::string_view::npos;
+       at = url.find("password", at + 1)) {
+    size_t i = at + 8;
+    while (i < url.size() && (url[i] == ' ' || url[i] == '\t')) ++i;
+    if (i >= url.size() || url[i] != '=') continue;
+    ++i;
+    while (i < url.size() && (url[i] == ' ' || url[i] == '\t')) ++i;
+    std::string value;
+    if (i < url.size() && url[i] == '\'') {
+      for (++i; i < url.size() && url[i] != '\''; ++i) {
+        if (url[i] == '\\' && i + 1 < url.size()) ++i;
+        value.push_back(url[i]);
+      }
+    } else {
+      for (; i < url.size() && url[i] != ' ' && url[i] != '\t' && url[i] != '&'; ++i) {
+        value.push_back(url[i]);
+      }
+    }
+    found.push_back(std::move(value));
+  }
+  std::erase_if(found, [](const std::string& p) { return p.empty(); });
+  // Longest first: a password containing another is masked whole.
+  std::sort(found.begin(), found.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return found;
+}
+
+}  // namespace
+
+std::string WithoutPasswords(std::string_view text, std::string_view url) {
+  std::string out(text);
+  for (const std::string& password : PasswordsIn(url)) {
+    for (size_t at = out.find(password); at != std::string::npos;
+         at = out.find(password, at + 3)) {
+      out.replace(at, password.size(), "***");
+    }
+  }
+  return out;
 }
 
 namespace {
@@ -132,7 +179,7 @@ absl::Status ConnectionPool::Acquire(Lease& lease) {
       // A failure on the URL just replaced says nothing about the new one.
       if (!stale) {
         return absl::UnavailableError(
-            StrCat("database unreachable: ", WithoutPasswords(e.what())));
+            StrCat("database unreachable: ", WithoutPasswords(e.what(), url)));
       }
     }
   }

@@ -16,10 +16,11 @@
 
 namespace tchatator::storage {
 
-// `text` (a libpq error, which may quote the whole connection string) with every
-// password masked as ***: `user:secret@` in a URI, `password=secret` in key=value form
-// or a URI's query. For messages that reach a log.
-std::string WithoutPasswords(std::string_view text);
+// `text` (a libpq error about connection string `url`, which it may quote whole or in
+// part) with every occurrence of the password `url` carries masked as ***: the one of
+// `user:secret@` in a URI, or of `password=secret` in key=value form or a URI's query,
+// read even from a malformed `url`. For messages that reach a log.
+std::string WithoutPasswords(std::string_view text, std::string_view url);
 
 // A bounded number of PostgreSQL connections, each used by one caller at a time.
 // Connections are opened on demand, so the pool works while the database is down and

@@ -20,7 +20,7 @@ absl::Status Migrate(const std::string& url) {
   if (options == nullptr) {
     absl::Status refused = absl::InvalidArgumentError(
         StrCat("database-url is not a valid connection string: ",
-               WithoutPasswords(parse_error != nullptr ? parse_error : "out of memory")));
+               WithoutPasswords(parse_error != nullptr ? parse_error : "out of memory", url)));
     PQfreemem(parse_error);
     return refused;
   }
@@ -44,9 +44,9 @@ absl::Status Migrate(const std::string& url) {
     txn.commit();
     return absl::OkStatus();
   } catch (const pqxx::broken_connection& e) {
-    return absl::UnavailableError(StrCat("database unreachable: ", WithoutPasswords(e.what())));
+    return absl::UnavailableError(StrCat("database unreachable: ", WithoutPasswords(e.what(), url)));
   } catch (const std::exception& e) {
-    return absl::InternalError(StrCat("migration failed: ", WithoutPasswords(e.what())));
+    return absl::InternalError(StrCat("migration failed: ", WithoutPasswords(e.what(), url)));
   }
 }
 

@@ -252,7 +252,7 @@ TEST(LoadSettingsTest, NonNumericValuesAreRefused) {
   ExpectRefused("max-messages-per-minute=1 2\n", 1, "max-messages-per-minute");
 }
 
-TEST(LoadSettingsTest, AddressesAndTheAdminKeyAreOneWord) {
+TEST(LoadSettingsTest, AddressesAreOneWordAndTheAdminKeyHasNoTrailingComment) {
   // A trailing comment (only whole lines are comments) or a stray space would become
   // part of the value: an admin key nobody typed, a target gRPC cannot use.
   ExpectRefused("admin-api-key=abc # the key\n", 1, "admin-api-key");
@@ -261,6 +261,12 @@ TEST(LoadSettingsTest, AddressesAndTheAdminKeyAreOneWord) {
   ExpectRefused("core-address=\n", 1, "core-address");
   ExpectRefused("listen-address=0.0.0.0 127.0.0.1\n", 1, "listen-address");
   ExpectRefused("listen-address=\n", 1, "listen-address");
+  ExpectRefused("admin-api-key=abc\t# the key\n", 1, "admin-api-key");
+  // A passphrase may hold spaces and '#', not a space then '#'.
+  const absl::StatusOr<Settings> passphrase =
+      LoadSettings("", Env{{"TCHATATOR_ADMIN_API_KEY", "correct horse#battery staple"}});
+  ASSERT_TRUE(passphrase.ok()) << passphrase.status();
+  EXPECT_EQ(passphrase->admin_api_key, "correct horse#battery staple");
   // Where spaces belong, they stay; an empty admin key disables it, as documented.
   TempFile file("database-url=host=db port=5432 dbname=tchatator\n"
                 "log-file=/var/log/my logs/core.log\n"

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 
 #include "tests/e2e/stack.h"
 
@@ -131,7 +132,18 @@ TEST_F(SessionTest, RegeneratingAKeyEndsEverySessionItOpened) {
   ASSERT_TRUE(IsOk(pro_login, {"token", "user-id", "role"}));
   const Response reply = SendMsg(pro_conn, pro_login.Get("token"), m.user.id, "réponse");
   ASSERT_TRUE(IsOk(reply, {"message-id", "sent-at"}));
-  EXPECT_EQ(listener.ReadFor(500ms), "");
+  // The core ends the stream at that change: wait for it to say so, then check that
+  // nothing was delivered (a slow core must not make this pass).
+  const std::string who = "user=" + std::to_string(m.user.id) + " ";
+  bool ended = false;
+  for (int i = 0; i < 500 && !ended; ++i) {
+    for (const std::string& line : LogLinesWith(stack().core_log_path(), "Subscribe ended")) {
+      ended = ended || line.find(who) != std::string::npos;
+    }
+    if (!ended) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(ended) << "the core never ended the stream of the regenerated user";
+  EXPECT_EQ(listener.ReadFor(200ms), "");
   EXPECT_EQ(stack().db().Query("SELECT read_at IS NULL FROM messages WHERE id = " +
                                reply.Get("message-id")),
             "t");

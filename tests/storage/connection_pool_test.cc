@@ -57,24 +57,38 @@ bool Eventually(const std::function<bool()>& condition) {
   return true;
 }
 
-TEST(WithoutPasswords, MasksEveryFormOfPassword) {
-  EXPECT_EQ(WithoutPasswords("invalid URI \"postgresql://tchatator:S3cret@[db/tchatator\""),
+TEST(WithoutPasswords, MasksThePasswordOfTheUrlWhereverItAppears) {
+  const std::string uri = "postgresql://tchatator:S3cret@[db/tchatator";
+  EXPECT_EQ(WithoutPasswords("invalid URI \"" + uri + "\"", uri),
             "invalid URI \"postgresql://tchatator:***@[db/tchatator\"");
-  EXPECT_EQ(WithoutPasswords("postgres://u:p%40ss@h:5432/d?sslmode=require"),
-            "postgres://u:***@h:5432/d?sslmode=require");
-  EXPECT_EQ(WithoutPasswords("host=db password=S3cret user=me"), "host=db password=*** user=me");
-  EXPECT_EQ(WithoutPasswords("host=db password = 'it\\'s a secret' user=me"),
-            "host=db password = *** user=me");
-  EXPECT_EQ(WithoutPasswords("postgresql://db/t?user=me&password=S3cret&sslmode=disable"),
-            "postgresql://db/t?user=me&password=***&sslmode=disable");
-  // Nothing else changes.
-  EXPECT_EQ(WithoutPasswords("connection to server at \"127.0.0.1\", port 1 failed"),
+  // libpq may quote the password alone (a bad percent-encoding in it).
+  EXPECT_EQ(WithoutPasswords("invalid percent-encoded token: \"abc%zz\"",
+                             "postgresql://u:abc%zz@host/db"),
+            "invalid percent-encoded token: \"***\"");
+  EXPECT_EQ(WithoutPasswords("bad: abc%zz", "postgresql://db/t?user=me&password=abc%zz&x=1"),
+            "bad: ***");
+  EXPECT_EQ(WithoutPasswords("host=db password=S3cret user=me", "host=db password=S3cret user=me"),
+            "host=db password=*** user=me");
+  EXPECT_EQ(WithoutPasswords("quoted: it's a secret",
+                             "host=db password = 'it\\'s a secret' user=me"),
+            "quoted: ***");
+  // A password with '@' or '/' in it, unencoded (so malformed): still found whole.
+  EXPECT_EQ(WithoutPasswords("x p/a@ss y", "postgresql://u:p/a@ss@h/d"), "x *** y");
+  // Nothing else changes; no password, nothing masked.
+  EXPECT_EQ(WithoutPasswords("connection to server at \"127.0.0.1\", port 1 failed",
+                             "host=127.0.0.1 port=1"),
             "connection to server at \"127.0.0.1\", port 1 failed");
-  EXPECT_EQ(WithoutPasswords("postgresql://me@db/t"), "postgresql://me@db/t");
+  EXPECT_EQ(WithoutPasswords("postgresql://me@db/t", "postgresql://me@db/t"),
+            "postgresql://me@db/t");
+  // Linear: a long message costs nothing much.
+  const std::string long_text(1 << 20, 'x');
+  EXPECT_EQ(WithoutPasswords(long_text, "host=db password='" + std::string(1000, 'y') + "'"),
+            long_text);
 }
 
 TEST(WithoutPasswords, ALibpqErrorOnAMalformedUrlKeepsNoPassword) {
-  // libpq quotes the whole connection string when it cannot parse it.
+  // libpq quotes the whole connection string when it cannot parse it, or the password
+  // alone when its percent-encoding is wrong.
   ConnectionPool pool("postgresql://tchatator:S3cretPassw0rd@[db:5432/tchatator", 1,
                       [](pqxx::connection&) {});
   ConnectionPool::Lease lease;
@@ -93,6 +107,9 @@ TEST(WithoutPasswords, ALibpqErrorOnAMalformedUrlKeepsNoPassword) {
   EXPECT_EQ(std::string(malformed.message()).find("S3cretPassw0rd"), std::string::npos)
       << malformed;
   EXPECT_EQ(Migrate("host=db nosuchoption=1").code(), absl::StatusCode::kInvalidArgument);
+  const absl::Status percent = Migrate("postgresql://u:S3cret%zzPass@db/x");
+  EXPECT_EQ(percent.code(), absl::StatusCode::kInvalidArgument) << percent;
+  EXPECT_EQ(std::string(percent.message()).find("S3cret%zzPass"), std::string::npos) << percent;
 }
 
 TEST(ConnectionPoolReconfigure, NewLeasesGoToTheNewDatabaseWhileHeldOnesFinishOnTheOld) {

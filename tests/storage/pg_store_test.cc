@@ -241,9 +241,18 @@ TEST_F(PgStoreTest, ASessionOpenedWhileItsKeyIsBeingReplacedDoesNotOutliveTheOld
     opened = store_->CreateSession(Key("tok"), id, old_hash, kT0, kT0 + absl::Hours(1));
     returned = true;
   });
-  // It waits for the replacement (an answer now would be the race this test is about).
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_FALSE(returned);
+  // Commit only once the login waits on the replacement's lock: then the race this test
+  // is about really happens.
+  pqxx::connection observer(db_->url());
+  bool waiting = false;
+  for (int i = 0; i < 1000 && !waiting && !returned; ++i) {
+    pqxx::nontransaction look(observer);
+    waiting = look.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND wait_event_type = 'Lock'")[0][0]
+                  .as<int>() > 0;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(waiting) << "the login never waited for the key's replacement";
   txn.commit();
   login.join();
   EXPECT_EQ(opened.code(), absl::StatusCode::kNotFound) << opened.ToString();

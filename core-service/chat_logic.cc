@@ -211,6 +211,7 @@ absl::Status ChatLogic::CheckContent(std::string_view content, const Settings& s
 }
 
 void ChatLogic::SendAsync(const Caller& caller, int64_t recipient_id, std::string content,
+                          absl::Time deadline,
                           std::function<void(absl::StatusOr<storage::Message>)> done) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
   if (absl::Status s = CheckContent(content, *settings); !s.ok()) {
@@ -224,7 +225,7 @@ void ChatLogic::SendAsync(const Caller& caller, int64_t recipient_id, std::strin
   store_.SendMessageAsync(
       caller.token_hash, caller.user_id, recipient_id, RecipientRoleFor(caller.role),
       std::move(content), clock_.Now(),
-      {settings->max_messages_per_minute, settings->max_messages_per_hour},
+      {settings->max_messages_per_minute, settings->max_messages_per_hour}, deadline,
       [this, hash = caller.token_hash,
        done = std::move(done)](absl::StatusOr<storage::SendOutcome> outcome) {
         // Ended through another core, or expired: it never comes back.

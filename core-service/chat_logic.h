@@ -70,9 +70,10 @@ class ChatLogic {
   // (with until); RESOURCE_EXHAUSTED rate-limited (retry-after). The send's own
   // statement also checks that the caller's session is still in force (else
   // UNAUTHENTICATED not-authenticated) and its user not banned (else PERMISSION_DENIED
-  // banned); those come before the content's errors.
+  // banned); those come before the content's errors. A send whose statement has not
+  // started by `deadline` (real time) is not stored: DEADLINE_EXCEEDED.
   void SendAsync(const Caller& caller, int64_t recipient_id, std::string content,
-                 std::function<void(absl::StatusOr<storage::Message>)> done);
+                 absl::Time deadline, std::function<void(absl::StatusOr<storage::Message>)> done);
   // NOT_FOUND unknown-message (absent or deleted); PERMISSION_DENIED not-owner; content
   // errors as SendAsync.
   absl::StatusOr<storage::Message> Update(const Caller& caller, int64_t message_id,

@@ -67,15 +67,27 @@ grpc::ServerUnaryReactor* ChatService::Logout(grpc::CallbackServerContext* conte
                        [this](const Caller& caller) { return logic_.Logout(caller); });
 }
 
+namespace {
+
+// `t` as an absl::Time; the far future for "no deadline".
+absl::Time FromSystemTime(std::chrono::system_clock::time_point t) {
+  return t == std::chrono::system_clock::time_point::max() ? absl::InfiniteFuture()
+                                                           : absl::FromChrono(t);
+}
+
+}  // namespace
+
 void ChatService::Send(std::string_view token, const v1::SendMessageRequest& request,
-                       v1::SendMessageResponse* response, RpcRunner::Finisher finish) {
+                       absl::Time deadline, v1::SendMessageResponse* response,
+                       RpcRunner::Finisher finish) {
   // The busiest call: no worker thread waits for its database round trips (a session
   // this core has not seen yet is looked up, then the send's batch checks the session
   // and stores); each step runs where the previous one's batch ended.
   logic_.AuthenticateToSendAsync(
-      token, [this, &request, response, finish = std::move(finish)](absl::StatusOr<Caller> caller) {
+      token, [this, &request, deadline, response,
+              finish = std::move(finish)](absl::StatusOr<Caller> caller) {
         if (!caller.ok()) return finish("", caller.status());
-        logic_.SendAsync(*caller, request.recipient_id(), request.content(),
+        logic_.SendAsync(*caller, request.recipient_id(), request.content(), deadline,
                          [response, user = StrCat(caller->user_id),
                           finish](absl::StatusOr<storage::Message> message) {
                            if (message.ok()) {
@@ -94,7 +106,8 @@ grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* 
                                                    v1::SendMessageResponse* response) {
   return runner_.RunAsync(context, "SendMessage",
                           [this, context, request, response](RpcRunner::Finisher finish) {
-                            Send(BearerToken(*context), *request, response, std::move(finish));
+                            Send(BearerToken(*context), *request, FromSystemTime(context->deadline()),
+                                 response, std::move(finish));
                           });
 }
 
@@ -168,6 +181,9 @@ grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext*
   call->pending = n;
   const auto deadline = context->deadline();
   const auto now = std::chrono::system_clock::now();
+  // When the sends still running are answered DEADLINE_EXCEEDED: none may be stored
+  // after that.
+  absl::Time answer_by = absl::InfiniteFuture();
   if (deadline != std::chrono::system_clock::time_point::max()) {
     // Early enough for the answer to reach the caller before it gives up, even from a
     // busy machine.
@@ -175,6 +191,7 @@ grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext*
         std::chrono::milliseconds(250),
         std::max(deadline - now, std::chrono::system_clock::duration::zero()) / 4);
     // A weak reference: the alarm is part of the call, which its sends own.
+    answer_by = absl::FromChrono(deadline - margin);
     std::weak_ptr<SendMessagesCall> weak = call;
     call->before_deadline.Set(deadline - margin, [weak](bool fired) {
       std::shared_ptr<SendMessagesCall> alive = weak.lock();
@@ -189,7 +206,7 @@ grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext*
   for (int i = 0; i < n; ++i) {
     const v1::SendMessageCall& c = call->request.calls(i);
     std::string ip = c.client_ip().empty() ? ClientIp(*context) : PrintableLine(c.client_ip());
-    Send(c.token(), c.request(), &call->sent[static_cast<size_t>(i)],
+    Send(c.token(), c.request(), answer_by, &call->sent[static_cast<size_t>(i)],
          [call, i, ip = std::move(ip), request_id = PrintableLine(c.request_id())](
              const std::string& user, const absl::Status& status) {
            RpcRunner::LogCall("SendMessage", user, ip, request_id, status);

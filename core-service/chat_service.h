@@ -79,9 +79,11 @@ class ChatService final : public v1::ChatService::CallbackService {
                                                std::string_view method, Body body);
   // One SendMessage for the session `token`: fills `response` (which, like `request`,
   // must live until then), then calls `finish` once, from any thread. A session this core
-  // has seen is not looked up (ChatLogic::AuthenticateToSendAsync).
+  // has seen is not looked up (ChatLogic::AuthenticateToSendAsync). Not stored if its
+  // statement has not started by `deadline` (ChatLogic::SendAsync).
   void Send(std::string_view token, const v1::SendMessageRequest& request,
-            v1::SendMessageResponse* response, RpcRunner::Finisher finish);
+            absl::Time deadline, v1::SendMessageResponse* response,
+            RpcRunner::Finisher finish);
   grpc::ServerUnaryReactor* Restrict(grpc::CallbackServerContext* context,
                                      std::string_view method, storage::RestrictionKind kind,
                                      const v1::RestrictRequest* request,

@@ -438,8 +438,21 @@ void PgStore::TakeSends(std::deque<PendingSend*>& queue, std::vector<PendingSend
   }
 }
 
-void PgStore::RunBatch(const std::vector<PendingSend*>& batch, ConnectionPool::Lease& lease,
+void PgStore::RunBatch(const std::vector<PendingSend*>& taken, ConnectionPool::Lease& lease,
                        std::vector<std::string>& hints) {
+  // A send whose caller has given up is not stored: its caller was told it failed (or
+  // will be), and a "failed" message that was stored comes back twice when retried.
+  const absl::Time now = absl::Now();
+  std::vector<PendingSend*> batch;
+  batch.reserve(taken.size());
+  for (PendingSend* p : taken) {
+    if (p->deadline > now) {
+      batch.push_back(p);
+    } else {
+      p->result = absl::DeadlineExceededError("the caller gave up before the send was stored");
+    }
+  }
+  if (batch.empty()) return;
   const absl::Status status = RunBatchOnce(batch, lease, hints);
   if (status.ok()) return;
   if (batch.size() > 1 && absl::IsInternal(status)) {
@@ -731,11 +744,13 @@ absl::StatusOr<SendOutcome> PgStore::SendMessage(int64_t sender_id, int64_t reci
 void PgStore::SendMessageAsync(std::string token_hash, int64_t sender_id,
                                int64_t recipient_id, std::optional<Role> recipient_role,
                                std::string content, absl::Time now, SendLimits limits,
+                               absl::Time deadline,
                                std::function<void(absl::StatusOr<SendOutcome>)> done) {
   auto send = std::make_unique<PendingSend>(sender_id, recipient_id, std::move(content), now,
                                             limits);
   send->CheckRules(recipient_role);
   send->token_hash = std::move(token_hash);
+  send->deadline = deadline;
   sends_.SubmitAsync(std::move(send), [done = std::move(done)](PendingSend& answered) {
     done(std::move(answered.result));
   });

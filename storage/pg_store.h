@@ -66,7 +66,7 @@ class PgStore : public Store {
                                           SendLimits limits) override;
   void SendMessageAsync(std::string token_hash, int64_t sender_id, int64_t recipient_id,
                         std::optional<Role> recipient_role, std::string content, absl::Time now,
-                        SendLimits limits,
+                        SendLimits limits, absl::Time deadline,
                         std::function<void(absl::StatusOr<SendOutcome>)> done) override;
   void SetExecutor(std::function<void(std::function<void()>)> executor) override;
   absl::StatusOr<Message> GetMessage(int64_t message_id) override;
@@ -114,6 +114,7 @@ class PgStore : public Store {
     std::string content;
     absl::Time now;
     SendLimits limits;
+    absl::Time deadline = absl::InfiniteFuture();  // real time (SendMessageAsync)
     bool done = false;
     std::condition_variable wake;  // done, or this caller may lead a batch
     std::function<void()> on_done;  // the Combiner's
@@ -139,7 +140,8 @@ class PgStore : public Store {
   absl::Status RunLookups(const std::vector<PendingLookup*>& batch);
   // Stores `batch` in one transaction and fills each result; `lease` keeps the
   // connection used and `hints` gets the hints of what was stored. A batch that fails
-  // for another reason than the connection is split: one bad send fails alone.
+  // for another reason than the connection is split: one bad send fails alone. A send
+  // past its deadline is not stored (DEADLINE_EXCEEDED).
   void RunBatch(const std::vector<PendingSend*>& batch, ConnectionPool::Lease& lease,
                 std::vector<std::string>& hints);
   absl::Status RunBatchOnce(const std::vector<PendingSend*>& batch,

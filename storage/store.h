@@ -175,10 +175,13 @@ class Store {
   // same transaction first checks that session `token_hash` is in force at `now` for
   // `sender_id` (else kNoSession) and that no admin's ban is in force on the sender
   // (else kAccountBanned), as FindSession would, so a caller may skip FindSession. An
-  // empty `token_hash` checks nothing.
+  // empty `token_hash` checks nothing. `deadline`, in real time (absl::Now, whatever
+  // `now` says): the caller has given up by then, so a send whose statement has not
+  // started by then is not stored and answers DEADLINE_EXCEEDED.
   virtual void SendMessageAsync(std::string token_hash, int64_t sender_id,
                                 int64_t recipient_id, std::optional<Role> recipient_role,
                                 std::string content, absl::Time now, SendLimits limits,
+                                absl::Time deadline,
                                 std::function<void(absl::StatusOr<SendOutcome>)> done) = 0;
   // Where the *Async methods wait for the database: `executor` runs a task on another
   // thread, and `done` then runs on such a thread, the calling one never waiting. With

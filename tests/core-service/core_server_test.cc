@@ -785,6 +785,47 @@ TEST_F(ChatServiceTest, SendMessagesAnswersBeforeItsDeadlineThoughASendIsStillRu
   EXPECT_EQ(Db("SELECT content" + NewMessages()), "held back");
 }
 
+TEST_F(ChatServiceTest, ASendStillQueuedWhenItsCallAnswersIsNeverStored) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account other = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  // The first call's send waits in its statement for this lock; the second call's send
+  // queues behind that batch and is answered DEADLINE_EXCEEDED before any batch takes it:
+  // a caller told so may send again, so it must not be stored as well.
+  pqxx::connection blocker(db_->url());
+  pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_lock($1)", pro.id);
+  std::thread first([&] {
+    v1::SendMessagesRequest request;
+    *request.add_calls() = SendMessageCallOf(member.token, pro.id, "in its statement");
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::SendMessagesResponse response;
+    EXPECT_TRUE(chat_->SendMessages(&context, request, &response).ok());
+  });
+  const auto running = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Db("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == "0" &&
+         std::chrono::steady_clock::now() < running) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  v1::SendMessagesRequest request;
+  *request.add_calls() = SendMessageCallOf(other.token, pro.id, "queued");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(800));
+  v1::SendMessagesResponse response;
+  const grpc::Status status = chat_->SendMessages(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  ASSERT_EQ(response.outcomes_size(), 1);
+  EXPECT_TRUE(IsError(ReplyOf(response.outcomes(0)), grpc::StatusCode::DEADLINE_EXCEEDED,
+                      "unavailable"));
+  pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_unlock($1)", pro.id);
+  first.join();
+  // The first call's answer came after its commit; by then the queued send's batch, had
+  // it had one, would have come and gone.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(Db("SELECT string_agg(content, ',' ORDER BY id)" + NewMessages()),
+            "in its statement");
+}
+
 // ===========================================================================
 // ChatService: UpdateMessage
 

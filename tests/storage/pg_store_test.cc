@@ -1030,7 +1030,7 @@ TEST_F(PgStoreTest, AsynchronousLookupsAndSendsAreAnsweredOnTheExecutor) {
                            });
     store.SendMessageAsync(Key("tok" + std::to_string(k)), members[k], pro, Role::kPro,
                            "async " + std::to_string(k), kT0, kUnlimited,
-                           [&, k](absl::StatusOr<SendOutcome> out) {
+                           absl::InfiniteFuture(), [&, k](absl::StatusOr<SendOutcome> out) {
                              sends[k] = std::move(out);
                              answer();
                            });
@@ -1065,7 +1065,7 @@ TEST_F(PgStoreTest, AsynchronousLookupsAndSendsAreAnsweredOnTheExecutor) {
   pool.join();
   bool inline_answer = false;
   store.SendMessageAsync(Key("tok0"), members[0], pro, Role::kPro, "inline", kT0, kUnlimited,
-                         [&](absl::StatusOr<SendOutcome> out) {
+                         absl::InfiniteFuture(), [&](absl::StatusOr<SendOutcome> out) {
                            inline_answer = out.ok() && out->kind == SendOutcome::Kind::kSent &&
                                            std::this_thread::get_id() == me;
                          });
@@ -1119,7 +1119,8 @@ TEST_F(PgStoreTest, AsynchronousSendsCheckTheirSessionInTheirOwnStatement) {
     HeldBatches held(executor);
     for (Case& c : cases) {
       store.SendMessageAsync(c.token_hash, c.sender, pro, Role::kPro, "checked", kT0,
-                             kUnlimited, [&](absl::StatusOr<SendOutcome> out) {
+                             kUnlimited, absl::InfiniteFuture(),
+                             [&](absl::StatusOr<SendOutcome> out) {
                                std::lock_guard lock(mu);
                                c.outcome = std::move(out);
                                ++answered;
@@ -1143,6 +1144,65 @@ TEST_F(PgStoreTest, AsynchronousSendsCheckTheirSessionInTheirOwnStatement) {
   EXPECT_EQ(Query("SELECT string_agg(sender_id::text, ',' ORDER BY id) FROM messages"
                   " WHERE recipient_id = " + std::to_string(pro)),
             std::to_string(alice) + "," + std::to_string(carol));
+  EXPECT_EQ(Query("SELECT count(*) FROM changes WHERE user_id = " + std::to_string(pro)), "2");
+  store.SetExecutor(nullptr);
+  pool.join();
+}
+
+TEST_F(PgStoreTest, ASendWhoseCallerGaveUpBeforeItsStatementIsNotStored) {
+  // A caller told "failed" would send again: a send still queued at its deadline must
+  // not be stored, while the sends of its batch that are still awaited are.
+  PgStore store(db_->url(), 8);
+  asio::thread_pool pool(2);
+  auto executor = [&pool](std::function<void()> task) { asio::post(pool, std::move(task)); };
+  store.SetExecutor(executor);
+  const int64_t pro = NewUser(Role::kPro);
+  const int64_t first = NewUser(Role::kMember);
+  const int64_t late = NewUser(Role::kMember);
+  const int64_t patient = NewUser(Role::kMember);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, absl::StatusOr<SendOutcome>> outcomes;
+  auto send = [&](int64_t sender, const std::string& content, absl::Time deadline) {
+    store.SendMessageAsync("", sender, pro, Role::kPro, content, kT0, kUnlimited, deadline,
+                           [&, content](absl::StatusOr<SendOutcome> out) {
+                             std::lock_guard lock(mu);
+                             outcomes.emplace(content, std::move(out));
+                             cv.notify_all();
+                           });
+  };
+  // Another session holds the lock that a send to `pro` takes: the first batch waits
+  // in its statement, and the next sends queue behind it (one batch at a time).
+  pqxx::connection blocker(db_->url());
+  pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_lock($1)", pro);
+  send(first, "first", absl::Now() + absl::Milliseconds(200));
+  const auto running = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") ==
+             "0" &&
+         std::chrono::steady_clock::now() < running) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  {
+    HeldBatches held(executor);
+    send(late, "late", absl::Now() + absl::Milliseconds(200));
+    send(patient, "patient", absl::InfiniteFuture());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_unlock($1)", pro);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return outcomes.size() == 3; }));
+  }
+  // The first send's statement had started: it is stored, though its caller gave up.
+  ASSERT_TRUE(outcomes.at("first").ok()) << outcomes.at("first").status();
+  EXPECT_EQ(outcomes.at("first")->kind, SendOutcome::Kind::kSent);
+  EXPECT_EQ(outcomes.at("late").status().code(), absl::StatusCode::kDeadlineExceeded)
+      << outcomes.at("late").status();
+  ASSERT_TRUE(outcomes.at("patient").ok()) << outcomes.at("patient").status();
+  EXPECT_EQ(outcomes.at("patient")->kind, SendOutcome::Kind::kSent);
+  EXPECT_EQ(Query("SELECT string_agg(content, ',' ORDER BY id) FROM messages"
+                  " WHERE recipient_id = " + std::to_string(pro)),
+            "first,patient");
   EXPECT_EQ(Query("SELECT count(*) FROM changes WHERE user_id = " + std::to_string(pro)), "2");
   store.SetExecutor(nullptr);
   pool.join();

@@ -87,6 +87,9 @@ class RpcRunner {
   // Runs `task` on a worker.
   void Post(std::function<void()> task) { asio::post(pool_, std::move(task)); }
 
+  // The workers, for timers whose handlers run there.
+  asio::thread_pool::executor_type Executor() { return pool_.get_executor(); }
+
   // Waits for every posted body to finish.
   void Join() { pool_.join(); }
 

@@ -1,5 +1,7 @@
 #include "core-service/subscription.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "common/strings.h"
 #include "core-service/errors.h"
@@ -20,7 +22,8 @@ Subscription::Subscription(grpc::CallbackServerContext* context,
       logic_(logic),
       runner_(runner),
       feed_(feed),
-      cursor_(request.after_change_id()) {
+      cursor_(request.after_change_id()),
+      retry_timer_(runner.Executor()) {
   std::lock_guard lock(mu_);
   PostLocked(&Subscription::Begin);
 }
@@ -109,10 +112,14 @@ void Subscription::Fetch() {
     return;
   }
   if (!changes.ok()) {
-    // The database is away; the next hint or the feed's reconnection wakes us again.
-    Log::Info(StrCat("Subscribe fetch failed: ", changes.status().message()));
+    // Only the first of a series: a database that is away fails every stream's reads.
+    if (failed_fetches_ == 0) {
+      Log::Info(StrCat("Subscribe fetch failed: ", changes.status().message()));
+    }
+    RetryLaterLocked();
     return;
   }
+  failed_fetches_ = 0;
   for (const storage::Change& change : *changes) {
     FillChange(change, caller.user_id, now, pending_.emplace_back());
     cursor_ = change.id;
@@ -121,6 +128,23 @@ void Subscription::Fetch() {
   if (static_cast<int64_t>(changes->size()) == kFetchBatch) fetch_again_ = true;
   WriteNextLocked();
   FetchIfDueLocked();
+}
+
+void Subscription::RetryLaterLocked() {
+  const absl::Duration delay =
+      std::min(kMaxRetryDelay, absl::Seconds(1) * (int64_t{1} << std::min(failed_fetches_, 5)));
+  ++failed_fetches_;
+  ++tasks_in_flight_;
+  retry_timer_.expires_after(absl::ToChronoMilliseconds(delay));
+  retry_timer_.async_wait([this](const asio::error_code& error) {
+    std::lock_guard lock(mu_);
+    // Aborted: the stream is ending (OnDone).
+    if (!error) {
+      fetch_again_ = true;
+      FetchIfDueLocked();
+    }
+    if (--tasks_in_flight_ == 0) idle_.notify_all();
+  });
 }
 
 void Subscription::WriteNextLocked() {
@@ -159,6 +183,7 @@ void Subscription::OnDone() {
     std::lock_guard lock(mu_);
     finished_ = true;
     handle = feed_handle_;
+    retry_timer_.cancel();
   }
   // No wake after this, and no database task still touching us.
   if (handle) feed_.Unsubscribe(*handle);

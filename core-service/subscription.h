@@ -7,6 +7,10 @@
 #include <mutex>
 #include <optional>
 
+#include <asio/steady_timer.hpp>
+
+#include "absl/time/time.h"
+
 #include "core-service/change_feed.h"
 #include "core-service/chat_logic.h"
 #include "core-service/rpc_runner.h"
@@ -18,12 +22,16 @@ namespace tchatator::core {
 // One ChatService.Subscribe stream. Authenticates on a worker, registers with the
 // change feed, and on every wake reads the changes after its cursor from the database
 // and writes them one at a time, in change order; it reads again only once all it read
-// is written (a client that stops reading stops the reads). Deletes itself when gRPC is done with
-// it, after any database work in flight.
+// is written (a client that stops reading stops the reads). A read that fails is tried
+// again after a backoff (1 s, doubling up to kMaxRetryDelay), so a change whose wake came
+// then is not held until the user's next one. Deletes itself when gRPC is done with it,
+// after any database work in flight.
 class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
  public:
   Subscription(grpc::CallbackServerContext* context, const v1::SubscribeRequest& request,
                ChatLogic& logic, RpcRunner& runner, ChangeFeed& feed);
+
+  static constexpr absl::Duration kMaxRetryDelay = absl::Seconds(30);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -35,6 +43,8 @@ class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
   void Fetch();    // on a worker
   // Starts a Fetch if a wake asked for one and all that was read is written.
   void FetchIfDueLocked();
+  // After a failed Fetch: fetches again once the backoff has passed.
+  void RetryLaterLocked();
   void WriteNextLocked();
   void FinishLocked(const grpc::Status& status);
   // Runs `task` on a worker, counted so that OnDone waits for it.
@@ -58,6 +68,8 @@ class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
   bool fetch_again_ = false;
   bool finished_ = false;
   int tasks_in_flight_ = 0;
+  asio::steady_timer retry_timer_;  // its wait counts as a task in flight
+  int failed_fetches_ = 0;          // in a row
 };
 
 }  // namespace tchatator::core

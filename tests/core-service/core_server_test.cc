@@ -18,6 +18,7 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/settings.h"
@@ -1185,6 +1186,54 @@ TEST_F(CoreServerTest, ASubscriberThatStopsReadingStopsTheStreamsReads) {
     ASSERT_EQ(change.message().message_id(), sent[i]) << "message " << i;
   }
   EXPECT_EQ(Db(read_count), std::to_string(kMessages));
+  context.TryCancel();
+}
+
+TEST_F(CoreServerTest, AStreamWhoseReadFailedReadsAgainWithoutWaitingForAnotherChange) {
+  // The hint of a change wakes the stream once: if that read fails (the database
+  // refuses it for a moment), the stream must try again by itself, not hold the change
+  // until the user's next one.
+  const std::unique_ptr<LiveServer> live = StartLiveServer();
+  ASSERT_NE(live, nullptr);
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.AddMetadata("authorization", "Bearer " + member.token);
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader =
+      live->chat->Subscribe(&context, v1::SubscribeRequest());
+  reader->WaitForInitialMetadata();
+  ASSERT_EQ(context.GetServerInitialMetadata().count("tchatator-subscribed"), 1u);
+
+  // While `refuse_reads` has a row, marking a message read fails; every refusal is
+  // counted by a sequence, which a rollback does not undo.
+  Db("CREATE TABLE refuse_reads (x int); INSERT INTO refuse_reads VALUES (1);"
+     " CREATE SEQUENCE refused_reads;"
+     " CREATE FUNCTION refuse_read() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+     "  IF EXISTS (SELECT 1 FROM refuse_reads) THEN"
+     "   PERFORM nextval('refused_reads'); RAISE EXCEPTION 'reads refused';"
+     "  END IF; RETURN NEW; END $$;"
+     " CREATE TRIGGER refuse_read BEFORE UPDATE OF read_at ON messages"
+     "  FOR EACH ROW EXECUTE FUNCTION refuse_read(); SELECT 1");
+  absl::Cleanup drop = [] {
+    Db("DROP TRIGGER refuse_read ON messages; DROP FUNCTION refuse_read();"
+       " DROP TABLE refuse_reads; DROP SEQUENCE refused_reads; SELECT 1");
+  };
+  const int64_t sent = Send(pro, member, "held by a failed read");
+  const auto refused = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Db("SELECT is_called FROM refused_reads") != "t" &&
+         std::chrono::steady_clock::now() < refused) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(Db("SELECT is_called FROM refused_reads"), "t") << "the stream never read";
+  Db("DELETE FROM refuse_reads; SELECT 1");
+
+  v1::Change change;
+  ASSERT_TRUE(reader->Read(&change)) << "the change never came";
+  EXPECT_EQ(change.kind(), v1::CHANGE_KIND_NEW_MESSAGE);
+  EXPECT_EQ(change.message().message_id(), sent);
+  EXPECT_EQ(Db("SELECT read_at IS NOT NULL FROM messages WHERE id = " + std::to_string(sent)),
+            "t");
   context.TryCancel();
 }
 

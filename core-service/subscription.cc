@@ -60,6 +60,10 @@ void Subscription::Begin() {
   if (cursor_ <= 0 && ClientMetadata(*context_, "tchatator-resume").empty()) {
     cursor_ = *latest;
   }
+  // A cursor beyond every change of the user was never handed out (or the database was
+  // restored from an older backup): the changes to come could be numbered below it and
+  // skipped. Nothing lies beyond the latest, so starting there loses nothing.
+  cursor_ = std::min(cursor_, *latest);
   feed_handle_ = feed_.Subscribe(caller_->user_id, [this] { Wake(); });
   // Tells the gateway the stream is accepted (a refusal sends trailers only), and from
   // which change it starts: a stream that breaks before its first change resumes from

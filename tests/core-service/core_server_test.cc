@@ -1237,6 +1237,38 @@ TEST_F(CoreServerTest, AStreamWhoseReadFailedReadsAgainWithoutWaitingForAnotherC
   context.TryCancel();
 }
 
+TEST_F(CoreServerTest, AStreamResumedBeyondEveryChangeStartsFromTheLatest) {
+  // A cursor no change has reached yet (a client's mistake, a database restored from an
+  // older backup) must not make the stream skip the changes to come.
+  const std::unique_ptr<LiveServer> live = StartLiveServer();
+  ASSERT_NE(live, nullptr);
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const int64_t before = Send(pro, member, "before");
+  const std::string latest =
+      Db("SELECT max(id) FROM changes WHERE user_id = " + std::to_string(member.id));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.AddMetadata("authorization", "Bearer " + member.token);
+  context.AddMetadata("tchatator-resume", "1");
+  v1::SubscribeRequest request;
+  request.set_after_change_id(std::stoll(latest) + 1'000'000'000);
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader =
+      live->chat->Subscribe(&context, request);
+  reader->WaitForInitialMetadata();
+  const auto& metadata = context.GetServerInitialMetadata();
+  ASSERT_EQ(metadata.count("tchatator-after-change-id"), 1u);
+  EXPECT_EQ(std::string(metadata.find("tchatator-after-change-id")->second.data(),
+                        metadata.find("tchatator-after-change-id")->second.size()),
+            latest);
+  const int64_t after = Send(pro, member, "after");
+  v1::Change change;
+  ASSERT_TRUE(reader->Read(&change)) << "the change never came";
+  EXPECT_EQ(change.message().message_id(), after);
+  EXPECT_NE(change.message().message_id(), before);
+  context.TryCancel();
+}
+
 TEST_F(CoreServerTest, ASecondCoreDoesNotShareABusyPort) {
   // gRPC binds with SO_REUSEPORT: without a check, a core started on the port of one
   // still running would take part of its connections.

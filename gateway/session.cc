@@ -375,9 +375,12 @@ void Session::Watch() {
       return;
     }
     if (now >= request_deadline) {
+      // Then closed: the rest of the request may still come, and no line of it can be
+      // told from a request of its own (a content's lines least of all).
       parser_.Reset();
       in_request_ = false;
-      Answer(ErrorReply(kMisformatted, "incomplete-request", "request not finished in time"),
+      Answer(ErrorReply(kMisformatted, "incomplete-request", "request not finished in time",
+                        /*close=*/true),
              "-");
       continue;
     }

@@ -58,31 +58,53 @@ bool SendAll(int fd, const std::string& bytes) {
   return true;
 }
 
-TEST(TimeoutTest, UnfinishedRequestIs416IncompleteRequest) {
+TEST(TimeoutTest, UnfinishedRequestIs416IncompleteRequestThenTheConnectionCloses) {
   StackOptions options;
   options.gateway_env["TCHATATOR_REQUEST_TIMEOUT_SECONDS"] = "1";
   Stack stack(options);
+  {
+    Client c = stack.Connect();
+    const Clock::time_point start = Clock::now();
+    ASSERT_TRUE(c.Send("SEND_MSG\ntoken:abc\nrecipient-id:2\n"));
+    EXPECT_TRUE(IsError(c.Read(4s), "416/MISFMT", "incomplete-request"));
+    EXPECT_GE(MillisSince(start), 900);
+    EXPECT_LE(MillisSince(start), 5000);
+    std::string received;
+    EXPECT_TRUE(c.WaitClosed(4s, &received));
+    EXPECT_EQ(received, "");
+  }
+  {
+    // A line left half-sent counts too.
+    Client c = stack.Connect();
+    const Clock::time_point start = Clock::now();
+    ASSERT_TRUE(c.Send("PIN"));
+    EXPECT_TRUE(IsError(c.Read(4s), "416/MISFMT", "incomplete-request"));
+    EXPECT_GE(MillisSince(start), 900);
+    EXPECT_TRUE(c.WaitClosed(4s));
+  }
+  // The rest of a content that comes late is never read as requests of its own: a
+  // message quoting a command must not run it.
+  const Session member = LoginNew(stack, "member");
+  const Session pro = LoginNew(stack, "pro");
+  Client other = stack.Connect();
+  const Response sent = SendMsg(other, pro.token, member.user.id, "to be kept");
+  ASSERT_TRUE(IsOk(sent, {"message-id", "sent-at"})) << sent.raw;
+  const std::string kept = std::string(sent.Get("message-id"));
   Client c = stack.Connect();
-  Clock::time_point start = Clock::now();
-  ASSERT_TRUE(c.Send("SEND_MSG\ntoken:abc\nrecipient-id:2\n"));
+  const std::string rest = "DEL_MSG\ntoken:" + pro.token + "\nmessage-id:" + kept + "\n";
+  const std::string content = "Quote:\n" + rest;
+  ASSERT_TRUE(c.Send("SEND_MSG\ntoken:" + pro.token + "\nrecipient-id:" +
+                     std::to_string(member.user.id) + "\nmessage-length:" +
+                     std::to_string(content.size() - 1) + "\ncontent:Quote:\n"));
   EXPECT_TRUE(IsError(c.Read(4s), "416/MISFMT", "incomplete-request"));
-  EXPECT_GE(MillisSince(start), 900);
-  EXPECT_LE(MillisSince(start), 5000);
-  EXPECT_TRUE(Alive(c)) << "the connection stays usable";
-
-  // A line left half-sent counts too, and it is dropped: it does not prefix the next.
-  start = Clock::now();
-  ASSERT_TRUE(c.Send("PIN"));
-  EXPECT_TRUE(IsError(c.Read(4s), "416/MISFMT", "incomplete-request"));
-  EXPECT_GE(MillisSince(start), 900);
-  EXPECT_TRUE(Alive(c));
-
-  // A content cut short too.
-  start = Clock::now();
-  ASSERT_TRUE(c.Send("SEND_MSG\ntoken:abc\nrecipient-id:2\nmessage-length:10\ncontent:abc\n"));
-  EXPECT_TRUE(IsError(c.Read(4s), "416/MISFMT", "incomplete-request"));
-  EXPECT_TRUE(Alive(c));
-  EXPECT_EQ(c.ReadFor(100ms), "");
+  c.Send(rest);
+  std::string received;
+  EXPECT_TRUE(c.WaitClosed(4s, &received));
+  EXPECT_EQ(received, "");
+  const Response history =
+      other.Request("GET_HISTORY", {{"token", pro.token},
+                                    {"user-id", std::to_string(member.user.id)}});
+  EXPECT_NE(history.raw.find("content:to be kept"), std::string::npos) << history.raw;
 }
 
 TEST(TimeoutTest, IdleConnectionClosedPingKeepsAlive) {

@@ -208,9 +208,17 @@ absl::Status ChatLogic::TakeAdminKey() {
   return absl::IsNotFound(user.status()) ? absl::OkStatus() : user.status();
 }
 
-absl::Status ChatLogic::Logout(const Caller& caller) {
-  sessions_.Erase(caller.token_hash);
-  return store_.DeleteSession(caller.token_hash);
+absl::StatusOr<int64_t> ChatLogic::Logout(std::string_view token) {
+  if (token.empty() || token.size() > kMaxSecretBytes) return NotAuthenticated();
+  const std::string hash = Sha256Hex(token);
+  absl::StatusOr<storage::Session> session = store_.FindSession(hash, clock_.Now());
+  if (absl::IsNotFound(session.status())) return NotAuthenticated();
+  if (!session.ok()) return session.status();
+  sessions_.Erase(hash);
+  absl::Status deleted = store_.DeleteSession(hash);
+  // Ended meanwhile, through another connection: ended all the same.
+  if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+  return session->user_id;
 }
 
 absl::Status ChatLogic::CheckContent(std::string_view content, const Settings& settings) const {

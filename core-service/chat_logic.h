@@ -62,7 +62,10 @@ class ChatLogic {
   // SendAsync only, whose statement checks both.
   void AuthenticateToSendAsync(std::string_view token,
                                std::function<void(absl::StatusOr<Caller>)> done);
-  absl::Status Logout(const Caller& caller);
+  // Ends the session of `token`, also while an admin ban is in force on its user (the
+  // ban refuses its requests, not its end). Returns the session's user.
+  // UNAUTHENTICATED not-authenticated for an unknown, expired or ended session.
+  absl::StatusOr<int64_t> Logout(std::string_view token);
 
   // Stores a message once every rule passes, answering through `done` as
   // AuthenticateAsync does: INVALID_ARGUMENT empty-content, content-too-long, bad-value;

@@ -63,8 +63,12 @@ grpc::ServerUnaryReactor* ChatService::Login(grpc::CallbackServerContext* contex
 
 grpc::ServerUnaryReactor* ChatService::Logout(grpc::CallbackServerContext* context,
                                               const v1::LogoutRequest*, v1::LogoutResponse*) {
-  return Authenticated(context, "Logout",
-                       [this](const Caller& caller) { return logic_.Logout(caller); });
+  return runner_.Run(context, "Logout", [this, context](std::string& user) -> absl::Status {
+    absl::StatusOr<int64_t> ended = logic_.Logout(BearerToken(*context));
+    if (!ended.ok()) return ended.status();
+    user = StrCat(*ended);
+    return absl::OkStatus();
+  });
 }
 
 namespace {

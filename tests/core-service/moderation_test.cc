@@ -305,8 +305,11 @@ TEST_F(ModerationTest, AdminBanEndsExistingSessionsAndRefusesLogin) {
     v1::ListUnreadResponse unread;
     EXPECT_TRUE(IsBanned(UnreadCall(Bearer(token), &unread)));
     EXPECT_EQ(unread.messages_size(), 0);
-    EXPECT_TRUE(IsBanned(LogoutCall(Bearer(token))));
   }
+  // Ending a session is not refused (DISCONNECTED): the phone's session ends for good.
+  EXPECT_TRUE(IsOk(LogoutCall(Bearer(phone.token()))));
+  EXPECT_TRUE(IsError(LogoutCall(Bearer(phone.token())), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
   v1::LoginResponse refused;
   EXPECT_TRUE(IsBanned(LoginCall(member.api_key, &refused)));
   EXPECT_TRUE(refused.token().empty());
@@ -331,7 +334,9 @@ TEST_F(ModerationTest, AdminBanEndsExistingSessionsAndRefusesLogin) {
   const std::vector<v1::Message> unread = Unread(member);
   ASSERT_EQ(unread.size(), 1u);
   EXPECT_EQ(unread[0].message_id(), received);
-  EXPECT_TRUE(IsOk(LogoutCall(Bearer(phone.token()))));
+  // The session ended during the ban stays ended.
+  EXPECT_TRUE(IsError(UnreadCall(Bearer(phone.token())), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
 }
 
 TEST_F(ModerationTest, AdminBanEndsALiveSubscriptionAtItsNextChange) {

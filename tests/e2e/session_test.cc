@@ -31,6 +31,23 @@ TEST_F(SessionTest, DisconnectedClosesConnectionAndEndsSession) {
                    {"token", "user-id", "role"}));
 }
 
+TEST_F(SessionTest, DisconnectedEndsTheSessionOfAUserUnderABan) {
+  // A ban refuses the user's requests; it must not keep alive a session its user ends.
+  Session m = LoginNew(stack(), "member");
+  Session admin = LoginNew(stack(), "admin");
+  const std::string id = std::to_string(m.user.id);
+  ASSERT_TRUE(IsOk(admin.conn.Request("BAN_USER", {{"token", admin.token}, {"user-id", id}}),
+                   {"user-id"}));
+  ASSERT_TRUE(m.conn.Send("DISCONNECTED\n"));
+  EXPECT_EQ(m.conn.Read(3s).raw, "200/OK\n\n");
+  EXPECT_TRUE(m.conn.WaitClosed(3s));
+  ASSERT_TRUE(IsOk(admin.conn.Request("UNBAN_USER", {{"token", admin.token}, {"user-id", id}}),
+                   {"user-id"}));
+  Client other = stack().Connect();
+  EXPECT_TRUE(IsError(other.Request("GET_UNREAD", {{"token", m.token}}), "401/UNAUTH",
+                      "not-authenticated"));
+}
+
 TEST_F(SessionTest, DisconnectedWithoutSessionJustCloses) {
   Client c = stack().Connect();
   ASSERT_TRUE(c.Send("DISCONNECTED\n\n"));

@@ -77,7 +77,13 @@ ParseOutcome RequestParser::Next(std::string_view& input) {
     const void* nl = std::memchr(input.data(), '\n', input.size());
     const size_t take =
         nl == nullptr ? input.size() : static_cast<const char*>(nl) - input.data();
-    if (line_.size() + take > limits_.max_line_bytes) {
+    // A '\r' that ends the line (the "\r\n" ending the contract accepts) is not counted:
+    // one more byte may wait if it is a '\r', which the next must then end.
+    const size_t length = line_.size() + take;
+    const bool ends_with_cr =
+        take > 0 ? input[take - 1] == '\r' : (!line_.empty() && line_.back() == '\r');
+    if (length > limits_.max_line_bytes &&
+        !(length == limits_.max_line_bytes + 1 && ends_with_cr)) {
       state_ = State::kClosed;
       input = {};
       line_.clear();

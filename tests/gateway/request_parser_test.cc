@@ -1043,9 +1043,13 @@ TEST(RequestParser, AcceptsLineOfExactlyMaxLineBytes) {
   const ParserLimits limits = Limits(16, 16384);
   EXPECT_TRUE(OutcomesAre("LOGIN\napi-token:123456\n",  // 16 bytes
                           {Req(Command::kLogin, {{"api-token", "123456"}})}, limits));
-  // The '\n' is not counted; the trailing "\r" of a line of 15 bytes is fine too.
+  // The '\n' is not counted, nor the '\r' of a "\r\n" ending.
   EXPECT_TRUE(OutcomesAre("LOGIN\napi-token:12345\r\n",
                           {Req(Command::kLogin, {{"api-token", "12345"}})}, limits));
+  EXPECT_TRUE(OutcomesAre("LOGIN\r\napi-token:123456\r\nPING\r\n",
+                          {Req(Command::kLogin, {{"api-token", "123456"}}),
+                           Req(Command::kPing)},
+                          limits));
 }
 
 TEST(RequestParser, ClosesOnLineLongerThanMaxLineBytes) {
@@ -1054,6 +1058,13 @@ TEST(RequestParser, ClosesOnLineLongerThanMaxLineBytes) {
                           {ErrClose("request-too-large")}, limits));
   EXPECT_TRUE(OutcomesAre("PING\nABCDEFGHIJKLMNOPQ\nPING\n",
                           {Req(Command::kPing), ErrClose("request-too-large")}, limits));
+  // 17 bytes before a "\r\n", or 16 and a '\r' that does not end the line.
+  EXPECT_TRUE(OutcomesAre("LOGIN\napi-token:1234567\r\nPING\n",
+                          {ErrClose("request-too-large")}, limits));
+  EXPECT_TRUE(OutcomesAre("LOGIN\napi-token:123456\rx\nPING\n",
+                          {ErrClose("request-too-large")}, limits));
+  EXPECT_TRUE(OutcomesAre("LOGIN\napi-token:123456\r\r\nPING\n",
+                          {ErrClose("request-too-large")}, limits));
   // A content line counts as a line.
   EXPECT_TRUE(OutcomesAre(
       "UPDT_MSG\ntoken:t\nmessage-id:1\nmessage-length:9\ncontent:0123\n"

@@ -133,8 +133,16 @@ void Session::OnReadable(const asio::error_code& error) {
     return;
   }
   if (ec == asio::error::eof || (!ec && n == 0)) {
-    // The client ended its side (nc -N): what it asked for is still answered.
+    // The client ended its side (nc -N): what it asked for is still answered, and a
+    // request it began and can no longer finish is answered too.
     peer_ended_ = true;
+    if (in_request_ && !close_after_flush_) {
+      parser_.Reset();
+      in_request_ = false;
+      Answer(ErrorReply(kMisformatted, "incomplete-request",
+                        "the stream ended inside a request", /*close=*/true),
+             "-");
+    }
     if (fin_sent_) {
       Close();
     } else {

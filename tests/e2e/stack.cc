@@ -199,6 +199,10 @@ Client& Client::operator=(Client&& other) noexcept {
   return *this;
 }
 
+void Client::EndWriting() {
+  if (fd_ >= 0) shutdown(fd_, SHUT_WR);
+}
+
 void Client::Close() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;

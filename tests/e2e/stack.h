@@ -92,6 +92,8 @@ class Client {
   std::string ReadFor(std::chrono::milliseconds within);
   // Bytes received but not yet consumed by Read().
   const std::string& pending() const { return buffer_; }
+  // Ends the client's side of the stream (shutdown SHUT_WR); reading goes on.
+  void EndWriting();
   void Close();
 
  private:

@@ -107,6 +107,34 @@ TEST(TimeoutTest, UnfinishedRequestIs416IncompleteRequestThenTheConnectionCloses
   EXPECT_NE(history.raw.find("content:to be kept"), std::string::npos) << history.raw;
 }
 
+TEST(TimeoutTest, ARequestTheClientEndsItsStreamInsideIsAnsweredBeforeTheClose) {
+  Stack stack;
+  for (const std::string& unfinished :
+       {std::string("GET_HISTORY\ntoken:abc\n"), std::string("PING"),
+        std::string("SEND_MSG\ntoken:abc\nrecipient-id:2\nmessage-length:10\ncontent:abc\n")}) {
+    SCOPED_TRACE(unfinished);
+    Client c = stack.Connect();
+    ASSERT_TRUE(c.Send("PING\n" + unfinished));
+    c.EndWriting();
+    EXPECT_TRUE(IsOk(c.Read(4s), {}));
+    const Response cut = c.Read(4s);
+    EXPECT_EQ(cut.raw,
+              "416/MISFMT\nerror:incomplete-request\nmessage:the stream ended inside a "
+              "request\n\n");
+    std::string after;
+    EXPECT_TRUE(c.WaitClosed(4s, &after));
+    EXPECT_EQ(after, "");
+  }
+  // A stream that ends between requests gets no extra answer.
+  Client c = stack.Connect();
+  ASSERT_TRUE(c.Send("PING\n"));
+  c.EndWriting();
+  EXPECT_TRUE(IsOk(c.Read(4s), {}));
+  std::string after;
+  EXPECT_TRUE(c.WaitClosed(4s, &after));
+  EXPECT_EQ(after, "");
+}
+
 TEST(TimeoutTest, IdleConnectionClosedPingKeepsAlive) {
   StackOptions options;
   options.gateway_env["TCHATATOR_IDLE_TIMEOUT_SECONDS"] = "2";

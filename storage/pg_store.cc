@@ -156,6 +156,12 @@ std::vector<Statement> Statements() {
        "  count(*) FILTER (WHERE m.unread)"
        " FROM mine m JOIN users u ON u.id = m.peer"
        " GROUP BY u.id ORDER BY max(m.id) DESC"},
+      // A block replaces the blocks its setter has in force on the target in the same
+      // scope: BLOCK_USER says when the block ends, whether sooner or later than before.
+      {"replace_blocks",
+       "UPDATE restrictions SET lifted_at = tch_ts($4)"
+       " WHERE target_id = $1 AND set_by = $2 AND scope_id IS NOT DISTINCT FROM $3"
+       " AND kind = 'block' AND lifted_at IS NULL"},
       {"add_restriction",
        "INSERT INTO restrictions (target_id, set_by, scope_id, kind, until, created_at)"
        " VALUES ($1, $2, $3, $4, tch_ts($5), tch_ts($6))"},
@@ -851,6 +857,9 @@ absl::Status PgStore::AddRestriction(int64_t target_id, int64_t set_by,
   return Transact([&](pqxx::work& txn) -> absl::Status {
     std::optional<int64_t> until_us;
     if (kind == RestrictionKind::kBlock && until) until_us = ToMicros(*until);
+    if (kind == RestrictionKind::kBlock) {
+      txn.exec_prepared("replace_blocks", target_id, set_by, scope_id, ToMicros(now));
+    }
     txn.exec_prepared("add_restriction", target_id, set_by, scope_id, KindName(kind), until_us,
                       ToMicros(now));
     txn.commit();

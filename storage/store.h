@@ -213,7 +213,8 @@ class Store {
   virtual absl::StatusOr<std::vector<Conversation>> ListConversations(int64_t user_id) = 0;
 
   // Records a restriction on what `target_id` may send: to `scope_id` only, or to
-  // everyone when nullopt. `until` is required for a block and ignored for a ban.
+  // everyone when nullopt. `until` is required for a block and ignored for a ban. A
+  // block replaces the blocks in force that `set_by` set on the target in that scope.
   virtual absl::Status AddRestriction(int64_t target_id, int64_t set_by,
                                       std::optional<int64_t> scope_id, RestrictionKind kind,
                                       std::optional<absl::Time> until, absl::Time now) = 0;

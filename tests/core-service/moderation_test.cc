@@ -208,6 +208,16 @@ TEST_F(ModerationTest, RefusedSendNamesTheLatestEndOfTheBlocksInForce) {
   // A new, longer block of the same pro extends it.
   ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 10)));
   EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T21:15:01Z"));
+  // A new, shorter one replaces it too: the end it answers is the one in force.
+  v1::RestrictResponse shorter;
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 1, &shorter)));
+  EXPECT_EQ(FromProto(shorter.until()), absl::FromCivil(absl::CivilSecond(2026, 11, 26, 12, 15, 1),
+                                                        absl::UTCTimeZone()));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T12:15:01Z"));
+  // Another setter's block stays as it was: an admin's outlasts the pro's.
+  ASSERT_TRUE(IsOk(BlockCall(admin, member.id, 5)));
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id, 2)));
+  EXPECT_TRUE(IsBlocked(Try(member, pro), "2026-11-26T16:15:01Z"));
   // Bans are checked first.
   ASSERT_TRUE(IsOk(BanCall(pro, member.id)));
   EXPECT_TRUE(IsBanned(Try(member, pro)));

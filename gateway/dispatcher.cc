@@ -91,8 +91,8 @@ std::string ResolveToken(const Request& request, ConnectionState& state) {
   const std::string* token = request.Find("token");
   if (token == nullptr) return "";
   std::string resolved = *token;
-  if (!state.login_api_key.empty() && ConstantTimeEquals(*token, state.login_api_key)) {
-    resolved = state.login_token;
+  for (const auto& [api_key, session_token] : state.login_aliases) {
+    if (ConstantTimeEquals(*token, api_key)) resolved = session_token;
   }
   state.last_token = resolved;
   return resolved;
@@ -180,8 +180,12 @@ asio::awaitable<Reply> Dispatcher::Login(const Request& request, CallContext& ca
   auto result = co_await core_.Call<v1::LoginResponse>(TCHATATOR_RPC(Login), std::move(rpc), call);
   if (!result.status.ok()) co_return Failure(result);
   const v1::LoginResponse& r = result.response;
-  state.login_api_key = *request.Find("api-token");
-  state.login_token = r.token();
+  const std::string& api_key = *request.Find("api-token");
+  std::erase_if(state.login_aliases, [&](const auto& alias) { return alias.first == api_key; });
+  if (state.login_aliases.size() == kMaxLoginAliases) {
+    state.login_aliases.erase(state.login_aliases.begin());
+  }
+  state.login_aliases.emplace_back(api_key, r.token());
   state.last_token = r.token();
   state.user_id = std::to_string(r.user_id());
   state.authenticated = true;

@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 
@@ -17,11 +19,15 @@
 namespace tchatator::gateway {
 
 // What the gateway remembers about one connection between requests.
+// LOGINs on one connection whose API key stands for their token (the oldest goes first).
+inline constexpr size_t kMaxLoginAliases = 8;
+
 struct ConnectionState {
   std::string client_ip;
   std::string user_id;        // set by LOGIN on this connection, for logs
-  std::string login_api_key;  // the API key of that LOGIN (legacy clients resend it)
-  std::string login_token;    // the session token that LOGIN returned
+  // The API key and session token of each LOGIN on this connection, latest last, each
+  // key once, at most kMaxLoginAliases: legacy clients resend the key as their token.
+  std::vector<std::pair<std::string, std::string>> login_aliases;
   std::string last_token;     // the session used last here: DISCONNECTED ends it
   bool authenticated = false; // a LOGIN succeeded, or the core accepted a token
   uint64_t requests = 0;

@@ -107,6 +107,20 @@ TEST_F(SessionTest, ApiKeyAcceptedAsTokenOnlyOnItsLoginConnection) {
   EXPECT_TRUE(IsError(other.Request("GET_UNREAD", {{"token", m.user.api_key}}), "401/UNAUTH",
                       "not-authenticated"));
   EXPECT_TRUE(Alive(other));
+  // Each LOGIN on a connection keeps its key usable there: a second user's LOGIN on
+  // m's connection leaves m's key standing for m's session.
+  ASSERT_TRUE(IsOk(m.conn.Request("LOGIN", {{"api-token", pro.api_key}}),
+                   {"token", "user-id", "role"}));
+  const Response again = SendMsg(m.conn, m.user.api_key, pro.id, "toujours moi");
+  ASSERT_TRUE(IsOk(again, {"message-id", "sent-at"}));
+  EXPECT_EQ(stack().db().Query("SELECT sender_id FROM messages WHERE id = " +
+                               again.Get("message-id")),
+            std::to_string(m.user.id));
+  const Response reply = SendMsg(m.conn, pro.api_key, m.user.id, "et moi");
+  ASSERT_TRUE(IsOk(reply, {"message-id", "sent-at"}));
+  EXPECT_EQ(stack().db().Query("SELECT sender_id FROM messages WHERE id = " +
+                               reply.Get("message-id")),
+            std::to_string(pro.id));
 }
 
 TEST_F(SessionTest, RegeneratingAKeyEndsEverySessionItOpened) {

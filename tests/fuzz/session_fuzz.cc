@@ -311,8 +311,9 @@ Expected BadValue(std::string what) {
 // calls the core must receive.
 
 struct Model {
-  std::string login_api_key;  // of the last successful LOGIN on this connection
-  std::string login_token;    // the token it returned
+  // (API key, token) of each successful LOGIN on this connection, latest last, each key
+  // once, the oldest dropped beyond kMaxLoginAliases.
+  std::vector<std::pair<std::string, std::string>> login_aliases;
   std::string last_token;     // the session DISCONNECTED ends
   bool subscribed = false;
 };
@@ -322,6 +323,9 @@ struct Plan {
   std::vector<std::string> calls;  // FakeKeys, in order
   std::vector<Expected> events;    // frames the accepted subscription may deliver
   bool closes = false;             // the last response closes the connection
+  // The input ends inside a request: its answer (the last response) comes only once
+  // the client ends its side.
+  bool last_after_end_of_stream = false;
 };
 
 class Oracle {
@@ -360,7 +364,9 @@ class Oracle {
     std::string token;
     if (const std::string* t = r.Find("token")) {
       token = *t;
-      if (!m_.login_api_key.empty() && *t == m_.login_api_key) token = m_.login_token;
+      for (const auto& [key, alias_token] : m_.login_aliases) {
+        if (*t == key) token = alias_token;
+      }
       m_.last_token = token;
     }
     // Before anything else: a token no session can have (and no gRPC header can carry).
@@ -376,8 +382,11 @@ class Oracle {
         FakeAnswer a = Call(Method::kLogin, "", {key});
         if (a.code != grpc::StatusCode::OK) return Failure(a, what);
         const v1::LoginResponse p = LoginPayload(a.seed);
-        m_.login_api_key = key;
-        m_.login_token = p.token();
+        std::erase_if(m_.login_aliases, [&](const auto& alias) { return alias.first == key; });
+        if (m_.login_aliases.size() == gateway::kMaxLoginAliases) {
+          m_.login_aliases.erase(m_.login_aliases.begin());
+        }
+        m_.login_aliases.emplace_back(key, p.token());
         m_.last_token = p.token();
         return Ok(what).Add("token", p.token()).Add("user-id", p.user_id()).Add("role", RoleName(p.role()));
       }
@@ -553,6 +562,14 @@ Plan MakePlan(std::string_view data, const gateway::ParserLimits& limits) {
       oracle.Serve(std::get<Request>(outcome));
     }
     plan.closes = plan.responses.back().closes;
+  }
+  if (!plan.closes && parser.InRequest()) {
+    Expected e = Error("416/MISFMT", "incomplete-request", "the stream ended inside a request",
+                       "the request the end of stream cut");
+    e.closes = true;
+    plan.responses.push_back(std::move(e));
+    plan.closes = true;
+    plan.last_after_end_of_stream = true;
   }
   return plan;
 }
@@ -848,7 +865,11 @@ class Connection {
     return next_ < chunks_.size();
   }
 
-  bool Answered() const { return responses_.size() >= plan_.responses.size() || eof_; }
+  bool Answered() const {
+    return responses_.size() + (plan_.last_after_end_of_stream ? 1 : 0) >=
+               plan_.responses.size() ||
+           eof_;
+  }
 
   void ShutdownWrite() {
     if (!shut_) ::shutdown(fd_, SHUT_WR);

@@ -70,6 +70,9 @@ void Subscription::Begin() {
   // there, not from the latest change of its next start.
   context_->AddInitialMetadata("tchatator-subscribed", "1");
   context_->AddInitialMetadata("tchatator-after-change-id", StrCat(cursor_));
+  // Whose events these are: a gateway tells a second SUBSCRIBE of the same user on a
+  // connection from another user's.
+  context_->AddInitialMetadata("tchatator-user-id", StrCat(caller_->user_id));
   StartSendInitialMetadata();
   // A resumed stream may have missed changes: read them now.
   fetching_ = true;

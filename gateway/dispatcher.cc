@@ -391,9 +391,26 @@ asio::awaitable<Reply> Dispatcher::PollChanges(const Request& /*request*/, CallC
 
 asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallContext& call,
                                              ConnectionState& state) {
-  if (state.events) co_return Ok(ResponseWriter(kOk));
   // No co_await among the arguments: GCC 12 mishandles temporaries around it.
   asio::any_io_executor executor = co_await asio::this_coro::executor;
+  if (state.events) {
+    // Subscribed already: the session is checked as on a fresh connection (the core
+    // accepting a stream that delivers nothing), then the answer says whether its events
+    // are the ones this connection receives.
+    auto probe = std::make_shared<EventStream>(core_, executor, call,
+                                               [](const v1::Change&) {});
+    CallResult<bool> probed = co_await probe->Open();
+    probe->Cancel();
+    Settle(probed, state);
+    if (!probed.status.ok()) co_return Failure(probed);
+    // 0: a core of the previous release, which does not say; then it cannot be told.
+    const int64_t theirs = probe->user_id(), ours = state.events->user_id();
+    if (theirs != 0 && ours != 0 && theirs != ours) {
+      co_return ErrorReply(kDenied, "forbidden",
+                           "this connection receives another user's events");
+    }
+    co_return Ok(ResponseWriter(kOk));
+  }
   std::function<void(const v1::Change&)> deliver =
       [push = state.push_event](const v1::Change& change) {
         if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());

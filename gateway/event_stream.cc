@@ -37,12 +37,14 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
     if (!ok) return;
     const auto& metadata = context_.GetServerInitialMetadata();
     if (metadata.count("tchatator-subscribed") == 0) return;
-    int64_t start = 0;
-    if (auto it = metadata.find("tchatator-after-change-id"); it != metadata.end()) {
-      const grpc::string_ref value = it->second;
-      std::from_chars(value.data(), value.data() + value.size(), start);
-    }
-    owner_->OnAccepted(start);
+    auto number = [&metadata](const char* key) {
+      int64_t n = 0;
+      if (auto it = metadata.find(key); it != metadata.end()) {
+        std::from_chars(it->second.data(), it->second.data() + it->second.size(), n);
+      }
+      return n;
+    };
+    owner_->OnAccepted(number("tchatator-after-change-id"), number("tchatator-user-id"));
   }
 
   void OnReadDone(bool ok) override {
@@ -111,7 +113,8 @@ void EventStream::Attempt() {
   reactor->Start();
 }
 
-void EventStream::OnAccepted(int64_t start_change_id) {
+void EventStream::OnAccepted(int64_t start_change_id, int64_t user_id) {
+  if (user_id != 0) user_id_.store(user_id);
   std::function<void(CallResult<bool>)> done;
   bool listen = false;
   {

@@ -38,11 +38,15 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   // Ends the stream for good.
   void Cancel();
 
+  // The user whose events these are, as the core said when it accepted the stream (0
+  // before, or if it did not say).
+  int64_t user_id() const { return user_id_.load(); }
+
  private:
   class Reactor;
   void Attempt();
   // The core accepted an attempt that starts after change `start_change_id`.
-  void OnAccepted(int64_t start_change_id);
+  void OnAccepted(int64_t start_change_id, int64_t user_id);
   void OnChange(const v1::Change& change);
   void OnEnded(const grpc::Status& status, std::string error_token);
   // The core client moved to another channel: end the attempt on the old one.
@@ -61,6 +65,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   bool switching_ = false;    // reactor_ is being cancelled to move to a new channel
   uint64_t listener_id_ = 0;  // of the switch listener, once accepted
   std::atomic<bool> cancelled_ = false;
+  std::atomic<int64_t> user_id_ = 0;
   std::function<void(CallResult<bool>)> on_open_;  // until the first attempt settles
 };
 

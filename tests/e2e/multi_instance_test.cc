@@ -256,6 +256,35 @@ TEST(MultiInstanceTest, LiveEventsForSendEditDeleteOnBothGateways) {
   EXPECT_TRUE(Alive(m_sub));
 }
 
+// SUBSCRIBE again on a subscribed connection checks its session as the first did: an
+// unknown token is 401 and another user's 403 forbidden, and the subscription stays
+// as it was; the same user's other session is 200 and adds no second copy of events.
+TEST(MultiInstanceTest, SubscribeAgainChecksItsSessionAndKeepsOneSubscription) {
+  TwoInstances env;
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectA(), "pro");
+  Session other = LoginOn(env, env.ConnectA(), "pro");
+  ASSERT_FALSE(HasFailure());
+  Client p_sub = env.ConnectB();
+  ASSERT_TRUE(Subscribe(p_sub, p.token));
+  EXPECT_TRUE(IsError(p_sub.Request("SUBSCRIBE", {{"token", "bogus"}}), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_EQ(p_sub.Request("SUBSCRIBE", {{"token", other.token}}).raw,
+            "403/DENIED\nerror:forbidden\nmessage:this connection receives another user's "
+            "events\n\n");
+  const Response second_login = p_sub.Request("LOGIN", {{"api-token", p.user.api_key}});
+  ASSERT_TRUE(IsOk(second_login, {"token", "user-id", "role"}));
+  ASSERT_TRUE(Subscribe(p_sub, second_login.Get("token")));
+
+  const Response sent = SendMsg(m.conn, m.token, p.user.id, "une seule fois");
+  ASSERT_TRUE(IsOk(sent, {"message-id", "sent-at"}));
+  EXPECT_TRUE(IsMessageEvent(p_sub.Read(5s), "new_message", sent.Get("message-id"), m.user.id,
+                             p.user.id, "une seule fois"));
+  const Response to_other = SendMsg(m.conn, m.token, other.user.id, "pas pour p");
+  ASSERT_TRUE(IsOk(to_other, {"message-id", "sent-at"}));
+  EXPECT_EQ(p_sub.ReadFor(500ms), "");
+}
+
 // A subscriber that lost its connection catches up on the other gateway: GET_UNREAD has
 // what it missed (edited content, not the deleted message, not what an event delivered)
 // and NEW_CHG_AVAILABLE every change since the session's previous poll, in order.

@@ -34,13 +34,9 @@ bool IsValidName(std::string_view name) {
   }
   return true;
 }
-// The api_key_hash of the built-in administrator starts with this, then ":" and the
-// configured key's hash: not hexadecimal, so no key's SHA-256 is ever equal to it.
+// The api_key_hash of the built-in administrator: not hexadecimal, so no key's SHA-256
+// is ever equal to it.
 constexpr char kBuiltInAdminMarker[] = "built-in-admin";
-
-std::string BuiltInAdminMarker(std::string_view key_hash) {
-  return StrCat(kBuiltInAdminMarker, ":", key_hash);
-}
 
 absl::Status NotAuthenticated() {
   return Error(absl::StatusCode::kUnauthenticated, "not-authenticated",
@@ -108,8 +104,7 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
   const std::string& admin_key = settings->admin_api_key;
   const bool built_in_admin = !admin_key.empty() && ConstantTimeEquals(api_key, admin_key);
   absl::StatusOr<storage::User> user =
-      built_in_admin ? BuiltInAdmin(key_hash, /*create=*/true)
-                     : store_.FindUserByApiKeyHash(key_hash);
+      built_in_admin ? BuiltInAdmin(key_hash) : store_.FindUserByApiKeyHash(key_hash);
   if (absl::IsNotFound(user.status())) return refuse(UnknownApiKey());
   if (!user.ok()) return user.status();
   if (user->banned) return AccountBanned();
@@ -118,9 +113,8 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
                      now + absl::Hours(settings->session_ttl_hours)};
   const std::string hash = Sha256Hex(result.token);
   absl::Status opened =
-      store_.CreateSession(hash, result.user.id,
-                           built_in_admin ? BuiltInAdminMarker(key_hash) : key_hash, now,
-                           result.expires_at);
+      store_.CreateSession(hash, result.user.id, built_in_admin ? kBuiltInAdminMarker : key_hash,
+                           now, result.expires_at);
   // The key was regenerated since it was looked up.
   if (absl::IsNotFound(opened)) return refuse(UnknownApiKey());
   if (!opened.ok()) return opened;
@@ -170,42 +164,28 @@ absl::StatusOr<Caller> ChatLogic::CallerOf(absl::StatusOr<storage::Session> sess
   return Caller{session->user_id, session->role, std::move(token_hash)};
 }
 
-absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_hash,
-                                                      bool create) {
-  // The built-in administrator's row holds a marker with the configured key's hash,
-  // never the hash alone: a key removed from (or replaced in) the configuration must
-  // stop logging in. The marker of another key (the key changed, on this core or on
-  // another) is replaced, which ends the sessions opened with that key.
-  const std::string marker = BuiltInAdminMarker(key_hash);
-  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(marker);
+absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_hash) {
+  // The built-in administrator's row holds a marker, never the configured key's hash:
+  // a key removed from (or replaced in) the configuration must stop logging in.
+  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
   if (!absl::IsNotFound(user.status())) return user;
-  user = store_.FindUserByApiKeyHashPrefix(kBuiltInAdminMarker);
-  if (absl::IsNotFound(user.status())) {
-    // A row made by an older core may hold the key's hash itself.
-    user = store_.FindUserByApiKeyHash(key_hash);
-    if (user.ok() && user->role != Role::kAdmin) user = absl::NotFoundError("not an admin");
-  }
-  if (user.ok()) {
-    // Ends the sessions opened under the old marker or hash (storage::Store::SetApiKeyHash).
-    absl::Status adopted = store_.SetApiKeyHash(user->id, marker);
-    // Another core took it for this key at the same moment.
-    if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(marker);
+  // A row made by an older core holds the key's hash: it becomes the marked one.
+  user = store_.FindUserByApiKeyHash(key_hash);
+  if (user.ok() && user->role == Role::kAdmin) {
+    // Ends the sessions opened under the old hash too, once (storage::Store::SetApiKeyHash).
+    absl::Status adopted = store_.SetApiKeyHash(user->id, kBuiltInAdminMarker);
+    // Another core adopted it (or created one) at the same moment.
+    if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
     if (!adopted.ok()) return adopted;
     return user;
   }
-  if (!absl::IsNotFound(user.status()) || !create) return user.status();
-  absl::StatusOr<int64_t> id = store_.CreateUser(Role::kAdmin, "Administrateur", marker);
+  if (!user.ok() && !absl::IsNotFound(user.status())) return user.status();
+  absl::StatusOr<int64_t> id =
+      store_.CreateUser(Role::kAdmin, "Administrateur", kBuiltInAdminMarker);
   // Another core created it at the same moment.
-  if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(marker);
+  if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
   if (!id.ok()) return id.status();
   return storage::User{*id, "Administrateur", Role::kAdmin, false};
-}
-
-absl::Status ChatLogic::TakeAdminKey() {
-  const std::string key = settings_.Get()->admin_api_key;
-  if (key.empty()) return absl::OkStatus();
-  absl::StatusOr<storage::User> user = BuiltInAdmin(Sha256Hex(key), /*create=*/false);
-  return absl::IsNotFound(user.status()) ? absl::OkStatus() : user.status();
 }
 
 absl::StatusOr<int64_t> ChatLogic::Logout(std::string_view token) {
@@ -457,8 +437,7 @@ absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view nam
 absl::StatusOr<NewAccount> ChatLogic::RegenerateApiKey(int64_t user_id) {
   // The built-in administrator's key is the configured one: a key of its own would
   // split it in two (the configured key would then create a new one).
-  absl::StatusOr<storage::User> built_in =
-      store_.FindUserByApiKeyHashPrefix(kBuiltInAdminMarker);
+  absl::StatusOr<storage::User> built_in = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
   if (built_in.ok() && built_in->id == user_id) {
     return Error(absl::StatusCode::kPermissionDenied, "forbidden",
                  "the built-in administrator's key is admin-api-key in the configuration");

@@ -127,18 +127,13 @@ class ChatLogic {
   // PERMISSION_DENIED forbidden for the built-in administrator (its key is admin-api-key).
   absl::StatusOr<NewAccount> RegenerateApiKey(int64_t user_id);
   absl::StatusOr<storage::User> GetUser(int64_t user_id);
-  // Makes the configured admin-api-key the built-in administrator's, if that user
-  // exists: when it held another key, every session opened with that key ends. For a
-  // key changed in the configuration, before anyone logs in with the new one.
-  absl::Status TakeAdminKey();
 
   const Clock& clock() const { return clock_; }
 
  private:
-  // The user the admin API key logs in as, the configured key's hash being `key_hash`:
-  // taken over from another key (its sessions end) or from the row an older core
-  // stored, else created if `create` (NOT_FOUND otherwise).
-  absl::StatusOr<storage::User> BuiltInAdmin(const std::string& key_hash, bool create);
+  // The user the admin API key logs in as, created on first use (or adopted from the
+  // row an older core stored under `key_hash`, the configured key's hash).
+  absl::StatusOr<storage::User> BuiltInAdmin(const std::string& key_hash);
   absl::Status CheckContent(std::string_view content, const Settings& settings) const;
   // AuthenticateAsync once the token is hashed.
   void LookUpAsync(std::string token_hash, std::function<void(absl::StatusOr<Caller>)> done);

@@ -235,19 +235,6 @@ void CoreServer::WatchHealth() {
                         : StrCat("health: NOT_SERVING: ", ping.message()));
       serving_ = serving;
     }
-    if (serving) {
-      lock.unlock();
-      std::string key = settings_.Get()->admin_api_key;
-      if (key != admin_key_taken_) {
-        if (absl::Status taken = logic_.TakeAdminKey(); taken.ok()) {
-          admin_key_taken_ = std::move(key);
-        } else {
-          Log::Info(StrCat("admin-api-key: the old key's sessions not ended yet: ",
-                           taken.message()));
-        }
-      }
-      lock.lock();
-    }
     health_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
   }
 }

@@ -73,8 +73,7 @@ class CoreServer {
   static void Stop(Listener& listener, absl::Duration grace);
 
   // Every second, reports SERVING through grpc.health.v1 while the database answers and
-  // NOT_SERVING while it does not; then, if admin-api-key changed (or at start), ends
-  // the sessions of the old key (ChatLogic::TakeAdminKey).
+  // NOT_SERVING while it does not.
   void WatchHealth();
 
   storage::Store& store_;
@@ -83,7 +82,6 @@ class CoreServer {
   std::condition_variable health_cv_;
   bool stopping_ = false;
   std::optional<bool> serving_;  // guarded by health_mu_, as is listener_
-  std::optional<std::string> admin_key_taken_;  // the health thread's
   const SettingsHolder& settings_;
   ChatLogic logic_;
   RpcRunner runner_;

@@ -139,9 +139,6 @@ class Store {
   virtual absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) = 0;
   virtual absl::StatusOr<User> GetUser(int64_t user_id) = 0;
   virtual absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) = 0;
-  // The user of lowest id whose key hash starts with `prefix`; NotFound if none. A scan:
-  // for rare calls only.
-  virtual absl::StatusOr<User> FindUserByApiKeyHashPrefix(std::string_view prefix) = 0;
 
   // Opens a session of the user whose key hash is still `api_key_hash`; NotFound if the
   // user has no longer that key (replaced since it was looked up), or no such user.

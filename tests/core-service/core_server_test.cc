@@ -267,58 +267,6 @@ TEST_F(AccountServiceTest, TheBuiltInAdministratorsKeyIsNotRegenerated) {
   EXPECT_TRUE(IsOk(RegenerateCall(other_admin.id, Bearer(kAdminKey), &regenerated)));
 }
 
-TEST_F(AccountServiceTest, ChangingTheAdminKeyEndsTheSessionsOpenedWithTheOldOne) {
-  // A leaked admin key is replaced in the configuration: the sessions it opened must end
-  // with it, before anyone logs in with the new key.
-  constexpr char kNextKey[] = "the-next-admin-key-0123456789";
-  v1::LoginResponse old_login;
-  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &old_login)));
-  ASSERT_TRUE(IsOk(UnreadCall(Bearer(old_login.token()))));
-  Reconfigure([&](Settings& s) { s.admin_api_key = kNextKey; });
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  Reply still = UnreadCall(Bearer(old_login.token()));
-  while (still.ok() && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    still = UnreadCall(Bearer(old_login.token()));
-  }
-  EXPECT_TRUE(IsError(still, grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
-  EXPECT_TRUE(IsError(LoginCall(kAdminKey), grpc::StatusCode::PERMISSION_DENIED,
-                      "invalid-api-key"));
-  // The same administrator, under its new key.
-  v1::LoginResponse new_login;
-  ASSERT_TRUE(IsOk(LoginCall(kNextKey, &new_login)));
-  EXPECT_EQ(new_login.user_id(), old_login.user_id());
-  EXPECT_TRUE(IsOk(UnreadCall(Bearer(new_login.token()))));
-  EXPECT_EQ(Db("SELECT count(*) FROM users WHERE name = 'Administrateur' AND role = 'admin'"),
-            "1");
-
-  // Back to the first key: the first LOGIN with it ends the other key's sessions, though
-  // this core may not have noticed the change yet.
-  Reconfigure([](Settings& s) { s.admin_api_key = kAdminKey; });
-  v1::LoginResponse back;
-  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &back)));
-  EXPECT_EQ(back.user_id(), old_login.user_id());
-  EXPECT_TRUE(IsError(UnreadCall(Bearer(new_login.token())),
-                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
-  EXPECT_TRUE(IsOk(UnreadCall(Bearer(back.token()))));
-}
-
-TEST_F(AccountServiceTest, TheBuiltInAdministratorOfThePreviousReleaseIsKept) {
-  // The previous release marked the built-in administrator's row without its key.
-  v1::LoginResponse first;
-  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &first)));
-  Db("UPDATE users SET api_key_hash = 'built-in-admin' WHERE id = " +
-     std::to_string(first.user_id()) + "; SELECT 1");
-  v1::LoginResponse again;
-  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &again)));
-  EXPECT_EQ(again.user_id(), first.user_id());
-  EXPECT_EQ(Db("SELECT count(*) FROM users WHERE name = 'Administrateur' AND role = 'admin'"),
-            "1");
-  // Still refused a key of its own.
-  EXPECT_TRUE(IsError(RegenerateCall(first.user_id()), grpc::StatusCode::PERMISSION_DENIED,
-                      "forbidden"));
-}
-
 TEST_F(AccountServiceTest, GetUserOfUnknownUserIsUnknownUser) {
   const Account member = NewAccount(v1::ROLE_MEMBER);
   EXPECT_TRUE(IsError(GetUserCall(member.id + 1000), grpc::StatusCode::NOT_FOUND, "unknown-user"));

@@ -185,28 +185,6 @@ TEST_F(PgStoreTest, FindUserByApiKeyHash) {
   EXPECT_EQ(store_->FindUserByApiKeyHash("").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(PgStoreTest, FindUserByApiKeyHashPrefix) {
-  const int64_t a = NewUser(Role::kMember, "a");
-  const int64_t b = NewUser(Role::kAdmin, "b");
-  const int64_t c = NewUser(Role::kAdmin, "c");
-  ASSERT_TRUE(store_->SetApiKeyHash(b, "marker:one").ok());
-  ASSERT_TRUE(store_->SetApiKeyHash(c, "marker:two").ok());
-  absl::StatusOr<User> u = store_->FindUserByApiKeyHashPrefix("marker");
-  ASSERT_TRUE(u.ok()) << u.status().ToString();
-  EXPECT_EQ(u->id, b);  // the lowest id of those that match
-  u = store_->FindUserByApiKeyHashPrefix("marker:t");
-  ASSERT_TRUE(u.ok()) << u.status().ToString();
-  EXPECT_EQ(u->id, c);
-  // The prefix is text, not a LIKE pattern.
-  EXPECT_EQ(store_->FindUserByApiKeyHashPrefix("marker_").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->FindUserByApiKeyHashPrefix("marker%").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->FindUserByApiKeyHashPrefix("nothing").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_NE(a, b);
-}
-
 TEST_F(PgStoreTest, SetApiKeyHashReplacesTheOldHash) {
   const int64_t id = NewUser(Role::kMember);  // hash-1
   ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash")).ok());

@@ -444,21 +444,8 @@ void PgStore::TakeSends(std::deque<PendingSend*>& queue, std::vector<PendingSend
   }
 }
 
-void PgStore::RunBatch(const std::vector<PendingSend*>& taken, ConnectionPool::Lease& lease,
+void PgStore::RunBatch(const std::vector<PendingSend*>& batch, ConnectionPool::Lease& lease,
                        std::vector<std::string>& hints) {
-  // A send whose caller has given up is not stored: its caller was told it failed (or
-  // will be), and a "failed" message that was stored comes back twice when retried.
-  const absl::Time now = absl::Now();
-  std::vector<PendingSend*> batch;
-  batch.reserve(taken.size());
-  for (PendingSend* p : taken) {
-    if (p->deadline > now) {
-      batch.push_back(p);
-    } else {
-      p->result = absl::DeadlineExceededError("the caller gave up before the send was stored");
-    }
-  }
-  if (batch.empty()) return;
   const absl::Status status = RunBatchOnce(batch, lease, hints);
   if (status.ok()) return;
   if (batch.size() > 1 && absl::IsInternal(status)) {
@@ -473,36 +460,51 @@ void PgStore::RunBatch(const std::vector<PendingSend*>& taken, ConnectionPool::L
 absl::Status PgStore::RunBatchOnce(const std::vector<PendingSend*>& batch,
                                    ConnectionPool::Lease& lease,
                                    std::vector<std::string>& hints) {
-  ArrayLiteral hashes, senders, recipients, contents, at_us, roles, per_minute, per_hour;
-  for (const PendingSend* p : batch) {
-    hashes.Add(p->token_hash);
-    senders.Add(p->sender_id);
-    recipients.Add(p->recipient_id);
-    contents.Add(p->content);
-    at_us.Add(ToMicros(p->now));
-    if (p->check_rules) {
-      roles.Add(p->recipient_role);
-    } else {
-      roles.AddNull();
-    }
-    per_minute.Add(p->limits.per_minute);
-    per_hour.Add(p->limits.per_hour);
-  }
-  const std::string args[] = {hashes.Take(),     senders.Take(), recipients.Take(),
-                              contents.Take(),   at_us.Take(),   roles.Take(),
-                              per_minute.Take(), per_hour.Take()};
+  std::vector<PendingSend*> live;
+  live.reserve(batch.size());
   for (int attempt = 0;; ++attempt) {
     lease = ConnectionPool::Lease();
     if (absl::Status s = pool_.Acquire(lease); !s.ok()) return s;
+    // With the connection in hand, just before the statement: a send whose caller has
+    // given up is not stored (its caller was told it failed, or will be, and a "failed"
+    // message that was stored comes back twice when sent again).
+    const absl::Time now = absl::Now();
+    live.clear();
+    for (PendingSend* p : batch) {
+      if (p->deadline > now) {
+        live.push_back(p);
+      } else {
+        p->result = absl::DeadlineExceededError("the caller gave up before the send was stored");
+      }
+    }
+    if (live.empty()) return absl::OkStatus();
+    ArrayLiteral hashes, senders, recipients, contents, at_us, roles, per_minute, per_hour;
+    for (const PendingSend* p : live) {
+      hashes.Add(p->token_hash);
+      senders.Add(p->sender_id);
+      recipients.Add(p->recipient_id);
+      contents.Add(p->content);
+      at_us.Add(ToMicros(p->now));
+      if (p->check_rules) {
+        roles.Add(p->recipient_role);
+      } else {
+        roles.AddNull();
+      }
+      per_minute.Add(p->limits.per_minute);
+      per_hour.Add(p->limits.per_hour);
+    }
+    const std::string args[] = {hashes.Take(),     senders.Take(), recipients.Take(),
+                                contents.Take(),   at_us.Take(),   roles.Take(),
+                                per_minute.Take(), per_hour.Take()};
     try {
       // One statement outside any transaction block: its own transaction, committed
       // before the answer comes back (synchronous_commit is on).
       pqxx::nontransaction txn(lease.connection());
       const pqxx::result r = txn.exec_prepared("send_batch", args[0], args[1], args[2],
                                                args[3], args[4], args[5], args[6], args[7]);
-      if (r.size() != batch.size()) return absl::InternalError("send batch: wrong row count");
-      for (size_t i = 0; i < batch.size(); ++i) {
-        PendingSend& p = *batch[i];
+      if (r.size() != live.size()) return absl::InternalError("send batch: wrong row count");
+      for (size_t i = 0; i < live.size(); ++i) {
+        PendingSend& p = *live[i];
         const pqxx::row row = r[static_cast<pqxx::result::size_type>(i)];
         const std::string outcome = row[0].as<std::string>();
         SendOutcome out;

@@ -141,7 +141,8 @@ class PgStore : public Store {
   // Stores `batch` in one transaction and fills each result; `lease` keeps the
   // connection used and `hints` gets the hints of what was stored. A batch that fails
   // for another reason than the connection is split: one bad send fails alone. A send
-  // past its deadline is not stored (DEADLINE_EXCEEDED).
+  // whose deadline has passed when its statement is about to run, connection in hand,
+  // is not stored (DEADLINE_EXCEEDED).
   void RunBatch(const std::vector<PendingSend*>& batch, ConnectionPool::Lease& lease,
                 std::vector<std::string>& hints);
   absl::Status RunBatchOnce(const std::vector<PendingSend*>& batch,

@@ -803,15 +803,20 @@ TEST_F(ChatServiceTest, ASendStillQueuedWhenItsCallAnswersIsNeverStored) {
     v1::SendMessagesResponse response;
     EXPECT_TRUE(chat_->SendMessages(&context, request, &response).ok());
   });
+  // Other suites share the cluster: only this database's wait on this lock counts.
+  const std::string waiting =
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = " +
+      std::to_string(pro.id) +
+      " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
   const auto running = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (Db("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == "0" &&
-         std::chrono::steady_clock::now() < running) {
+  while (Db(waiting) == "0" && std::chrono::steady_clock::now() < running) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  ASSERT_EQ(Db(waiting), "1") << "the first send never waited for the lock";
   v1::SendMessagesRequest request;
   *request.add_calls() = SendMessageCallOf(other.token, pro.id, "queued");
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(800));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   v1::SendMessagesResponse response;
   const grpc::Status status = chat_->SendMessages(&context, request, &response);
   ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
@@ -820,11 +825,11 @@ TEST_F(ChatServiceTest, ASendStillQueuedWhenItsCallAnswersIsNeverStored) {
                       "unavailable"));
   pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_unlock($1)", pro.id);
   first.join();
-  // The first call's answer came after its commit; by then the queued send's batch, had
-  // it had one, would have come and gone.
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Batches run one at a time, in order: once a later send is answered, the queued
+  // send's batch, had it had one, has come and gone.
+  EXPECT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "later")));
   EXPECT_EQ(Db("SELECT string_agg(content, ',' ORDER BY id)" + NewMessages()),
-            "in its statement");
+            "in its statement,later");
 }
 
 // ===========================================================================

@@ -1175,19 +1175,24 @@ TEST_F(PgStoreTest, ASendWhoseCallerGaveUpBeforeItsStatementIsNotStored) {
   // in its statement, and the next sends queue behind it (one batch at a time).
   pqxx::connection blocker(db_->url());
   pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_lock($1)", pro);
-  send(first, "first", absl::Now() + absl::Milliseconds(200));
+  send(first, "first", absl::Now() + absl::Seconds(1));
+  // Other suites share the cluster: only this database's wait on this lock counts.
+  const std::string waiting =
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = " +
+      std::to_string(pro) +
+      " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
   const auto running = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") ==
-             "0" &&
-         std::chrono::steady_clock::now() < running) {
+  while (Query(waiting) == "0" && std::chrono::steady_clock::now() < running) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  ASSERT_EQ(Query(waiting), "1") << "the first send never waited for the lock";
   {
     HeldBatches held(executor);
     send(late, "late", absl::Now() + absl::Milliseconds(200));
     send(patient, "patient", absl::InfiniteFuture());
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // Past every deadline but the patient one's, the first send's included.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   pqxx::nontransaction(blocker).exec_params("SELECT pg_advisory_unlock($1)", pro);
   {
     std::unique_lock lock(mu);

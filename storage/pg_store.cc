@@ -155,6 +155,9 @@ std::vector<Statement> Statements() {
        " GROUP BY u.id ORDER BY max(m.id) DESC"},
       // A block replaces the blocks its setter has in force on the target in the same
       // scope: BLOCK_USER says when the block ends, whether sooner or later than before.
+      // Two blocks of one setter on one target at once: the second waits for the first,
+      // then replaces it. The two-key lock space, apart from the sends' user locks.
+      {"lock_blocks", "SELECT pg_advisory_xact_lock(hashint8($1), hashint8($2))"},
       {"replace_blocks",
        "UPDATE restrictions SET lifted_at = tch_ts($4)"
        " WHERE target_id = $1 AND set_by = $2 AND scope_id IS NOT DISTINCT FROM $3"
@@ -849,6 +852,7 @@ absl::Status PgStore::AddRestriction(int64_t target_id, int64_t set_by,
     std::optional<int64_t> until_us;
     if (kind == RestrictionKind::kBlock && until) until_us = ToMicros(*until);
     if (kind == RestrictionKind::kBlock) {
+      txn.exec_prepared("lock_blocks", target_id, set_by);
       txn.exec_prepared("replace_blocks", target_id, set_by, scope_id, ToMicros(now));
     }
     txn.exec_prepared("add_restriction", target_id, set_by, scope_id, KindName(kind), until_us,

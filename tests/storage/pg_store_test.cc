@@ -1213,6 +1213,31 @@ TEST_F(PgStoreTest, ASendWhoseCallerGaveUpBeforeItsStatementIsNotStored) {
   pool.join();
 }
 
+TEST_F(PgStoreTest, SimultaneousBlocksOfOneSetterLeaveOneInForce) {
+  // Each block replaces the setter's earlier ones: two at the same moment must not both
+  // stay, or the until one of them answered would not be the one in force.
+  PgStore store(db_->url(), 4);
+  const int64_t pro = NewUser(Role::kPro);
+  for (int round = 0; round < 20; ++round) {
+    const int64_t target = NewUser(Role::kMember);
+    std::atomic<int> ready{0};
+    auto block = [&](int hours) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();
+      EXPECT_TRUE(store.AddRestriction(target, pro, pro, RestrictionKind::kBlock,
+                                       kT0 + absl::Hours(hours), kT0)
+                      .ok());
+    };
+    std::thread a(block, 1), b(block, 2);
+    a.join();
+    b.join();
+    ASSERT_EQ(Query("SELECT count(*) FROM restrictions WHERE lifted_at IS NULL AND target_id = " +
+                    std::to_string(target)),
+              "1")
+        << "round " << round;
+  }
+}
+
 TEST_F(PgStoreTest, ThePreviousReleasesSendStatementStillSends) {
   // During a rolling upgrade, cores of the previous release call the 7-argument
   // tch_send_batch (no session checks), which migration 0010 keeps.

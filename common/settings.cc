@@ -44,7 +44,8 @@ constexpr KeySpec kKeys[] = {
      "the core accepts, gives it one; PING does not).",
      &Settings::login_timeout_seconds, nullptr},
     {"request-timeout-seconds", KeyOwner::kGateway, "10", 1, 3600, false, true,
-     "A request left unfinished this long is answered 416 incomplete-request.",
+     "A request left unfinished this long is answered 416 incomplete-request and the "
+     "connection closed.",
      &Settings::request_timeout_seconds, nullptr},
     {"max-line-bytes", KeyOwner::kGateway, "16384", 256, 1048576, false, true,
      "Longest request line; a longer one is answered 416 request-too-large and the "

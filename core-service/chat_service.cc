@@ -108,11 +108,11 @@ void ChatService::Send(std::string_view token, const v1::SendMessageRequest& req
 grpc::ServerUnaryReactor* ChatService::SendMessage(grpc::CallbackServerContext* context,
                                                    const v1::SendMessageRequest* request,
                                                    v1::SendMessageResponse* response) {
-  return runner_.RunAsync(context, "SendMessage",
-                          [this, context, request, response](RpcRunner::Finisher finish) {
-                            Send(BearerToken(*context), *request, FromSystemTime(context->deadline()),
-                                 response, std::move(finish));
-                          });
+  return runner_.RunAsync(
+      context, "SendMessage", [this, context, request, response](RpcRunner::Finisher finish) {
+        Send(BearerToken(*context), *request, FromSystemTime(context->deadline()), response,
+             std::move(finish));
+      });
 }
 
 namespace {

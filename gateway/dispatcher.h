@@ -18,10 +18,10 @@
 
 namespace tchatator::gateway {
 
-// What the gateway remembers about one connection between requests.
 // LOGINs on one connection whose API key stands for their token (the oldest goes first).
 inline constexpr size_t kMaxLoginAliases = 8;
 
+// What the gateway remembers about one connection between requests.
 struct ConnectionState {
   std::string client_ip;
   std::string user_id;        // set by LOGIN on this connection, for logs

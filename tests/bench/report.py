@@ -333,7 +333,7 @@ w("| 2026-11-27 13:26, 66e9e46 | 1.387 | 4 564 | 0.88x | 24.18 | 1.034 | 5 908 |
 w("| 2026-11-27 15:50, a78362f | 1.269 | 7 538 | 1.01x | 15.73 | 0.896 | 6 294 | 0.68x | 17.74 | 1 927 | the product unchanged |")
 w("| 2026-11-27 17:56, f722d82 | 1.184 | 5 229 | 0.90x | 21.67 | 0.922 | 5 851 | 0.67x | 18.81 | 1 611 | the product unchanged |")
 w("| 2026-11-27 19:55, 4473785 | 1.380 | 4 961 | 0.84x | 21.56 | 1.927 | 5 941 | 0.72x | 17.81 | 1 562 | the send path unchanged (the gateway's token and id checks, GET_HISTORY's 404) |")
-w("| 2026-11-27 22:32, d354c5b | 1.292 | 4 998 | 0.84x | 20.67 | 0.941 | 6 392 | 0.78x | 16.50 | 1 645 | a send still waiting for its batch at its caller's deadline is dropped (one clock read per batch); the send path otherwise unchanged |")
+w("| 2026-11-27 22:32, d354c5b | 1.292 | 4 998 | 0.84x | 20.67 | 0.941 | 6 392 | 0.78x | 16.50 | 1 645 | a send whose caller's deadline has passed when its statement is about to run is dropped (one clock read per batch); the send path otherwise unchanged (the run at the top of this page, ac8fe7d, has the first part of it) |")
 w("")
 w("The send path has not changed since the 15:50 run: at 64 connections on disk, that run")
 w("gave 1.01x, and runs of the same code since then 0.88x, 0.89x and 0.90x (17:28 to")

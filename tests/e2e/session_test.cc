@@ -3,6 +3,7 @@
 
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/e2e/stack.h"
 
@@ -121,6 +122,38 @@ TEST_F(SessionTest, ApiKeyAcceptedAsTokenOnlyOnItsLoginConnection) {
   EXPECT_EQ(stack().db().Query("SELECT sender_id FROM messages WHERE id = " +
                                reply.Get("message-id")),
             std::to_string(pro.id));
+}
+
+TEST_F(SessionTest, AConnectionKeepsTheKeysOfItsEightLatestLogins) {
+  // The legacy aliases of one connection are bounded: a ninth key's LOGIN drops the
+  // first key's alias (its session lives on under its token), and a key logged in again
+  // stands for its latest session.
+  Client c = stack().Connect();
+  std::vector<User> users;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 9; ++i) {
+    users.push_back(stack().AddUser("member"));
+    const Response r = c.Request("LOGIN", {{"api-token", users.back().api_key}});
+    ASSERT_TRUE(IsOk(r, {"token", "user-id", "role"})) << i;
+    tokens.push_back(r.Get("token"));
+  }
+  EXPECT_TRUE(IsError(c.Request("GET_UNREAD", {{"token", users[0].api_key}}), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(IsOk(c.Request("GET_UNREAD", {{"token", tokens[0]}}), {"count"}));
+  for (int i = 1; i < 9; ++i) {
+    EXPECT_TRUE(IsOk(c.Request("GET_UNREAD", {{"token", users[i].api_key}}), {"count"})) << i;
+  }
+  // users[1] logs in again: its key now stands for the latest session, which
+  // DISCONNECTED (after a request through the key) ends; its first session lives on.
+  const Response again = c.Request("LOGIN", {{"api-token", users[1].api_key}});
+  ASSERT_TRUE(IsOk(again, {"token", "user-id", "role"}));
+  EXPECT_TRUE(IsOk(c.Request("GET_UNREAD", {{"token", users[1].api_key}}), {"count"}));
+  ASSERT_TRUE(c.Send("DISCONNECTED\n"));
+  EXPECT_EQ(c.Read(3s).raw, "200/OK\n\n");
+  Client other = stack().Connect();
+  EXPECT_TRUE(IsError(other.Request("GET_UNREAD", {{"token", again.Get("token")}}), "401/UNAUTH",
+                      "not-authenticated"));
+  EXPECT_TRUE(IsOk(other.Request("GET_UNREAD", {{"token", tokens[1]}}), {"count"}));
 }
 
 TEST_F(SessionTest, RegeneratingAKeyEndsEverySessionItOpened) {

@@ -43,6 +43,13 @@ absl::Status NotAuthenticated() {
                "no valid session: LOGIN first");
 }
 
+// The hash a session token is stored under; not-authenticated for a token no session
+// can have (empty, or longer than any secret the core hands out).
+absl::StatusOr<std::string> TokenHash(std::string_view token) {
+  if (token.empty() || token.size() > kMaxSecretBytes) return NotAuthenticated();
+  return Sha256Hex(token);
+}
+
 absl::Status UnknownApiKey() {
   return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key");
 }
@@ -123,27 +130,28 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
 }
 
 absl::StatusOr<Caller> ChatLogic::Authenticate(std::string_view token) {
-  if (token.empty() || token.size() > kMaxSecretBytes) return NotAuthenticated();
-  std::string hash = Sha256Hex(token);
-  absl::StatusOr<storage::Session> session = store_.FindSession(hash, clock_.Now());
-  if (session.ok()) sessions_.Put(hash, *session);
-  return CallerOf(std::move(session), std::move(hash));
+  absl::StatusOr<std::string> hash = TokenHash(token);
+  if (!hash.ok()) return hash.status();
+  absl::StatusOr<storage::Session> session = store_.FindSession(*hash, clock_.Now());
+  if (session.ok()) sessions_.Put(*hash, *session);
+  return CallerOf(std::move(session), *std::move(hash));
 }
 
 void ChatLogic::AuthenticateAsync(std::string_view token,
                                   std::function<void(absl::StatusOr<Caller>)> done) {
-  if (token.empty() || token.size() > kMaxSecretBytes) return done(NotAuthenticated());
-  LookUpAsync(Sha256Hex(token), std::move(done));
+  absl::StatusOr<std::string> hash = TokenHash(token);
+  if (!hash.ok()) return done(hash.status());
+  LookUpAsync(*std::move(hash), std::move(done));
 }
 
 void ChatLogic::AuthenticateToSendAsync(std::string_view token,
                                         std::function<void(absl::StatusOr<Caller>)> done) {
-  if (token.empty() || token.size() > kMaxSecretBytes) return done(NotAuthenticated());
-  std::string hash = Sha256Hex(token);
-  if (std::optional<storage::Session> known = sessions_.Find(hash, clock_.Now())) {
-    return done(Caller{known->user_id, known->role, std::move(hash), /*unverified=*/true});
+  absl::StatusOr<std::string> hash = TokenHash(token);
+  if (!hash.ok()) return done(hash.status());
+  if (std::optional<storage::Session> known = sessions_.Find(*hash, clock_.Now())) {
+    return done(Caller{known->user_id, known->role, *std::move(hash), /*unverified=*/true});
   }
-  LookUpAsync(std::move(hash), std::move(done));
+  LookUpAsync(*std::move(hash), std::move(done));
 }
 
 void ChatLogic::LookUpAsync(std::string token_hash,
@@ -189,13 +197,13 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_has
 }
 
 absl::StatusOr<int64_t> ChatLogic::Logout(std::string_view token) {
-  if (token.empty() || token.size() > kMaxSecretBytes) return NotAuthenticated();
-  const std::string hash = Sha256Hex(token);
-  absl::StatusOr<storage::Session> session = store_.FindSession(hash, clock_.Now());
+  absl::StatusOr<std::string> hash = TokenHash(token);
+  if (!hash.ok()) return hash.status();
+  absl::StatusOr<storage::Session> session = store_.FindSession(*hash, clock_.Now());
   if (absl::IsNotFound(session.status())) return NotAuthenticated();
   if (!session.ok()) return session.status();
-  sessions_.Erase(hash);
-  absl::Status deleted = store_.DeleteSession(hash);
+  sessions_.Erase(*hash);
+  absl::Status deleted = store_.DeleteSession(*hash);
   // Ended meanwhile, through another connection: ended all the same.
   if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
   return session->user_id;

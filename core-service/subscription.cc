@@ -145,7 +145,7 @@ void Subscription::RetryLaterLocked() {
   retry_timer_.expires_after(absl::ToChronoMilliseconds(delay));
   retry_timer_.async_wait([this](const asio::error_code& error) {
     std::lock_guard lock(mu_);
-    // Aborted: the stream is ending (OnDone).
+    // Aborted: the stream is ending (OnDone), or a newer failure set the timer again.
     if (!error) {
       fetch_again_ = true;
       FetchIfDueLocked();

@@ -850,8 +850,8 @@ absl::Status PgStore::AddRestriction(int64_t target_id, int64_t set_by,
                                      std::optional<absl::Time> until, absl::Time now) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
     std::optional<int64_t> until_us;
-    if (kind == RestrictionKind::kBlock && until) until_us = ToMicros(*until);
     if (kind == RestrictionKind::kBlock) {
+      if (until) until_us = ToMicros(*until);
       txn.exec_prepared("lock_blocks", target_id, set_by);
       txn.exec_prepared("replace_blocks", target_id, set_by, scope_id, ToMicros(now));
     }

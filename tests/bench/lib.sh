@@ -1,4 +1,5 @@
-# tests/bench/lib.sh: what tests/bench/run and tests/bench/instructions share. Sourced.
+# tests/bench/lib.sh: what tests/bench/run, tests/bench/instructions and tests/bench/hops
+# share. Sourced.
 
 # make_pairs ADMIN CORE ADMIN_KEY FILE N LABEL: N members, then N pros, created with the
 # tchatator-admin binary ADMIN on the core at CORE (host:port), 4 at a time, so that the
@@ -35,4 +36,44 @@ make_pairs() {
     printf '%s %s\n' "$m" "$p" >>"$file"
   done
   rm -rf "$tmp"
+}
+
+# start_core WORK PG_PORT ADMIN_KEY BIN [WRAPPER...]: starts BIN/tchatator-core (rate limit
+# off, gRPC on a free port of 127.0.0.1, logs in WORK) on the private cluster WORK/pg,
+# under WRAPPER if given (valgrind, say), and waits for its port. Sets CORE_PID and
+# GRPC_PORT; returns 1 (the core stopped) if it does not come up.
+start_core() {
+  local work=$1 pg_port=$2 admin_key=$3 bin=$4
+  shift 4
+  GRPC_PORT=$(free_port)
+  env TCHATATOR_MAX_MESSAGES_PER_MINUTE=0 TCHATATOR_MAX_MESSAGES_PER_HOUR=0 \
+    TCHATATOR_GRPC_PORT="$GRPC_PORT" TCHATATOR_LISTEN_ADDRESS=127.0.0.1 \
+    TCHATATOR_DATABASE_URL="host=$work/pg port=$pg_port user=postgres dbname=tchatator" \
+    TCHATATOR_ADMIN_API_KEY="$admin_key" TCHATATOR_LOG_FILE="$work/core.log" \
+    "$@" "$bin/tchatator-core" </dev/null >>"$work/core.out" 2>&1 &
+  CORE_PID=$!
+  wait_port 127.0.0.1 "$GRPC_PORT" 120 "$CORE_PID" || {
+    tail "$work/core.out" >&2
+    kill "$CORE_PID" 2>/dev/null
+    return 1
+  }
+}
+
+# start_gateway WORK BIN [WRAPPER...]: starts BIN/tchatator-gateway on a free port of
+# 127.0.0.1 for the core at GRPC_PORT (start_core), as start_core does. Sets GATEWAY_PID
+# and GATEWAY_PORT; returns 1 (the gateway stopped) if it does not come up.
+start_gateway() {
+  local work=$1 bin=$2
+  shift 2
+  GATEWAY_PORT=$(free_port)
+  env TCHATATOR_PORT="$GATEWAY_PORT" TCHATATOR_CORE_ADDRESS="127.0.0.1:$GRPC_PORT" \
+    TCHATATOR_LISTEN_ADDRESS=127.0.0.1 TCHATATOR_CORE_TIMEOUT_MS=60000 \
+    TCHATATOR_LOG_FILE="$work/gateway.log" \
+    "$@" "$bin/tchatator-gateway" </dev/null >>"$work/gateway.out" 2>&1 &
+  GATEWAY_PID=$!
+  wait_port 127.0.0.1 "$GATEWAY_PORT" 120 "$GATEWAY_PID" || {
+    tail "$work/gateway.out" >&2
+    kill "$GATEWAY_PID" 2>/dev/null
+    return 1
+  }
 }

@@ -52,11 +52,7 @@ start_core() {
     TCHATATOR_ADMIN_API_KEY="$admin_key" TCHATATOR_LOG_FILE="$work/core.log" \
     "$@" "$bin/tchatator-core" </dev/null >>"$work/core.out" 2>&1 &
   CORE_PID=$!
-  wait_port 127.0.0.1 "$GRPC_PORT" 120 "$CORE_PID" || {
-    tail "$work/core.out" >&2
-    kill "$CORE_PID" 2>/dev/null
-    return 1
-  }
+  _await_daemon "$GRPC_PORT" "$CORE_PID" "$work/core.out"
 }
 
 # start_gateway WORK BIN [WRAPPER...]: starts BIN/tchatator-gateway on a free port of
@@ -71,9 +67,14 @@ start_gateway() {
     TCHATATOR_LOG_FILE="$work/gateway.log" \
     "$@" "$bin/tchatator-gateway" </dev/null >>"$work/gateway.out" 2>&1 &
   GATEWAY_PID=$!
-  wait_port 127.0.0.1 "$GATEWAY_PORT" 120 "$GATEWAY_PID" || {
-    tail "$work/gateway.out" >&2
-    kill "$GATEWAY_PID" 2>/dev/null
-    return 1
-  }
+  _await_daemon "$GATEWAY_PORT" "$GATEWAY_PID" "$work/gateway.out"
+}
+
+# _await_daemon PORT PID OUT: waits up to 120 s for the daemon PID to accept connections
+# on 127.0.0.1:PORT; else shows the end of its output OUT, stops it and returns 1.
+_await_daemon() {
+  wait_port 127.0.0.1 "$1" 120 "$2" && return 0
+  tail "$3" >&2
+  kill "$2" 2>/dev/null
+  return 1
 }

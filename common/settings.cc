@@ -18,7 +18,8 @@ constexpr int64_t kString = 1;  // min > max: a string key
 // default is.
 constexpr int64_t kWord = 2;
 // A string key that may hold spaces and '#' (a secret), but not a space then '#': what
-// a trailing "# comment" looks like.
+// a trailing "# comment" looks like; printable ASCII only, as it travels in a gRPC header
+// (where a line break, say from a Secret made of a file, cannot go).
 constexpr int64_t kNoComment = 3;
 constexpr int64_t kNoMax = 0;
 
@@ -152,6 +153,12 @@ absl::Status Assign(const KeySpec& spec, std::string_view value, std::string_vie
       return absl::InvalidArgumentError(
           StrCat(where, ": ", spec.name,
                  " must not hold a space then '#' (a comment is a line of its own)"));
+    }
+    if (spec.min == kNoComment && !IsPrintableAscii(value)) {
+      return absl::InvalidArgumentError(
+          StrCat(where, ": ", spec.name,
+                 " must hold printable ASCII characters only (no line break, no control or "
+                 "non-ASCII character)"));
     }
     settings.*spec.string_field = std::string(value);
     return absl::OkStatus();
@@ -290,7 +297,7 @@ std::string RenderConfigFile() {
     out << "\n# " << spec.doc;
     if (!IsString(spec)) out << " [" << spec.min << ".." << spec.max << "]";
     if (spec.min == kWord) out << " (one word)";
-    if (spec.min == kNoComment) out << " (no ' #' inside)";
+    if (spec.min == kNoComment) out << " (printable ASCII, no ' #' inside)";
     if (!spec.reloadable) out << " (restart)";
     out << "\n" << spec.name << "=" << spec.default_value << "\n";
   }

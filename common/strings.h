@@ -48,6 +48,15 @@ inline std::string_view StripAsciiWhitespace(std::string_view text) {
   return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
 }
 
+// Whether every byte of `text` is printable ASCII (0x20 to 0x7E), all that a gRPC header
+// value may hold (gRPC aborts the process on anything else).
+inline bool IsPrintableAscii(std::string_view text) {
+  for (char c : text) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 }  // namespace tchatator
 
 #endif  // TCHATATOR_COMMON_STRINGS_H_

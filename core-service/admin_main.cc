@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "common/numbers.h"
+#include "common/strings.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "tchatator/v1/chat.grpc.pb.h"
@@ -121,6 +122,10 @@ int main(int argc, char** argv) {
   }
   if (words.size() != 2 || words[0] != "user") return Usage("expected a command");
 
+  // Checked before gRPC sees it: gRPC would abort, printing the key.
+  if (!tchatator::IsPrintableAscii(admin_key)) {
+    return Usage("the admin key holds a line break, a control or a non-ASCII character");
+  }
   auto stub = tchatator::v1::AccountService::NewStub(channel);
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer " + admin_key);

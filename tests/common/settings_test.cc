@@ -282,6 +282,28 @@ TEST(LoadSettingsTest, AddressesAreOneWordAndTheAdminKeyHasNoTrailingComment) {
   EXPECT_EQ(from_env.status().code(), absl::StatusCode::kInvalidArgument) << from_env.status();
 }
 
+TEST(LoadSettingsTest, TheAdminKeyIsPrintableAscii) {
+  // It travels in a gRPC header: tchatator-admin could never send a key with a line break
+  // (a Kubernetes Secret made of a file that ends in one), a control or non-ASCII byte.
+  ExpectRefused("admin-api-key=abc\x7f\n", 1, "admin-api-key");
+  ExpectRefused("admin-api-key=cl\xc3\xa9-secr\xc3\xa8te\n", 1, "admin-api-key");
+  ExpectRefused("admin-api-key=a\tb\n", 1, "admin-api-key");
+  for (const std::string key : {"KeyWithNewline123\n", "Key\rWith\x01"}) {
+    const absl::StatusOr<Settings> from_env =
+        LoadSettings("", Env{{"TCHATATOR_ADMIN_API_KEY", key}});
+    EXPECT_EQ(from_env.status().code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_NE(Message(from_env.status()).find("printable ASCII"), std::string::npos)
+        << from_env.status();
+    // The refusal does not show the secret.
+    EXPECT_EQ(Message(from_env.status()).find("KeyWith"), std::string::npos)
+        << from_env.status();
+  }
+  const absl::StatusOr<Settings> edges =
+      LoadSettings("", Env{{"TCHATATOR_ADMIN_API_KEY", "!~key with spaces~!"}});
+  ASSERT_TRUE(edges.ok()) << edges.status();
+  EXPECT_EQ(edges->admin_api_key, "!~key with spaces~!");
+}
+
 TEST(LoadSettingsTest, ADirectoryIsNoConfigurationFile) {
   const absl::StatusOr<Settings> settings = LoadSettings(testing::TempDir(), {});
   EXPECT_EQ(settings.status().code(), absl::StatusCode::kNotFound) << settings.status();

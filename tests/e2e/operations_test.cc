@@ -473,6 +473,26 @@ TEST(OperationsAdminTest, BadUsageIsExitTwoAndDoesNothing) {
   EXPECT_TRUE(out.starts_with("user-id:" + std::to_string(user.id) + "\n")) << out;
 }
 
+TEST(OperationsAdminTest, AnAdminKeyGrpcCannotCarryIsBadUsageAndIsNotPrinted) {
+  Stack stack;
+  const User user = stack.AddUser("member");
+  // gRPC aborts on such a header value, printing it: the key is checked before.
+  for (const std::string key :
+       {"'cl\xc3\xa9-secr\xc3\xa8te'", "\"$(printf 'Key\\tWith\\tTabs')\""}) {
+    int code = 0;
+    const std::string out = RunShell(std::string(TCHATATOR_ADMIN_BIN) + " --core 127.0.0.1:" +
+                                         std::to_string(stack.grpc_port()) + " --admin-key " +
+                                         key + " user get --user-id " + std::to_string(user.id),
+                                     code);
+    EXPECT_EQ(code, 2) << key << ": " << out;
+    EXPECT_TRUE(out.starts_with("tchatator-admin: the admin key holds a line break, a control "
+                                "or a non-ASCII character\n"))
+        << out;
+    EXPECT_EQ(out.find("secr"), std::string::npos) << out;
+    EXPECT_EQ(out.find("With"), std::string::npos) << out;
+  }
+}
+
 TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId) {
   Stack stack;
   const User user = stack.AddUser("member");

@@ -2,7 +2,30 @@
 
 #include <vector>
 
+#include "common/strings.h"
+
 namespace tchatator::gateway {
+
+std::shared_ptr<grpc::Channel> OpenCoreChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  // Find a restarted core within a second instead of gRPC's default two minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetLoadBalancingPolicyName("round_robin");
+  // gRPC's client-side health checking: each core's health service streams its status
+  // (it watches its database every second), and round_robin skips the cores that are not
+  // SERVING. The resolver's own service config (DNS TXT records) is not looked up, so
+  // this one is always in force.
+  args.SetServiceConfigJSON(StrCat(
+      R"({"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":")",
+      v1::ChatService::service_full_name(), R"("}})"));
+  args.SetInt(GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION, 1);
+  // GET_UNREAD answers every unread message, however many (contract): gRPC's default
+  // 4 MiB would fail such an answer after the core marked its messages read.
+  args.SetMaxReceiveMessageSize(-1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
 
 void AddCallMetadata(const CallContext& call, grpc::ClientContext& context) {
   if (!call.token.empty()) context.AddMetadata("authorization", "Bearer " + call.token);

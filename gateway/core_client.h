@@ -42,6 +42,13 @@ struct CallResult {
   Response response;
 };
 
+// Opens the gateway's channel to the core-service at `target` (core-address). Calls are
+// spread round-robin over every address the target resolves to (the replicas of a
+// headless Service), and only over cores whose health service says the ChatService is
+// SERVING: a core that lost its database gets no calls until it has it again. A core
+// without a health service counts as serving. A restarted core is found within a second.
+std::shared_ptr<grpc::Channel> OpenCoreChannel(const std::string& target);
+
 // Adds the metadata of `call` to `context`: authorization, x-client-ip, x-request-id.
 void AddCallMetadata(const CallContext& call, grpc::ClientContext& context);
 

@@ -22,19 +22,8 @@ int main(int argc, char** argv) {
   if (auto code = StartDaemon(options, kProgram, KeyOwner::kGateway, initial)) return *code;
   SettingsHolder settings(initial);
 
-  grpc::ChannelArguments channel_args;
-  // Find a restarted core within a second instead of gRPC's default two minutes.
-  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  channel_args.SetLoadBalancingPolicyName("round_robin");
-  // GET_UNREAD answers every unread message, however many (contract): gRPC's default
-  // 4 MiB would fail such an answer after the core marked its messages read.
-  channel_args.SetMaxReceiveMessageSize(-1);
   // Follows core-address and core-timeout-ms across SIGHUP reloads.
-  gateway::CoreClient core(settings, [channel_args](const std::string& target) {
-    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args);
-  });
+  gateway::CoreClient core(settings, gateway::OpenCoreChannel);
   asio::io_context io;
   gateway::SendBatcher sends(core, io.get_executor());
   gateway::Dispatcher dispatcher(core, &sends);

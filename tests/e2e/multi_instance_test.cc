@@ -5,9 +5,10 @@
 // (GET_UNREAD, NEW_CHG_AVAILABLE) and after a core restart (the gateway's stream
 // resumes), session tokens valid on both gateways, the per-minute rate limit exact
 // under 20 simultaneous sends split over both cores, one core killed while the other
-// keeps serving, a change whose NOTIFY hint was lost still delivered, and the delivery
-// latency across instances (printed; asserted only beyond a liveness bound, and a median
-// that shows the NOTIFY hints, not the once-a-second sweep, woke the subscribers).
+// keeps serving, a gateway on both cores skipping the one that lost its database, a
+// change whose NOTIFY hint was lost still delivered, and the delivery latency across
+// instances (printed; asserted only beyond a liveness bound, and a median that shows
+// the NOTIFY hints, not the once-a-second sweep, woke the subscribers).
 
 #include <signal.h>
 
@@ -28,6 +29,7 @@
 
 #include "tests/e2e/stack.h"
 #include "tests/support/process.h"
+#include "tests/support/test_database.h"
 
 namespace tchatator::e2e {
 namespace {
@@ -43,10 +45,18 @@ std::string LastLines(const std::string& path, size_t count) {
 // Pair A is a Stack (the database, core A, gateway A); pair B is a second core on the
 // same database and a second gateway in front of it, started here with their logs
 // (core-b.log, gateway-b.log) in the stack's directory. `core_env` applies to both cores.
+// With `core_b_database_url`, core B has that database instead; with
+// `gateway_b_on_both_cores`, gateway B's core-address names core A and core B.
 class TwoInstances {
  public:
-  explicit TwoInstances(const std::map<std::string, std::string>& core_env = {})
-      : stack_(Options(core_env)), core_env_(core_env) {
+  explicit TwoInstances(const std::map<std::string, std::string>& core_env = {},
+                        std::string core_b_database_url = "",
+                        bool gateway_b_on_both_cores = false)
+      : stack_(Options(core_env)),
+        core_env_(core_env),
+        core_b_database_url_(core_b_database_url.empty() ? stack_.db().url()
+                                                         : std::move(core_b_database_url)),
+        gateway_b_on_both_cores_(gateway_b_on_both_cores) {
     for (int attempt = 0;; ++attempt) {
       core_b_port_ = testing::FreePort();
       try {
@@ -92,7 +102,7 @@ class TwoInstances {
   // Starts core B on its port; waits until it accepts connections.
   void StartCoreB() {
     std::map<std::string, std::string> env = {
-        {"TCHATATOR_DATABASE_URL", stack_.db().url()},
+        {"TCHATATOR_DATABASE_URL", core_b_database_url_},
         {"TCHATATOR_GRPC_PORT", std::to_string(core_b_port_)},
         {"TCHATATOR_ADMIN_API_KEY", stack_.admin_key()},
         {"TCHATATOR_LISTEN_ADDRESS", "127.0.0.1"},
@@ -125,9 +135,13 @@ class TwoInstances {
   }
 
   void StartGatewayB() {
+    const std::string core_b = "127.0.0.1:" + std::to_string(core_b_port_);
     const std::map<std::string, std::string> env = {
         {"TCHATATOR_PORT", std::to_string(gateway_b_port_)},
-        {"TCHATATOR_CORE_ADDRESS", "127.0.0.1:" + std::to_string(core_b_port_)},
+        {"TCHATATOR_CORE_ADDRESS",
+         gateway_b_on_both_cores_
+             ? "ipv4:127.0.0.1:" + std::to_string(stack_.grpc_port()) + "," + core_b
+             : core_b},
         {"TCHATATOR_LISTEN_ADDRESS", "127.0.0.1"},
         {"TCHATATOR_LOG_FILE", stack_.dir() + "/gateway-b.log"},
     };
@@ -142,6 +156,8 @@ class TwoInstances {
 
   Stack stack_;
   std::map<std::string, std::string> core_env_;
+  std::string core_b_database_url_;
+  bool gateway_b_on_both_cores_;
   int core_b_port_ = 0;
   int gateway_b_port_ = 0;
   std::unique_ptr<testing::ChildProcess> core_b_;
@@ -504,6 +520,57 @@ TEST(MultiInstanceTest, KillingOneCoreLeavesTheOtherServing) {
   EXPECT_TRUE(IsMessageEvent(p_sub.Read(10s), "new_message", s2.Get("message-id"), m.user.id,
                              p.user.id, "pendant la panne 2"));
   EXPECT_EQ(p_sub.ReadFor(300ms), "");
+}
+
+// A gateway whose core-address names two cores calls only those whose health service
+// says SERVING: a core that lost its database gets no calls until it has it again,
+// instead of answering 503 to its share of them. Core B has a database of its own here,
+// which does not know core A's users: core A answers their LOGIN 200, core B 403.
+TEST(MultiInstanceTest, AGatewayOnTwoCoresSkipsTheCoreThatLostItsDatabase) {
+  testing::TestDatabase db_b;  // outlives core B
+  TwoInstances env({}, db_b.url(), /*gateway_b_on_both_cores=*/true);
+  const User user = env.stack().AddUser("member");
+  auto login = [&] {
+    Client conn = env.ConnectB();
+    return conn.Request("LOGIN", {{"api-token", user.api_key}}).status;
+  };
+
+  std::map<std::string, int> statuses;
+  Clock::time_point deadline = Clock::now() + 15s;
+  while (statuses.size() < 2 && Clock::now() < deadline) ++statuses[login()];
+  ASSERT_EQ(statuses.size(), 2u) << "both cores must take calls first";
+  ASSERT_TRUE(statuses.contains("200/OK") && statuses.contains("403/DENIED"));
+
+  const std::string quoted = "'" + db_b.name() + "'";
+  env.stack().db().Query("ALTER DATABASE " + db_b.name() + " WITH ALLOW_CONNECTIONS false");
+  env.stack().db().Query(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = " + quoted);
+  const std::string core_b_log = env.stack().dir() + "/core-b.log";
+  deadline = Clock::now() + 15s;
+  while (LastLines(core_b_log, 1000).find("health: NOT_SERVING") == std::string::npos) {
+    ASSERT_LT(Clock::now(), deadline) << "core B did not notice that its database is gone";
+    std::this_thread::sleep_for(100ms);  // polling interval, not synchronisation
+  }
+  // The gateway hears of it through its health stream, moments later; from then on,
+  // every call goes to core A.
+  statuses.clear();
+  int in_a_row = 0;
+  deadline = Clock::now() + 5s;
+  while (in_a_row < 20 && Clock::now() < deadline) {
+    const std::string status = login();
+    ++statuses[status];
+    in_a_row = status == "200/OK" ? in_a_row + 1 : 0;
+  }
+  EXPECT_EQ(in_a_row, 20) << "LOGIN answers meanwhile: " << ::testing::PrintToString(statuses);
+
+  env.stack().db().Query("ALTER DATABASE " + db_b.name() + " WITH ALLOW_CONNECTIONS true");
+  std::string status;
+  deadline = Clock::now() + 15s;
+  while ((status = login()) != "403/DENIED" && Clock::now() < deadline) {
+    ASSERT_EQ(status, "200/OK");
+    std::this_thread::sleep_for(100ms);  // polling interval, not synchronisation
+  }
+  EXPECT_EQ(status, "403/DENIED") << "core B takes calls again once its database is back";
 }
 
 // A change committed without its hint reaching the cores (hints are sent after the

@@ -39,9 +39,12 @@ std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view pr
 }
 
 std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view program,
-                               KeyOwner owner, Settings& settings) {
+                               KeyOwner owner, Settings& settings, const SettingsCheck& check) {
   const std::map<std::string, std::string> env = ProcessEnvironment();
   absl::StatusOr<Settings> loaded = LoadSettings(options.config_path, env);
+  if (loaded.ok() && check) {
+    if (absl::Status checked = check(*loaded); !checked.ok()) loaded = checked;
+  }
   if (!loaded.ok()) {
     std::cerr << program << ": " << loaded.status().message() << "\n";
     return 1;

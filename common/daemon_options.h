@@ -25,11 +25,17 @@ struct DaemonOptions {
 std::optional<int> ParseDaemonOptions(int argc, char** argv, std::string_view program,
                                       KeyOwner owner, DaemonOptions& options);
 
-// Loads the settings for `options`, configures the log, logs the effective settings.
-// Returns the exit code when the process should stop now (bad configuration: 1 with a
-// message on stderr; --check-config: 0 after "configuration ok").
+// What a daemon checks in its settings beyond the table's rules (the core: that libpq
+// can parse database-url); its error message says what is wrong.
+using SettingsCheck = std::function<absl::Status(const Settings& settings)>;
+
+// Loads the settings for `options`, runs `check` (when set) on them, configures the log,
+// logs the effective settings. Returns the exit code when the process should stop now
+// (bad configuration: 1 with a message on stderr; --check-config: 0 after
+// "configuration ok").
 std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view program,
-                               KeyOwner owner, Settings& settings);
+                               KeyOwner owner, Settings& settings,
+                               const SettingsCheck& check = nullptr);
 
 // Puts reloaded settings into the daemon's own objects (database connections...), from
 // `current` (in force) to `next` (about to be); an error leaves those objects unchanged.

@@ -9,6 +9,7 @@
 #include "core-service/change_feed.h"
 #include "core-service/core_server.h"
 #include "core-service/housekeeper.h"
+#include "storage/connection_pool.h"
 #include "storage/migrations.h"
 #include "storage/pg_store.h"
 
@@ -18,7 +19,8 @@ int main(int argc, char** argv) {
   DaemonOptions options;
   if (auto code = ParseDaemonOptions(argc, argv, kProgram, KeyOwner::kCore, options)) return *code;
   Settings initial;
-  if (auto code = StartDaemon(options, kProgram, KeyOwner::kCore, initial)) return *code;
+  auto check = [](const Settings& s) { return storage::CheckDatabaseUrl(s.database_url); };
+  if (auto code = StartDaemon(options, kProgram, KeyOwner::kCore, initial, check)) return *code;
   SettingsHolder settings(initial);
 
   // Signals are taken by sigwait below, not by handlers on arbitrary threads.

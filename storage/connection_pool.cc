@@ -1,5 +1,6 @@
 #include "storage/connection_pool.h"
 
+#include <libpq-fe.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -62,6 +63,20 @@ std::string WithoutPasswords(std::string_view text, std::string_view url) {
     }
   }
   return out;
+}
+
+absl::Status CheckDatabaseUrl(const std::string& url) {
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &parse_error);
+  if (options != nullptr) {
+    PQconninfoFree(options);
+    return absl::OkStatus();
+  }
+  std::string reason = parse_error != nullptr ? parse_error : "out of memory";
+  PQfreemem(parse_error);
+  while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+  return absl::InvalidArgumentError(StrCat("database-url is not a valid connection string: ",
+                                           WithoutPasswords(reason, url)));
 }
 
 namespace {

@@ -22,6 +22,11 @@ namespace tchatator::storage {
 // read even from a malformed `url`. For messages that reach a log.
 std::string WithoutPasswords(std::string_view text, std::string_view url);
 
+// OK when libpq can parse `url` (a URI or key=value pairs); else InvalidArgument,
+// "database-url is not a valid connection string: <libpq's reason>", with no password in
+// it. Reaches no server.
+absl::Status CheckDatabaseUrl(const std::string& url);
+
 // A bounded number of PostgreSQL connections, each used by one caller at a time.
 // Connections are opened on demand, so the pool works while the database is down and
 // recovers by itself when it comes back. Reconfigure changes the database and the bound

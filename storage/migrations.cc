@@ -1,7 +1,5 @@
 #include "storage/migrations.h"
 
-#include <libpq-fe.h>
-
 #include <pqxx/pqxx>
 
 #include "common/strings.h"
@@ -15,16 +13,7 @@ constexpr int64_t kMigrationLock = 0x7463686174;  // "tchat"
 
 absl::Status Migrate(const std::string& url) {
   // A connection string libpq cannot parse will not get better by waiting.
-  char* parse_error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &parse_error);
-  if (options == nullptr) {
-    absl::Status refused = absl::InvalidArgumentError(
-        StrCat("database-url is not a valid connection string: ",
-               WithoutPasswords(parse_error != nullptr ? parse_error : "out of memory", url)));
-    PQfreemem(parse_error);
-    return refused;
-  }
-  PQconninfoFree(options);
+  if (absl::Status parsed = CheckDatabaseUrl(url); !parsed.ok()) return parsed;
   try {
     pqxx::connection connection(url);
     pqxx::work txn(connection);

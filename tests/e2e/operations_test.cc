@@ -181,6 +181,32 @@ TEST(OperationsStartTest, OutOfRangeValuesAreRefusedAtStart) {
   EXPECT_EQ(out, "configuration ok\n");
 }
 
+// A database-url libpq cannot parse is refused by --check-config and at start, before any
+// attempt to reach the database, with libpq's reason and without the password.
+TEST(OperationsStartTest, AnUnparsableDatabaseUrlIsRefusedByCheckConfigAndAtStart) {
+  const std::string refused = "tchatator-core: database-url is not a valid connection string: ";
+  int code = 0;
+  for (const char* option : {" --check-config", ""}) {
+    std::string out = RunShell("TCHATATOR_DATABASE_URL='host=db # the primary' " +
+                                   std::string(TCHATATOR_CORE_BIN) + option,
+                               code);
+    EXPECT_EQ(code, 1) << option;
+    EXPECT_EQ(out, refused + "missing \"=\" after \"#\" in connection info string\n") << option;
+    out = RunShell("TCHATATOR_DATABASE_URL='password=s3cr3t-pw s3cr3t-pw' " +
+                       std::string(TCHATATOR_CORE_BIN) + option,
+                   code);
+    EXPECT_EQ(code, 1) << option;
+    EXPECT_EQ(out, refused + "missing \"=\" after \"***\" in connection info string\n")
+        << option;
+  }
+  // Parsable is enough: whether the server answers is the start's business.
+  const std::string out = RunShell("TCHATATOR_DATABASE_URL='host=/nonexistent dbname=x' " +
+                                       std::string(TCHATATOR_CORE_BIN) + " --check-config",
+                                   code);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(out, "configuration ok\n");
+}
+
 TEST(OperationsStartTest, MissingConfigFileIsRefusedAtStart) {
   TempDir dir;
   int code = 0;

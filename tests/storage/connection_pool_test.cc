@@ -57,6 +57,22 @@ bool Eventually(const std::function<bool()>& condition) {
   return true;
 }
 
+TEST(CheckDatabaseUrl, AcceptsWhatLibpqParsesAndSaysWhyOtherwiseWithoutThePassword) {
+  EXPECT_TRUE(CheckDatabaseUrl("host=/tmp dbname=tchatator").ok());
+  EXPECT_TRUE(CheckDatabaseUrl("postgresql://u:pw@db:5432/tchatator?sslmode=disable").ok());
+  EXPECT_TRUE(CheckDatabaseUrl("").ok());  // libpq's defaults and PG* variables
+  absl::Status s = CheckDatabaseUrl("host='db");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "database-url is not a valid connection string: unterminated quoted string in "
+            "connection info string");
+  s = CheckDatabaseUrl("postgresql://u:abc%zz@db/tchatator");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "database-url is not a valid connection string: invalid percent-encoded token: "
+            "\"***\"");
+}
+
 TEST(WithoutPasswords, MasksThePasswordOfTheUrlWhereverItAppears) {
   const std::string uri = "postgresql://tchatator:S3cret@[db/tchatator";
   EXPECT_EQ(WithoutPasswords("invalid URI \"" + uri + "\"", uri),

@@ -1,5 +1,7 @@
 #include "common/settings.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +23,9 @@ constexpr int64_t kWord = 2;
 // a trailing "# comment" looks like; printable ASCII only, as it travels in a gRPC header
 // (where a line break, say from a Secret made of a file, cannot go).
 constexpr int64_t kNoComment = 3;
+// A one-word key holding an IPv4 or IPv6 address literal: a host name would be resolved
+// by the core (gRPC) but not by the gateway, so neither takes one.
+constexpr int64_t kIpAddress = 4;
 constexpr int64_t kNoMax = 0;
 
 constexpr KeySpec kKeys[] = {
@@ -107,7 +112,7 @@ constexpr KeySpec kKeys[] = {
      "read any more; 0 never purges.",
      &Settings::purge_interval_seconds, nullptr},
     // both
-    {"listen-address", KeyOwner::kBoth, "127.0.0.1", kWord, kNoMax, false, true,
+    {"listen-address", KeyOwner::kBoth, "127.0.0.1", kIpAddress, kNoMax, false, true,
      "Address both daemons listen on (0.0.0.0 for every interface). On reload, the new "
      "address is bound on the same port and open connections stay; if it cannot be bound, "
      "the reload is refused.",
@@ -119,6 +124,13 @@ constexpr KeySpec kKeys[] = {
 };
 
 bool IsString(const KeySpec& spec) { return spec.min > spec.max; }
+
+bool IsIpAddress(std::string_view value) {
+  const std::string text(value);
+  unsigned char address[sizeof(in6_addr)];
+  return inet_pton(AF_INET, text.c_str(), address) == 1 ||
+         inet_pton(AF_INET6, text.c_str(), address) == 1;
+}
 
 // The key whose environment variable is `name`, or nullptr.
 const KeySpec* FindEnvironmentKey(std::string_view name) {
@@ -139,7 +151,7 @@ const KeySpec* FindKey(std::string_view name) {
 absl::Status Assign(const KeySpec& spec, std::string_view value, std::string_view where,
                     Settings& settings) {
   if (IsString(spec)) {
-    if (spec.min == kWord &&
+    if ((spec.min == kWord || spec.min == kIpAddress) &&
         ((value.empty() && !spec.default_value.empty()) ||
          value.find_first_of(" \t#") != std::string_view::npos)) {
       return absl::InvalidArgumentError(
@@ -153,6 +165,12 @@ absl::Status Assign(const KeySpec& spec, std::string_view value, std::string_vie
       return absl::InvalidArgumentError(
           StrCat(where, ": ", spec.name,
                  " must not hold a space then '#' (a comment is a line of its own)"));
+    }
+    if (spec.min == kIpAddress && !IsIpAddress(value)) {
+      return absl::InvalidArgumentError(
+          StrCat(where, ": ", spec.name,
+                 " must be an IP address such as 0.0.0.0, 127.0.0.1 or :: (a host name is not "
+                 "resolved)"));
     }
     if (spec.min == kNoComment && !IsPrintableAscii(value)) {
       return absl::InvalidArgumentError(
@@ -297,6 +315,7 @@ std::string RenderConfigFile() {
     out << "\n# " << spec.doc;
     if (!IsString(spec)) out << " [" << spec.min << ".." << spec.max << "]";
     if (spec.min == kWord) out << " (one word)";
+    if (spec.min == kIpAddress) out << " (an IP address)";
     if (spec.min == kNoComment) out << " (printable ASCII, no ' #' inside)";
     if (!spec.reloadable) out << " (restart)";
     out << "\n" << spec.name << "=" << spec.default_value << "\n";

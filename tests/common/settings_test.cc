@@ -261,6 +261,21 @@ TEST(LoadSettingsTest, AddressesAreOneWordAndTheAdminKeyHasNoTrailingComment) {
   ExpectRefused("core-address=\n", 1, "core-address");
   ExpectRefused("listen-address=0.0.0.0 127.0.0.1\n", 1, "listen-address");
   ExpectRefused("listen-address=\n", 1, "listen-address");
+  // An IP address: the gateway resolves no host name (gRPC, in the core, would).
+  ExpectRefused("listen-address=localhost\n", 1, "listen-address");
+  ExpectRefused("listen-address=127.0.0.256\n", 1, "listen-address");
+  ExpectRefused("listen-address=[::1]\n", 1, "listen-address");
+  const absl::StatusOr<Settings> name =
+      LoadSettings("", Env{{"TCHATATOR_LISTEN_ADDRESS", "localhost"}});
+  EXPECT_EQ(Message(name.status()),
+            "TCHATATOR_LISTEN_ADDRESS: listen-address must be an IP address such as 0.0.0.0, "
+            "127.0.0.1 or :: (a host name is not resolved)");
+  for (const std::string address : {"0.0.0.0", "127.0.0.2", "::", "::1", "fe80::1"}) {
+    const absl::StatusOr<Settings> ip =
+        LoadSettings("", Env{{"TCHATATOR_LISTEN_ADDRESS", address}});
+    ASSERT_TRUE(ip.ok()) << address << ": " << ip.status();
+    EXPECT_EQ(ip->listen_address, address);
+  }
   ExpectRefused("admin-api-key=abc\t# the key\n", 1, "admin-api-key");
   // A passphrase may hold spaces and '#', not a space then '#'.
   const absl::StatusOr<Settings> passphrase =
@@ -377,7 +392,7 @@ TEST(LoadSettingsTest, EveryKeyHasAWorkingEnvironmentVariable) {
         spec.int_field != nullptr
             ? std::to_string(spec.min == std::stoll(std::string(spec.default_value)) ? spec.max
                                                                                      : spec.min)
-            : std::string("from-env");
+            : std::string(spec.name == "listen-address" ? "10.0.0.7" : "from-env");
     const absl::StatusOr<Settings> settings =
         LoadSettings("", Env{{EnvironmentName(spec.name), value}});
     ASSERT_TRUE(settings.ok()) << spec.name << ": " << settings.status();

@@ -86,7 +86,8 @@ constexpr KeySpec kKeys[] = {
      &Settings::database_pool_size, nullptr},
     {"admin-api-key", KeyOwner::kCore, "", kNoComment, kNoMax, true, true,
      "Administrator API key: authorises AccountService calls and logs in as the built-in "
-     "administrator. Empty disables both.",
+     "administrator. Empty disables both. Replacing or removing it ends the built-in "
+     "administrator's sessions.",
      nullptr, &Settings::admin_api_key},
     {"max-message-length", KeyOwner::kCore, "1000", 1, 100000, false, true,
      "Longest message, in characters (Unicode code points).", &Settings::max_message_length,

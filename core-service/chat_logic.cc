@@ -5,6 +5,7 @@
 #include "common/strings.h"
 #include "absl/strings/cord.h"
 #include "common/crypto.h"
+#include "common/log.h"
 #include "common/utf8.h"
 #include "core-service/errors.h"
 
@@ -34,9 +35,20 @@ bool IsValidName(std::string_view name) {
   }
   return true;
 }
-// The api_key_hash of the built-in administrator: not hexadecimal, so no key's SHA-256
-// is ever equal to it.
+// The api_key_hash of the built-in administrator starts with this: not hexadecimal, so
+// no key's SHA-256 is ever equal to it or starts with it. Before the marker followed
+// the key (AdminMarker), it was this alone.
 constexpr char kBuiltInAdminMarker[] = "built-in-admin";
+
+// The built-in administrator's api_key_hash under admin-api-key `key`: the marker, then
+// 64 bits of a hash of the key that is not its login hash (Sha256Hex of the key alone),
+// so that the row changes when the key does, and its sessions with it, and a key
+// removed from the configuration never logs in through its own hash.
+std::string AdminMarker(std::string_view key) {
+  if (key.empty()) return StrCat(kBuiltInAdminMarker, ":none");
+  return StrCat(kBuiltInAdminMarker, ":",
+                Sha256Hex(StrCat("tchatator built-in administrator\n", key)).substr(0, 16));
+}
 
 absl::Status NotAuthenticated() {
   return Error(absl::StatusCode::kUnauthenticated, "not-authenticated",
@@ -110,8 +122,9 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
   const std::string key_hash = Sha256Hex(api_key);
   const std::string& admin_key = settings->admin_api_key;
   const bool built_in_admin = !admin_key.empty() && ConstantTimeEquals(api_key, admin_key);
-  absl::StatusOr<storage::User> user =
-      built_in_admin ? BuiltInAdmin(key_hash) : store_.FindUserByApiKeyHash(key_hash);
+  const std::string admin_marker = built_in_admin ? AdminMarker(admin_key) : "";
+  absl::StatusOr<storage::User> user = built_in_admin ? BuiltInAdmin(admin_marker, key_hash)
+                                                      : store_.FindUserByApiKeyHash(key_hash);
   if (absl::IsNotFound(user.status())) return refuse(UnknownApiKey());
   if (!user.ok()) return user.status();
   if (user->banned) return AccountBanned();
@@ -120,7 +133,7 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
                      now + absl::Hours(settings->session_ttl_hours)};
   const std::string hash = Sha256Hex(result.token);
   absl::Status opened =
-      store_.CreateSession(hash, result.user.id, built_in_admin ? kBuiltInAdminMarker : key_hash,
+      store_.CreateSession(hash, result.user.id, built_in_admin ? admin_marker : key_hash,
                            now, result.expires_at);
   // The key was regenerated since it was looked up.
   if (absl::IsNotFound(opened)) return refuse(UnknownApiKey());
@@ -172,28 +185,57 @@ absl::StatusOr<Caller> ChatLogic::CallerOf(absl::StatusOr<storage::Session> sess
   return Caller{session->user_id, session->role, std::move(token_hash)};
 }
 
-absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& key_hash) {
-  // The built-in administrator's row holds a marker, never the configured key's hash:
-  // a key removed from (or replaced in) the configuration must stop logging in.
-  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
+absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
+                                                     const std::string& key_hash) {
+  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(marker);
   if (!absl::IsNotFound(user.status())) return user;
+  // The row under another key's marker (the key was replaced) follows this key.
+  user = store_.FindAdminByKeyPrefix(kBuiltInAdminMarker);
   // A row made by an older core holds the key's hash: it becomes the marked one.
-  user = store_.FindUserByApiKeyHash(key_hash);
-  if (user.ok() && user->role == Role::kAdmin) {
-    // Ends the sessions opened under the old hash too, once (storage::Store::SetApiKeyHash).
-    absl::Status adopted = store_.SetApiKeyHash(user->id, kBuiltInAdminMarker);
+  if (absl::IsNotFound(user.status())) {
+    user = store_.FindUserByApiKeyHash(key_hash);
+    if (user.ok() && user->role != Role::kAdmin) user = absl::NotFoundError("not an admin");
+  }
+  if (user.ok()) {
+    // Ends the sessions opened under the old marker or hash (storage::Store::SetApiKeyHash).
+    absl::Status adopted = store_.SetApiKeyHash(user->id, marker);
     // Another core adopted it (or created one) at the same moment.
-    if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
+    if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(marker);
     if (!adopted.ok()) return adopted;
     return user;
   }
-  if (!user.ok() && !absl::IsNotFound(user.status())) return user.status();
-  absl::StatusOr<int64_t> id =
-      store_.CreateUser(Role::kAdmin, "Administrateur", kBuiltInAdminMarker);
+  if (!absl::IsNotFound(user.status())) return user.status();
+  absl::StatusOr<int64_t> id = store_.CreateUser(Role::kAdmin, "Administrateur", marker);
   // Another core created it at the same moment.
-  if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
+  if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(marker);
   if (!id.ok()) return id.status();
   return storage::User{*id, "Administrateur", Role::kAdmin, false};
+}
+
+absl::Status ChatLogic::FollowAdminKey() {
+  const std::shared_ptr<const Settings> settings = settings_.Get();
+  const std::string marker = AdminMarker(settings->admin_api_key);
+  std::lock_guard lock(followed_mu_);
+  if (followed_marker_ == marker) return absl::OkStatus();
+  absl::StatusOr<storage::User> current = store_.FindUserByApiKeyHash(marker);
+  if (absl::IsNotFound(current.status())) {
+    absl::StatusOr<storage::User> admin = store_.FindAdminByKeyPrefix(kBuiltInAdminMarker);
+    if (admin.ok()) {
+      if (absl::Status s = store_.SetApiKeyHash(admin->id, marker);
+          !s.ok() && !absl::IsAlreadyExists(s)) {
+        return s;
+      }
+      Log::Info(settings->admin_api_key.empty()
+                    ? "admin-api-key removed: the built-in administrator's sessions ended"
+                    : "admin-api-key changed: the built-in administrator's sessions ended");
+    } else if (!absl::IsNotFound(admin.status())) {
+      return admin.status();
+    }
+  } else if (!current.ok()) {
+    return current.status();
+  }
+  followed_marker_ = marker;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> ChatLogic::Logout(std::string_view token) {
@@ -445,7 +487,7 @@ absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view nam
 absl::StatusOr<NewAccount> ChatLogic::RegenerateApiKey(int64_t user_id) {
   // The built-in administrator's key is the configured one: a key of its own would
   // split it in two (the configured key would then create a new one).
-  absl::StatusOr<storage::User> built_in = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
+  absl::StatusOr<storage::User> built_in = store_.FindAdminByKeyPrefix(kBuiltInAdminMarker);
   if (built_in.ok() && built_in->id == user_id) {
     return Error(absl::StatusCode::kPermissionDenied, "forbidden",
                  "the built-in administrator's key is admin-api-key in the configuration");

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -128,12 +129,21 @@ class ChatLogic {
   absl::StatusOr<NewAccount> RegenerateApiKey(int64_t user_id);
   absl::StatusOr<storage::User> GetUser(int64_t user_id);
 
+  // Makes the built-in administrator follow admin-api-key as configured now: if the key
+  // was replaced or removed since its sessions were opened, they all end (a leaked key is
+  // cut off with whatever it opened, as for a regenerated user key). Creates no
+  // administrator. Cheap when the key has not changed since the last success; call it
+  // after every change of the settings. Errors are the database's.
+  absl::Status FollowAdminKey();
+
   const Clock& clock() const { return clock_; }
 
  private:
-  // The user the admin API key logs in as, created on first use (or adopted from the
-  // row an older core stored under `key_hash`, the configured key's hash).
-  absl::StatusOr<storage::User> BuiltInAdmin(const std::string& key_hash);
+  // The user the admin API key logs in as (its key hash is `marker`), created on first
+  // use, or adopted, ending its sessions: from the row of a replaced key, or from the row
+  // an older core stored under `key_hash`, the configured key's own hash.
+  absl::StatusOr<storage::User> BuiltInAdmin(const std::string& marker,
+                                             const std::string& key_hash);
   absl::Status CheckContent(std::string_view content, const Settings& settings) const;
   // AuthenticateAsync once the token is hashed.
   void LookUpAsync(std::string token_hash, std::function<void(absl::StatusOr<Caller>)> done);
@@ -155,6 +165,8 @@ class ChatLogic {
   const Clock& clock_;
   const SettingsHolder& settings_;
   SessionCache sessions_;
+  std::mutex followed_mu_;
+  std::string followed_marker_;  // FollowAdminKey's last success
 };
 
 // "modifié il y a ..." in the contract's French buckets, for an edit `age` ago.

@@ -192,6 +192,11 @@ absl::StatusOr<int> CoreServer::Start(const std::string& host, int port) {
   if (port != 0) {
     if (absl::Status free = CheckPortFree(host, port); !free.ok()) return free;
   }
+  // Sessions opened under a key replaced while no core ran end before any call is served.
+  if (absl::Status followed = FollowAdminKey(); !followed.ok()) {
+    Log::Info(StrCat("admin-api-key: cannot check the built-in administrator yet: ",
+                     followed.message()));
+  }
   absl::StatusOr<Listener> listener = Listen(HostPort(host, port));
   if (!listener.ok()) return listener.status();
   listener_ = *std::move(listener);
@@ -226,6 +231,8 @@ void CoreServer::WatchHealth() {
   while (!stopping_) {
     lock.unlock();
     const absl::Status ping = store_.Ping();
+    // A reload's new admin-api-key, or a check that failed while the database was away.
+    if (ping.ok()) FollowAdminKey().IgnoreError();
     lock.lock();
     if (stopping_) break;
     const bool serving = ping.ok();

@@ -41,6 +41,11 @@ class CoreServer {
   // failure, nothing changes. Not concurrently with Start() or Shutdown().
   absl::Status Rebind(const std::string& host);
 
+  // Ends the built-in administrator's sessions if admin-api-key was replaced or removed
+  // (ChatLogic::FollowAdminKey). Start does it before serving, then the server checks
+  // every second by itself; a caller that has just changed the settings may do it now.
+  absl::Status FollowAdminKey() { return logic_.FollowAdminKey(); }
+
   // Stops accepting calls, lets unary calls in flight finish (up to `grace`), ends the
   // streams (Subscribe) at once since they never end by themselves, then returns.
   void Shutdown(absl::Duration grace);
@@ -73,7 +78,7 @@ class CoreServer {
   static void Stop(Listener& listener, absl::Duration grace);
 
   // Every second, reports SERVING through grpc.health.v1 while the database answers and
-  // NOT_SERVING while it does not.
+  // NOT_SERVING while it does not, and follows admin-api-key (FollowAdminKey).
   void WatchHealth();
 
   storage::Store& store_;

@@ -56,6 +56,10 @@ std::vector<Statement> Statements() {
       {"end_user_sessions", "DELETE FROM sessions WHERE user_id = $1"},
       {"get_user", "SELECT " + user_cols + " FROM users u WHERE id = $1"},
       {"user_by_key", "SELECT " + user_cols + " FROM users u WHERE api_key_hash = $1"},
+      {"admin_by_key_prefix",
+       "SELECT " + user_cols +
+           " FROM users u WHERE role = 'admin' AND starts_with(api_key_hash, $1)"
+           " ORDER BY id LIMIT 1"},
       // A new session's NEW_CHG_AVAILABLE starts from its LOGIN. FOR SHARE: a key
       // replaced meanwhile (set_key) either waits for this session and ends it, or makes
       // it find no row.
@@ -659,6 +663,14 @@ absl::StatusOr<User> PgStore::FindUserByApiKeyHash(std::string_view api_key_hash
   return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<User> {
     pqxx::result r = txn.exec_prepared("user_by_key", std::string(api_key_hash));
     if (r.empty()) return absl::NotFoundError("no such key");
+    return ReadUser(r[0]);
+  });
+}
+
+absl::StatusOr<User> PgStore::FindAdminByKeyPrefix(std::string_view prefix) {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<User> {
+    pqxx::result r = txn.exec_prepared("admin_by_key_prefix", std::string(prefix));
+    if (r.empty()) return absl::NotFoundError("no such admin");
     return ReadUser(r[0]);
   });
 }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -598,26 +599,77 @@ TEST_F(ModerationTest, AdminApiKeyLogsInAsTheBuiltInAdministrator) {
   EXPECT_TRUE(IsOk(Try(admin, member)));
 }
 
-TEST_F(ModerationTest, EmptyAdminApiKeyDisablesTheAdminLogin) {
-  ASSERT_TRUE(IsOk(LoginCall(kAdminKey)));  // the built-in administrator exists
+TEST_F(ModerationTest, EmptyAdminApiKeyDisablesTheAdminLoginAndEndsItsSessions) {
+  v1::LoginResponse session;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &session)));  // the built-in administrator exists
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  ASSERT_TRUE(IsOk(SendCall(Bearer(session.token()), member.id, "avant")));
   Reconfigure([](Settings& s) { s.admin_api_key = ""; });
+  ASSERT_TRUE(server_->FollowAdminKey().ok());
   for (const std::string& key : {std::string(kAdminKey), std::string("")}) {
     SCOPED_TRACE(key);
     v1::LoginResponse login;
     EXPECT_TRUE(IsError(LoginCall(key, &login), kDenied, "invalid-api-key"));
     EXPECT_TRUE(login.token().empty());
   }
+  EXPECT_TRUE(IsError(SendCall(Bearer(session.token()), member.id, "après"),
+                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
+  // A key configured again logs in as the same administrator.
+  Reconfigure([](Settings& s) { s.admin_api_key = kAdminKey; });
+  v1::LoginResponse again;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &again)));
+  EXPECT_EQ(again.user_id(), session.user_id());
+  EXPECT_TRUE(IsOk(SendCall(Bearer(again.token()), member.id, "de nouveau")));
 }
 
-TEST_F(ModerationTest, ANewAdminApiKeyReplacesTheOldOneForLogin) {
+TEST_F(ModerationTest, ANewAdminApiKeyReplacesTheOldOneAndEndsItsSessions) {
   v1::LoginResponse old_login;
   ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &old_login)));
+  const Account member = NewAccount(v1::ROLE_MEMBER);
   Reconfigure([](Settings& s) { s.admin_api_key = "the-new-admin-key-for-tests"; });
+  ASSERT_TRUE(server_->FollowAdminKey().ok());
+  EXPECT_TRUE(IsError(SendCall(Bearer(old_login.token()), member.id, "ancienne clé"),
+                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
   EXPECT_TRUE(IsError(LoginCall(kAdminKey), kDenied, "invalid-api-key"));
   v1::LoginResponse login;
   ASSERT_TRUE(IsOk(LoginCall("the-new-admin-key-for-tests", &login)));
   EXPECT_EQ(login.role(), v1::ROLE_ADMIN);
   EXPECT_EQ(login.user_id(), old_login.user_id());  // still the one built-in administrator
+  // Following the same key again ends nothing.
+  ASSERT_TRUE(server_->FollowAdminKey().ok());
+  EXPECT_TRUE(IsOk(SendCall(Bearer(login.token()), member.id, "nouvelle clé")));
+  EXPECT_EQ(Db("SELECT count(*) FROM users WHERE api_key_hash LIKE 'built-in-admin%'"), "1");
+}
+
+TEST_F(ModerationTest, TheServerFollowsANewAdminKeyByItself) {
+  // No call to FollowAdminKey: the server checks every second.
+  v1::LoginResponse old_login;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &old_login)));
+  Reconfigure([](Settings& s) { s.admin_api_key = "another-admin-key-for-tests"; });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  Reply read;
+  do {
+    read = UnreadCall(Bearer(old_login.token()));
+    if (!IsOk(read)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling interval
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_TRUE(IsError(read, grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
+}
+
+TEST_F(ModerationTest, ACoreStartedWithAnotherAdminKeyEndsTheOldKeysSessionsBeforeServing) {
+  v1::LoginResponse old_login;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &old_login)));
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  // A second core on the same database, configured with another key (the first one
+  // never hears of it: its own settings keep kAdminKey).
+  Settings other = *settings_->Get();
+  other.admin_api_key = "the-key-of-the-restarted-core";
+  SettingsHolder other_settings(other);
+  CoreServer restarted(*store_, clock_, other_settings);
+  ASSERT_TRUE(restarted.Start("127.0.0.1", 0).ok());
+  EXPECT_TRUE(IsError(SendCall(Bearer(old_login.token()), member.id, "ancienne clé"),
+                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
+  restarted.Shutdown(absl::Seconds(1));
 }
 
 // Its own suite, so its own database: no built-in administrator exists yet.
@@ -636,10 +688,14 @@ TEST_F(LegacyBuiltInAdminTest, ARowStoredUnderTheKeysHashIsAdoptedThenTheKeyCanB
   EXPECT_EQ(login.role(), v1::ROLE_ADMIN);
   EXPECT_EQ(Db("SELECT count(*) FROM users WHERE role = 'admin'"), "1");
   const Account member = NewAccount(v1::ROLE_MEMBER);
-  Reconfigure([](Settings& s) { s.admin_api_key = ""; });
-  EXPECT_TRUE(IsError(LoginCall(kAdminKey), kDenied, "invalid-api-key"));
-  // The session it opened is an ordinary admin session.
+  // The session it opened is an ordinary admin session...
   EXPECT_TRUE(IsOk(SendCall(Bearer(login.token()), member.id, "bonjour")));
+  Reconfigure([](Settings& s) { s.admin_api_key = ""; });
+  ASSERT_TRUE(server_->FollowAdminKey().ok());
+  EXPECT_TRUE(IsError(LoginCall(kAdminKey), kDenied, "invalid-api-key"));
+  // ... which ends with the key.
+  EXPECT_TRUE(IsError(SendCall(Bearer(login.token()), member.id, "au revoir"),
+                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
 }
 
 // ===========================================================================

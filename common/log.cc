@@ -42,7 +42,7 @@ void Log::Write(std::string_view user, std::string_view ip, std::string_view tex
   std::string line = StrCat(UtcTimeText(absl::Now(), /*milliseconds=*/true), " user=", user,
                             " ip=", ip, " ", text);
   for (char& c : line) {
-    if (c == '\n' || c == '\r') c = ' ';
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
   }
   line.push_back('\n');
   LogState& state = State();

@@ -16,7 +16,9 @@ class Log {
   // Returns false (and keeps the previous destination) when `path` cannot be opened.
   static bool Configure(const std::string& path, bool verbose);
 
-  // Writes one line. Newlines inside `text` are replaced by spaces.
+  // Writes one line. Line breaks, tabs and other control characters (0x00 to 0x1F,
+  // 0x7F) in `user`, `ip` and `text` are replaced by spaces: one event, one line, one
+  // field per space (libpq's messages hold line breaks and tabs).
   static void Write(std::string_view user, std::string_view ip, std::string_view text);
 
   // A line with no client: start-up, shutdown, internal events.

@@ -78,6 +78,14 @@ TEST_F(LogTest, CarriageReturnsAreFoldedToo) {
   EXPECT_TRUE(lines[0].ends_with("Z user= ip= a  b c")) << lines[0];
 }
 
+TEST_F(LogTest, TabsAndOtherControlCharactersBecomeSpaces) {
+  // As libpq words it: "FATAL:  ...\n\tIs the server running ...".
+  Log::Write("u\x01", "ip\t", std::string("FATAL:  x\n\tIs it?\x1b[31m\x7f\0end", 27));
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].ends_with("Z user=u  ip=ip  FATAL:  x  Is it? [31m  end")) << lines[0];
+}
+
 TEST_F(LogTest, InfoHasNoClient) {
   Log::Info("started");
   Log::Write("3", "::1", "second");

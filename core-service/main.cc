@@ -2,7 +2,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_join.h"
 #include "common/strings.h"
 #include "common/daemon_options.h"
 #include "common/log.h"
@@ -37,8 +40,16 @@ int main(int argc, char** argv) {
   // between attempts, during which SIGTERM or SIGINT stops us.
   bool hung_up = false;
   for (int attempt = 1;; ++attempt) {
-    absl::Status migrated = storage::Migrate(initial.database_url);
-    if (migrated.ok()) break;
+    std::vector<std::string> unknown;
+    absl::Status migrated = storage::Migrate(initial.database_url, &unknown);
+    if (migrated.ok()) {
+      if (!unknown.empty()) {
+        Log::Info(StrCat("warning: the database was migrated by a newer release (",
+                         absl::StrJoin(unknown, ", "),
+                         "); this core may misread or miswrite it: run the newer release"));
+      }
+      break;
+    }
     Log::Info(StrCat("migration attempt ", attempt, " failed: ", migrated.message()));
     if (!absl::IsUnavailable(migrated)) return 1;
     if (attempt == 60) {

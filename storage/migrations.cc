@@ -11,7 +11,7 @@ namespace {
 constexpr int64_t kMigrationLock = 0x7463686174;  // "tchat"
 }  // namespace
 
-absl::Status Migrate(const std::string& url) {
+absl::Status Migrate(const std::string& url, std::vector<std::string>* unknown) {
   // A connection string libpq cannot parse will not get better by waiting.
   if (absl::Status parsed = CheckDatabaseUrl(url); !parsed.ok()) return parsed;
   try {
@@ -29,6 +29,15 @@ absl::Status Migrate(const std::string& url) {
       txn.exec0(std::string(m.sql));
       txn.exec_params0("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                        m.version, std::string(m.name));
+    }
+    if (unknown != nullptr) {
+      unknown->clear();
+      const pqxx::result recorded = txn.exec_params(
+          "SELECT version, name FROM schema_migrations WHERE version > $1 ORDER BY version",
+          Migrations().back().version);
+      for (const pqxx::row& row : recorded) {
+        unknown->push_back(StrCat(row[0].as<int>(), " ", row[1].as<std::string>()));
+      }
     }
     txn.commit();
     return absl::OkStatus();

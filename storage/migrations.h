@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -24,8 +25,9 @@ std::span<const Migration> Migrations();
 // call it at once (they serialise on an advisory lock). Unavailable when the database
 // cannot be reached, InvalidArgument when `url` is no connection string libpq can parse
 // (with no password in the message), Internal when a migration fails (nothing is
-// applied then).
-absl::Status Migrate(const std::string& url);
+// applied then). With `unknown`, also lists there ("version name") the migrations the
+// database records and this binary does not know: a newer release migrated it.
+absl::Status Migrate(const std::string& url, std::vector<std::string>* unknown = nullptr);
 
 }  // namespace tchatator::storage
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <set>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "tests/support/test_database.h"
@@ -75,6 +76,21 @@ TEST(Migrate, IsIdempotent) {
   EXPECT_EQ(db.Query("SELECT name FROM users"), "kept");
   ASSERT_TRUE(Migrate(db.url()).ok());
   EXPECT_EQ(db.Query("SELECT count(*) FROM schema_migrations"), MigrationCount());
+}
+
+TEST(Migrate, ListsTheMigrationsOfANewerReleaseItDoesNotKnow) {
+  TestDatabase db;
+  std::vector<std::string> unknown = {"left over"};
+  ASSERT_TRUE(Migrate(db.url(), &unknown).ok());
+  EXPECT_TRUE(unknown.empty());
+  // What a newer release would have recorded after this one's last migration.
+  const int last = Migrations().back().version;
+  db.Query("INSERT INTO schema_migrations (version, name) VALUES (" + std::to_string(last + 2) +
+           ", 'later_still.sql'), (" + std::to_string(last + 1) + ", 'next.sql')");
+  const absl::Status again = Migrate(db.url(), &unknown);
+  ASSERT_TRUE(again.ok()) << StatusText(again);
+  EXPECT_EQ(unknown, (std::vector<std::string>{std::to_string(last + 1) + " next.sql",
+                                               std::to_string(last + 2) + " later_still.sql"}));
 }
 
 TEST(Migrate, ConcurrentCallsOnAFreshDatabaseBothSucceed) {

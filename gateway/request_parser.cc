@@ -47,6 +47,11 @@ bool RequestParser::InRequest() const {
          (state_ != State::kClosed && !line_.empty());
 }
 
+std::string_view RequestParser::CurrentCommand() const {
+  const bool under_way = state_ == State::kParams || state_ == State::kContent;
+  return under_way && spec_ != nullptr ? spec_->name : "-";
+}
+
 void RequestParser::Reset() {
   if (state_ == State::kClosed) return;
   state_ = State::kIdle;
@@ -84,10 +89,12 @@ ParseOutcome RequestParser::Next(std::string_view& input) {
         take > 0 ? input[take - 1] == '\r' : (!line_.empty() && line_.back() == '\r');
     if (length > limits_.max_line_bytes &&
         !(length == limits_.max_line_bytes + 1 && ends_with_cr)) {
+      ParseError error{"request-too-large", "line longer than the limit", true,
+                       CurrentCommand()};
       state_ = State::kClosed;
       input = {};
       line_.clear();
-      return ParseError{"request-too-large", "line longer than the limit", true};
+      return error;
     }
     line_.append(input.data(), take);
     if (nl == nullptr) {
@@ -143,7 +150,8 @@ std::optional<ParseOutcome> RequestParser::OnCommandLine(std::string_view line) 
 }
 
 void RequestParser::Fail(std::string_view error, std::string message) {
-  if (!error_) error_ = ParseError{error, std::move(message)};
+  // Only ever about the request whose command line set spec_.
+  if (!error_) error_ = ParseError{error, std::move(message), false, spec_->name};
 }
 
 std::optional<ParseOutcome> RequestParser::OnParamLine(std::string_view line) {
@@ -155,7 +163,8 @@ std::optional<ParseOutcome> RequestParser::OnParamLine(std::string_view line) {
     reprocess_ = true;
     ParseOutcome out = Finish();
     if (std::holds_alternative<Request>(out)) {
-      out = ParseError{"missing-parameter", "request ended before all its parameters"};
+      out = ParseError{"missing-parameter", "request ended before all its parameters", false,
+                       spec_->name};
     }
     return out;
   }

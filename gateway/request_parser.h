@@ -27,6 +27,7 @@ struct ParseError {
   std::string_view error;  // contract token: unknown-command, missing-parameter, ...
   std::string message;     // for people; never contains client text
   bool close = false;      // answer, then close the connection
+  std::string_view command = "-";  // its command's name, once that was recognised (logs)
 };
 
 // Nothing complete yet: feed more bytes.
@@ -55,6 +56,10 @@ class RequestParser {
   // True while a request has begun (its command line or any byte of a line was
   // received) and has not yet ended: what the request timeout watches.
   bool InRequest() const;
+
+  // The name of the command of the request under way ("SEND_MSG"), once its command
+  // line was recognised; "-" otherwise (for the logs, which never show client text).
+  std::string_view CurrentCommand() const;
 
   // Drops the request under way and any partial line (after a request timeout).
   void Reset();

@@ -137,11 +137,12 @@ void Session::OnReadable(const asio::error_code& error) {
     // request it began and can no longer finish is answered too.
     peer_ended_ = true;
     if (in_request_ && !close_after_flush_) {
+      const std::string_view command = parser_.CurrentCommand();
       parser_.Reset();
       in_request_ = false;
       Answer(ErrorReply(kMisformatted, "incomplete-request",
                         "the stream ended inside a request", /*close=*/true),
-             "-");
+             command);
     }
     if (fin_sent_) {
       Close();
@@ -178,7 +179,8 @@ std::optional<Request> Session::Frame(std::string_view& input) {
     ParseOutcome outcome = parser_.Next(input);
     if (std::holds_alternative<NeedMore>(outcome)) break;
     if (auto* error = std::get_if<ParseError>(&outcome)) {
-      Answer(ErrorReply(kMisformatted, error->error, error->message, error->close), "-");
+      Answer(ErrorReply(kMisformatted, error->error, error->message, error->close),
+             error->command);
       if (error->close) return std::nullopt;
       continue;
     }
@@ -210,7 +212,7 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
     const std::string_view command = SpecOf(request.command).name;
     Reply reply = co_await dispatcher_.Dispatch(std::move(request), state_);
     if (closed_) co_return;
-    Answer(reply, command);
+    Answer(reply, command, /*served=*/true);
     if (reply.close || draining_) {
       CloseAfterFlush();
       co_return;
@@ -230,9 +232,9 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
   }
 }
 
-void Session::Answer(const Reply& reply, std::string_view command) {
+void Session::Answer(const Reply& reply, std::string_view command, bool served) {
   std::string line = StrCat(command, " ", reply.log);
-  if (command != "-" && !state_.request_id.empty()) StrAppend(&line, " request=", state_.request_id);
+  if (served && !state_.request_id.empty()) StrAppend(&line, " request=", state_.request_id);
   Log::Write(state_.user_id, state_.client_ip, line);
   Send(reply.bytes);
   if (reply.close) CloseAfterFlush();
@@ -385,11 +387,12 @@ void Session::Watch() {
     if (now >= request_deadline) {
       // Then closed: the rest of the request may still come, and no line of it can be
       // told from a request of its own (a content's lines least of all).
+      const std::string_view command = parser_.CurrentCommand();
       parser_.Reset();
       in_request_ = false;
       Answer(ErrorReply(kMisformatted, "incomplete-request", "request not finished in time",
                         /*close=*/true),
-             "-");
+             command);
       continue;
     }
     watchdog_timer_.expires_at(std::min({idle_deadline, login_deadline, request_deadline, closing_deadline}));

@@ -68,8 +68,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Writes queued bytes until the queue is empty or the socket is full (then resumes
   // when it is writable).
   void Flush();
-  // Answers with `reply` and logs it.
-  void Answer(const Reply& reply, std::string_view command);
+  // Answers with `reply` and logs it, under `command` ("-" when unknown). `served`: the
+  // request went through the dispatcher, which gave it state_.request_id (a request
+  // refused while being framed has none).
+  void Answer(const Reply& reply, std::string_view command, bool served = false);
   // Stops serving requests; closes once every queued answer is written (see FinishClose),
   // or kClosingTimeout after it was called.
   void CloseAfterFlush();

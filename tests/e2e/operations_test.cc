@@ -550,7 +550,20 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
   const std::string refused = NewestRequestId(stack.gateway_log_path(), "UPDT_MSG 404 ");
   // The compatibility form: the API key as the token (it must not be logged either).
   ASSERT_TRUE(IsOk(SendMsg(c, user.api_key, recipient.id, content), {"message-id", "sent-at"}));
+  // Malformed: named by their command when the gateway knew it, never by client text.
+  // (No call reaches the core, so these lines carry no request id.)
+  EXPECT_TRUE(IsError(c.Request("DEL_MSG", {{"token", token}}), "416/MISFMT",
+                      "missing-parameter"));
+  EXPECT_TRUE(IsError(c.Request("NO_SUCH_COMMAND_3f9"), "416/MISFMT", "unknown-command"));
   c.Close();
+  for (const std::string text : {"DEL_MSG 416 missing-parameter", "- 416 unknown-command"}) {
+    const std::vector<std::string> lines = LogLinesWith(stack.gateway_log_path(), text);
+    ASSERT_EQ(lines.size(), 1u) << text;
+    const std::optional<LogLine> line = ParseLogLine(lines[0]);
+    ASSERT_TRUE(line.has_value()) << lines[0];
+    EXPECT_EQ(line->text, text);
+    EXPECT_EQ(line->ip, "127.0.0.1");
+  }
 
   struct Expected {
     std::string id;
@@ -602,8 +615,9 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
       EXPECT_TRUE(ParseLogLine(line).has_value()) << path << ": " << line;
     }
     const std::string text = ReadFile(path);
-    for (const std::string& secret : {content, std::string("very private"), user.api_key, token,
-                                      admin_key, std::string("not-a-key-5d2b")}) {
+    for (const std::string& secret :
+         {content, std::string("very private"), user.api_key, token, admin_key,
+          std::string("not-a-key-5d2b"), std::string("NO_SUCH_COMMAND_3f9")}) {
       EXPECT_EQ(text.find(secret), std::string::npos) << path << " contains '" << secret << "'";
     }
   }

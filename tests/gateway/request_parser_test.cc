@@ -623,6 +623,45 @@ TEST(RequestParser, ReportsMissingParameterAtTheEndOfTheRequest) {
                           {Err("missing-parameter"), Req(Command::kPing)}));
 }
 
+TEST(RequestParser, NamesTheCommandOfAnErrorAndOfTheRequestUnderWayForTheLogs) {
+  RequestParser parser(ParserLimits{.max_line_bytes = 256, .max_content_chars = 100});
+  std::string_view input =
+      "SEND_MSG\ntoken:t\n\nBOGUS\n\nUPDT_MSG\ntoken:t\nmessage-id:1\nmessage-length:-1\n\n"
+      "PING\nfoo:bar\n";
+  std::vector<std::string> seen;
+  for (ParseOutcome outcome = parser.Next(input); !std::holds_alternative<NeedMore>(outcome);
+       outcome = parser.Next(input)) {
+    if (const auto* error = std::get_if<ParseError>(&outcome)) {
+      seen.push_back(std::string(error->error) + "/" + std::string(error->command));
+    } else {
+      seen.push_back(Describe(outcome));
+    }
+  }
+  EXPECT_EQ(Join(seen), Join({"missing-parameter/SEND_MSG", "unknown-command/-",
+                              "bad-value/UPDT_MSG", "PING{}", "unknown-command/-"}));
+
+  EXPECT_EQ(parser.CurrentCommand(), "-");
+  input = "UPDT_MSG\ntoken:t\n";
+  ASSERT_TRUE(std::holds_alternative<NeedMore>(parser.Next(input)));
+  EXPECT_EQ(parser.CurrentCommand(), "UPDT_MSG");
+  parser.Reset();
+  EXPECT_EQ(parser.CurrentCommand(), "-");
+  input = "SEND_MSG\ntoken:t\nrecipient-id:1\nmessage-length:10\ncontent:abc\n";
+  ASSERT_TRUE(std::holds_alternative<NeedMore>(parser.Next(input)));
+  EXPECT_EQ(parser.CurrentCommand(), "SEND_MSG");  // inside its content
+  parser.Reset();
+  input = "DEL_M";  // a command line not yet ended names nothing
+  ASSERT_TRUE(std::holds_alternative<NeedMore>(parser.Next(input)));
+  EXPECT_EQ(parser.CurrentCommand(), "-");
+  parser.Reset();
+  const std::string long_key = "LOGIN\napi-token:" + std::string(300, 'k') + "\n";
+  input = long_key;
+  const ParseOutcome too_long = parser.Next(input);
+  ASSERT_TRUE(std::holds_alternative<ParseError>(too_long)) << Describe(too_long);
+  EXPECT_EQ(std::get<ParseError>(too_long).error, "request-too-large");
+  EXPECT_EQ(std::get<ParseError>(too_long).command, "LOGIN");
+}
+
 TEST(RequestParser, ContentEndsTheRequestEvenBeforeOtherParameters) {
   // `content` is last: what follows it is outside the request.
   EXPECT_TRUE(OutcomesAre(

@@ -190,7 +190,14 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
   absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(marker);
   if (!absl::IsNotFound(user.status())) return user;
   // The row under another key's marker (the key was replaced) follows this key.
-  user = store_.FindAdminByKeyPrefix(kBuiltInAdminMarker);
+  absl::StatusOr<std::vector<storage::User>> marked =
+      store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
+  if (!marked.ok()) return marked.status();
+  if (marked->empty()) {
+    user = absl::NotFoundError("no built-in administrator");
+  } else {
+    user = marked->front();
+  }
   // A row made by an older core holds the key's hash: it becomes the marked one.
   if (absl::IsNotFound(user.status())) {
     user = store_.FindUserByApiKeyHash(key_hash);
@@ -215,26 +222,35 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
 absl::Status ChatLogic::FollowAdminKey() {
   const std::shared_ptr<const Settings> settings = settings_.Get();
   const std::string marker = AdminMarker(settings->admin_api_key);
-  std::lock_guard lock(followed_mu_);
-  if (followed_marker_ == marker) return absl::OkStatus();
+  std::lock_guard lock(follow_mu_);
+  // Checked each time, not remembered: a LOGIN with the old key still in flight, or a
+  // core not yet given the new key, may have moved the row back since.
   absl::StatusOr<storage::User> current = store_.FindUserByApiKeyHash(marker);
-  if (absl::IsNotFound(current.status())) {
-    absl::StatusOr<storage::User> admin = store_.FindAdminByKeyPrefix(kBuiltInAdminMarker);
-    if (admin.ok()) {
-      if (absl::Status s = store_.SetApiKeyHash(admin->id, marker);
-          !s.ok() && !absl::IsAlreadyExists(s)) {
-        return s;
-      }
-      Log::Info(settings->admin_api_key.empty()
-                    ? "admin-api-key removed: the built-in administrator's sessions ended"
-                    : "admin-api-key changed: the built-in administrator's sessions ended");
-    } else if (!absl::IsNotFound(admin.status())) {
-      return admin.status();
-    }
-  } else if (!current.ok()) {
-    return current.status();
+  if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
+  // A release before the marker followed the key knows only kBuiltInAdminMarker, and
+  // makes a row of its own under it once the row it knew was moved.
+  absl::StatusOr<storage::User> legacy = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
+  if (!legacy.ok() && !absl::IsNotFound(legacy.status())) return legacy.status();
+  if (current.ok() && absl::IsNotFound(legacy.status())) return absl::OkStatus();
+  absl::StatusOr<std::vector<storage::User>> rows =
+      store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return absl::OkStatus();  // none yet: the first admin LOGIN makes it
+  // One built-in administrator: the row of this key, else the oldest; any other is
+  // retired under a marker outside the prefix. Either way, its sessions end.
+  const int64_t kept = current.ok() ? current->id : rows->front().id;
+  for (const storage::User& row : *rows) {
+    if (row.id == kept && current.ok()) continue;
+    const std::string to =
+        row.id == kept ? marker : StrCat("retired-", kBuiltInAdminMarker, ":", row.id);
+    const absl::Status moved = store_.SetApiKeyHash(row.id, to);
+    if (absl::IsAlreadyExists(moved)) continue;  // another core moved a row there first
+    if (!moved.ok()) return moved;
+    Log::Info(StrCat("built-in administrator (user ", row.id, "): ",
+                     row.id == kept ? "now under admin-api-key as configured"
+                                    : "a second one, made by an older release, retired",
+                     "; its sessions ended"));
   }
-  followed_marker_ = marker;
   return absl::OkStatus();
 }
 
@@ -487,12 +503,14 @@ absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view nam
 absl::StatusOr<NewAccount> ChatLogic::RegenerateApiKey(int64_t user_id) {
   // The built-in administrator's key is the configured one: a key of its own would
   // split it in two (the configured key would then create a new one).
-  absl::StatusOr<storage::User> built_in = store_.FindAdminByKeyPrefix(kBuiltInAdminMarker);
-  if (built_in.ok() && built_in->id == user_id) {
+  absl::StatusOr<std::vector<storage::User>> built_in =
+      store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
+  if (!built_in.ok()) return built_in.status();
+  for (const storage::User& admin : *built_in) {
+    if (admin.id != user_id) continue;
     return Error(absl::StatusCode::kPermissionDenied, "forbidden",
                  "the built-in administrator's key is admin-api-key in the configuration");
   }
-  if (!built_in.ok() && !absl::IsNotFound(built_in.status())) return built_in.status();
   NewAccount account{user_id, RandomSecret()};
   if (absl::Status s = store_.SetApiKeyHash(user_id, Sha256Hex(account.api_key)); !s.ok()) {
     return Tokenize(s, "unknown-user");

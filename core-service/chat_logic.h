@@ -131,9 +131,11 @@ class ChatLogic {
 
   // Makes the built-in administrator follow admin-api-key as configured now: if the key
   // was replaced or removed since its sessions were opened, they all end (a leaked key is
-  // cut off with whatever it opened, as for a regenerated user key). Creates no
-  // administrator. Cheap when the key has not changed since the last success; call it
-  // after every change of the settings. Errors are the database's.
+  // cut off with whatever it opened, as for a regenerated user key). A second built-in
+  // administrator (made by an older release during a rolling upgrade) is retired, and its
+  // sessions end too. Creates no administrator. Two index look-ups when nothing changed;
+  // call it after every change of the settings, and regularly (a LOGIN with the old key,
+  // or a core still on it, may have moved the row back). Errors are the database's.
   absl::Status FollowAdminKey();
 
   const Clock& clock() const { return clock_; }
@@ -165,8 +167,7 @@ class ChatLogic {
   const Clock& clock_;
   const SettingsHolder& settings_;
   SessionCache sessions_;
-  std::mutex followed_mu_;
-  std::string followed_marker_;  // FollowAdminKey's last success
+  std::mutex follow_mu_;  // one FollowAdminKey at a time
 };
 
 // "modifié il y a ..." in the contract's French buckets, for an edit `age` ago.

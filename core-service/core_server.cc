@@ -231,8 +231,6 @@ void CoreServer::WatchHealth() {
   while (!stopping_) {
     lock.unlock();
     const absl::Status ping = store_.Ping();
-    // A reload's new admin-api-key, or a check that failed while the database was away.
-    if (ping.ok()) FollowAdminKey().IgnoreError();
     lock.lock();
     if (stopping_) break;
     const bool serving = ping.ok();
@@ -241,6 +239,14 @@ void CoreServer::WatchHealth() {
       Log::Info(serving ? std::string("health: SERVING")
                         : StrCat("health: NOT_SERVING: ", ping.message()));
       serving_ = serving;
+    }
+    if (serving) {
+      // After the health, which must not wait on this: a reload's new admin-api-key, a
+      // row moved back by a LOGIN with the old key, a check that failed meanwhile.
+      lock.unlock();
+      FollowAdminKey().IgnoreError();
+      lock.lock();
+      if (stopping_) break;
     }
     health_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
   }

@@ -56,10 +56,9 @@ std::vector<Statement> Statements() {
       {"end_user_sessions", "DELETE FROM sessions WHERE user_id = $1"},
       {"get_user", "SELECT " + user_cols + " FROM users u WHERE id = $1"},
       {"user_by_key", "SELECT " + user_cols + " FROM users u WHERE api_key_hash = $1"},
-      {"admin_by_key_prefix",
+      {"admins_by_key_prefix",
        "SELECT " + user_cols +
-           " FROM users u WHERE role = 'admin' AND starts_with(api_key_hash, $1)"
-           " ORDER BY id LIMIT 1"},
+           " FROM users u WHERE role = 'admin' AND starts_with(api_key_hash, $1) ORDER BY id"},
       // A new session's NEW_CHG_AVAILABLE starts from its LOGIN. FOR SHARE: a key
       // replaced meanwhile (set_key) either waits for this session and ends it, or makes
       // it find no row.
@@ -667,11 +666,12 @@ absl::StatusOr<User> PgStore::FindUserByApiKeyHash(std::string_view api_key_hash
   });
 }
 
-absl::StatusOr<User> PgStore::FindAdminByKeyPrefix(std::string_view prefix) {
-  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<User> {
-    pqxx::result r = txn.exec_prepared("admin_by_key_prefix", std::string(prefix));
-    if (r.empty()) return absl::NotFoundError("no such admin");
-    return ReadUser(r[0]);
+absl::StatusOr<std::vector<User>> PgStore::FindAdminsByKeyPrefix(std::string_view prefix) {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<std::vector<User>> {
+    const pqxx::result r = txn.exec_prepared("admins_by_key_prefix", std::string(prefix));
+    std::vector<User> admins;
+    for (const pqxx::row& row : r) admins.push_back(ReadUser(row));
+    return admins;
   });
 }
 

@@ -50,7 +50,7 @@ class PgStore : public Store {
   absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) override;
   absl::StatusOr<User> GetUser(int64_t user_id) override;
   absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) override;
-  absl::StatusOr<User> FindAdminByKeyPrefix(std::string_view prefix) override;
+  absl::StatusOr<std::vector<User>> FindAdminsByKeyPrefix(std::string_view prefix) override;
   absl::Status CreateSession(std::string_view token_hash, int64_t user_id,
                              std::string_view api_key_hash, absl::Time now,
                              absl::Time expires_at) override;

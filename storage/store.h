@@ -139,10 +139,10 @@ class Store {
   virtual absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) = 0;
   virtual absl::StatusOr<User> GetUser(int64_t user_id) = 0;
   virtual absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) = 0;
-  // The admin with the lowest id whose key hash starts with `prefix` (a marker that no
-  // key's hash can start with: core::ChatLogic's built-in administrator); NotFound if
-  // there is none. Reads the whole users table: for rare calls.
-  virtual absl::StatusOr<User> FindAdminByKeyPrefix(std::string_view prefix) = 0;
+  // The admins whose key hash starts with `prefix` (a marker that no key's hash can
+  // start with: core::ChatLogic's built-in administrator), lowest id first; empty if
+  // none. Reads the whole users table: for rare calls.
+  virtual absl::StatusOr<std::vector<User>> FindAdminsByKeyPrefix(std::string_view prefix) = 0;
 
   // Opens a session of the user whose key hash is still `api_key_hash`; NotFound if the
   // user has no longer that key (replaced since it was looked up), or no such user.

@@ -672,6 +672,40 @@ TEST_F(ModerationTest, ACoreStartedWithAnotherAdminKeyEndsTheOldKeysSessionsBefo
   restarted.Shutdown(absl::Seconds(1));
 }
 
+TEST_F(ModerationTest, AnAdminRowMovedBackToTheOldKeyIsMovedAgainAndItsSessionEnds) {
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey)));
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  Reconfigure([](Settings& s) { s.admin_api_key = "the-rotated-admin-key"; });
+  ASSERT_TRUE(server_->FollowAdminKey().ok());
+  // A core still on the old key (a pod not yet restarted) takes it back and logs in.
+  SettingsHolder old_settings([this] {
+    Settings s = *settings_->Get();
+    s.admin_api_key = kAdminKey;
+    return s;
+  }());
+  v1::LoginResponse stale;
+  {
+    CoreServer old_core(*store_, clock_, old_settings);
+    absl::StatusOr<int> old_port = old_core.Start("127.0.0.1", 0);
+    ASSERT_TRUE(old_port.ok());
+    auto old_chat = v1::ChatService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(*old_port), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::LoginRequest request;
+    request.set_api_key(kAdminKey);
+    ASSERT_TRUE(old_chat->Login(&context, request, &stale).ok());
+    old_core.Shutdown(absl::Seconds(1));
+  }
+  EXPECT_TRUE(IsOk(SendCall(Bearer(stale.token()), member.id, "avec l'ancienne clé")));
+  // The next check of a core on the new key ends it.
+  ASSERT_TRUE(server_->FollowAdminKey().ok());
+  EXPECT_TRUE(IsError(SendCall(Bearer(stale.token()), member.id, "encore"),
+                      grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
+  v1::LoginResponse fresh;
+  ASSERT_TRUE(IsOk(LoginCall("the-rotated-admin-key", &fresh)));
+  EXPECT_EQ(fresh.user_id(), stale.user_id());
+}
+
 // Its own suite, so its own database: no built-in administrator exists yet.
 using LegacyBuiltInAdminTest = ModerationTest;
 
@@ -696,6 +730,26 @@ TEST_F(LegacyBuiltInAdminTest, ARowStoredUnderTheKeysHashIsAdoptedThenTheKeyCanB
   // ... which ends with the key.
   EXPECT_TRUE(IsError(SendCall(Bearer(login.token()), member.id, "au revoir"),
                       grpc::StatusCode::UNAUTHENTICATED, "not-authenticated"));
+}
+
+TEST_F(LegacyBuiltInAdminTest, ASecondBuiltInAdministratorMadeByAnOlderReleaseIsRetired) {
+  v1::LoginResponse login;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &login)));
+  // What a core of a release before the marker followed the key does once it no longer
+  // finds its row: it makes one under the constant marker.
+  const std::string second =
+      Db("INSERT INTO users (role, name, api_key_hash) VALUES ('admin', 'Administrateur', "
+         "'built-in-admin') RETURNING id");
+  ASSERT_TRUE(server_->FollowAdminKey().ok());
+  EXPECT_EQ(Db("SELECT api_key_hash FROM users WHERE id = " + second),
+            "retired-built-in-admin:" + second);
+  EXPECT_EQ(Db("SELECT count(*) FROM users WHERE api_key_hash LIKE 'built-in-admin%'"), "1");
+  // The one kept keeps its session; the retired one is an ordinary admin with no key.
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  EXPECT_TRUE(IsOk(SendCall(Bearer(login.token()), member.id, "toujours là")));
+  v1::LoginResponse again;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &again)));
+  EXPECT_EQ(again.user_id(), login.user_id());
 }
 
 // ===========================================================================

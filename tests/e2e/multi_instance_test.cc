@@ -537,9 +537,12 @@ TEST(MultiInstanceTest, AGatewayOnTwoCoresSkipsTheCoreThatLostItsDatabase) {
 
   std::map<std::string, int> statuses;
   Clock::time_point deadline = Clock::now() + 15s;
-  while (statuses.size() < 2 && Clock::now() < deadline) ++statuses[login()];
-  ASSERT_EQ(statuses.size(), 2u) << "both cores must take calls first";
-  ASSERT_TRUE(statuses.contains("200/OK") && statuses.contains("403/DENIED"));
+  while (!(statuses.contains("200/OK") && statuses.contains("403/DENIED")) &&
+         Clock::now() < deadline) {
+    ++statuses[login()];
+  }
+  ASSERT_TRUE(statuses.contains("200/OK") && statuses.contains("403/DENIED"))
+      << "both cores must take calls first: " << ::testing::PrintToString(statuses);
 
   const std::string quoted = "'" + db_b.name() + "'";
   env.stack().db().Query("ALTER DATABASE " + db_b.name() + " WITH ALLOW_CONNECTIONS false");
@@ -567,7 +570,8 @@ TEST(MultiInstanceTest, AGatewayOnTwoCoresSkipsTheCoreThatLostItsDatabase) {
   std::string status;
   deadline = Clock::now() + 15s;
   while ((status = login()) != "403/DENIED" && Clock::now() < deadline) {
-    ASSERT_EQ(status, "200/OK");
+    // 503 only while core B reconnects to its database, if it is still picked then.
+    ASSERT_TRUE(status == "200/OK" || status == "503/UNAVAIL") << status;
     std::this_thread::sleep_for(100ms);  // polling interval, not synchronisation
   }
   EXPECT_EQ(status, "403/DENIED") << "core B takes calls again once its database is back";

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <set>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "tests/support/test_database.h"
 

@@ -62,16 +62,17 @@ class StreamInterceptorFactory final
   CoreServer::OpenStreams& streams_;
 };
 
+constexpr char kShuttingDown[] = "tchatator-core is shutting down";
+
 // Ends a stream with UNAVAILABLE, not the CANCELLED of TryCancel(): a gateway reopens a
 // stream that ended UNAVAILABLE (on another core, or this one once restarted) but takes
 // CANCELLED as final.
-void Cancel(grpc::ServerContextBase* context) {
+void Cancel(grpc::ServerContextBase* context, const char* why) {
   if (context->c_call() == nullptr) {
     context->TryCancel();  // not bound to its call yet (not seen in practice)
     return;
   }
-  grpc_call_cancel_with_status(context->c_call(), GRPC_STATUS_UNAVAILABLE,
-                               "tchatator-core is shutting down", nullptr);
+  grpc_call_cancel_with_status(context->c_call(), GRPC_STATUS_UNAVAILABLE, why, nullptr);
 }
 
 }  // namespace
@@ -79,7 +80,7 @@ void Cancel(grpc::ServerContextBase* context) {
 void CoreServer::OpenStreams::Add(grpc::ServerContextBase* context) {
   std::lock_guard lock(mu_);
   if (cancelling_) {
-    Cancel(context);
+    Cancel(context, kShuttingDown);
     return;
   }
   contexts_.insert(context);
@@ -91,12 +92,17 @@ void CoreServer::OpenStreams::Remove(grpc::ServerContextBase* context) {
 }
 
 void CoreServer::OpenStreams::CancelAll() {
-  // Held throughout: a registered context stays alive until Remove() returns.
   std::lock_guard lock(mu_);
   cancelling_ = true;
+  EndOpen(kShuttingDown);
+}
+
+void CoreServer::OpenStreams::EndOpen(const char* why) {
+  // Held throughout: a registered context stays alive until Remove() returns.
+  std::lock_guard lock(mu_);
   const std::set<grpc::ServerContextBase*> open = contexts_;
   for (grpc::ServerContextBase* context : open) {
-    if (contexts_.contains(context)) Cancel(context);
+    if (contexts_.contains(context)) Cancel(context, why);
   }
 }
 
@@ -238,6 +244,10 @@ void CoreServer::WatchHealth() {
       SetHealth(*listener_.server, serving);
       Log::Info(serving ? std::string("health: SERVING")
                         : StrCat("health: NOT_SERVING: ", ping.message()));
+      // Its live streams could deliver nothing until the database is back: ended
+      // UNAVAILABLE, they reopen (from where they were) on a core that has its database,
+      // or here once this one has it again.
+      if (!serving) listener_.streams->EndOpen("tchatator-core lost its database");
       serving_ = serving;
     }
     if (serving) {

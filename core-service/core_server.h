@@ -57,6 +57,8 @@ class CoreServer {
     void Remove(grpc::ServerContextBase* context);
     // Ends every stream open now with UNAVAILABLE; a stream added later at once.
     void CancelAll();
+    // Ends every stream open now with UNAVAILABLE and the message `why`; later ones live.
+    void EndOpen(const char* why);
 
    private:
     // Recursive: cancelling a stream may run its OnCancel, hence Remove(), inline.

@@ -1274,6 +1274,57 @@ TEST_F(CoreServerTest, AStreamResumedBeyondEveryChangeStartsFromTheLatest) {
   context.TryCancel();
 }
 
+TEST_F(CoreServerTest, ACoreThatLosesItsDatabaseEndsItsLiveStreamsUnavailable) {
+  // Ended UNAVAILABLE, a gateway's stream reopens on a core that has its database (or on
+  // this one once it has it again), where it left off; left open, it would deliver
+  // nothing meanwhile. A database of its own, which the test then refuses.
+  ::tchatator::testing::TestDatabase db;
+  ASSERT_TRUE(storage::Migrate(db.url()).ok());
+  storage::PgStore store(db.url(), 2);
+  ChangeFeed feed(db.url());
+  feed.Start();
+  CoreServer server(store, clock_, *settings_, &feed);
+  const absl::StatusOr<int> port = server.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  const std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
+  const auto accounts = v1::AccountService::NewStub(channel);
+  const auto chat = v1::ChatService::NewStub(channel);
+  v1::CreateUserRequest create;
+  create.set_role(v1::ROLE_MEMBER);
+  create.set_name("abonné");
+  v1::CreateUserResponse created;
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + std::string(kAdminKey));
+    ASSERT_TRUE(accounts->CreateUser(&context, create, &created).ok());
+  }
+  v1::LoginRequest login;
+  login.set_api_key(created.api_key());
+  v1::LoginResponse session;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(chat->Login(&context, login, &session).ok());
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.AddMetadata("authorization", "Bearer " + session.token());
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader =
+      chat->Subscribe(&context, v1::SubscribeRequest());
+  reader->WaitForInitialMetadata();
+
+  Db("ALTER DATABASE " + db.name() + " WITH ALLOW_CONNECTIONS false");
+  Db("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
+     db.name() + "'");
+  v1::Change change;
+  EXPECT_FALSE(reader->Read(&change));
+  const grpc::Status ended = reader->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+  EXPECT_EQ(ended.error_message(), "tchatator-core lost its database");
+  Db("ALTER DATABASE " + db.name() + " WITH ALLOW_CONNECTIONS true");
+  server.Shutdown(absl::Seconds(1));
+}
+
 TEST_F(CoreServerTest, ASecondCoreDoesNotShareABusyPort) {
   // gRPC binds with SO_REUSEPORT: without a check, a core started on the port of one
   // still running would take part of its connections.

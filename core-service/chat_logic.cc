@@ -185,33 +185,61 @@ absl::StatusOr<Caller> ChatLogic::CallerOf(absl::StatusOr<storage::Session> sess
   return Caller{session->user_id, session->role, std::move(token_hash)};
 }
 
+absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
+    const std::string& marker) {
+  absl::StatusOr<storage::User> current = store_.FindUserByApiKeyHash(marker);
+  if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
+  // A release before the marker followed the key knows only kBuiltInAdminMarker, and
+  // makes a row of its own under it once the row it knew was moved.
+  absl::StatusOr<storage::User> legacy = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
+  if (!legacy.ok() && !absl::IsNotFound(legacy.status())) return legacy.status();
+  if (current.ok() && absl::IsNotFound(legacy.status())) return *current;
+  absl::StatusOr<std::vector<storage::User>> rows =
+      store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::nullopt;
+  // One built-in administrator: the row of this marker, else the oldest; any other is
+  // retired under a marker outside the prefix. Either way, its sessions end.
+  const storage::User kept = current.ok() ? *current : rows->front();
+  bool raced = false;
+  for (const storage::User& row : *rows) {
+    if (row.id == kept.id && current.ok()) continue;
+    const std::string to =
+        row.id == kept.id ? marker : StrCat("retired-", kBuiltInAdminMarker, ":", row.id);
+    const absl::Status moved = store_.SetApiKeyHash(row.id, to);
+    if (absl::IsAlreadyExists(moved)) {  // another core moved a row there first
+      raced = raced || row.id == kept.id;
+      continue;
+    }
+    if (!moved.ok()) return moved;
+    Log::Info(StrCat("built-in administrator (user ", row.id, "): ",
+                     row.id == kept.id ? "now under admin-api-key as configured"
+                                       : "a second one, made by an older release, retired",
+                     "; its sessions ended"));
+  }
+  if (!raced) return kept;
+  absl::StatusOr<storage::User> winner = store_.FindUserByApiKeyHash(marker);
+  if (!winner.ok()) return winner.status();
+  return *winner;
+}
+
 absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
                                                      const std::string& key_hash) {
-  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(marker);
-  if (!absl::IsNotFound(user.status())) return user;
-  // The row under another key's marker (the key was replaced) follows this key.
-  absl::StatusOr<std::vector<storage::User>> marked =
-      store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
+  // The row of this key, or of another key (replaced since) made to follow this one.
+  absl::StatusOr<std::optional<storage::User>> marked = MoveBuiltInAdminTo(marker);
   if (!marked.ok()) return marked.status();
-  if (marked->empty()) {
-    user = absl::NotFoundError("no built-in administrator");
-  } else {
-    user = marked->front();
-  }
+  if (marked->has_value()) return **marked;
   // A row made by an older core holds the key's hash: it becomes the marked one.
-  if (absl::IsNotFound(user.status())) {
-    user = store_.FindUserByApiKeyHash(key_hash);
-    if (user.ok() && user->role != Role::kAdmin) user = absl::NotFoundError("not an admin");
-  }
-  if (user.ok()) {
-    // Ends the sessions opened under the old marker or hash (storage::Store::SetApiKeyHash).
+  absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(key_hash);
+  if (user.ok() && user->role == Role::kAdmin) {
+    // Ends the sessions opened under the old hash (storage::Store::SetApiKeyHash).
     absl::Status adopted = store_.SetApiKeyHash(user->id, marker);
     // Another core adopted it (or created one) at the same moment.
     if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(marker);
     if (!adopted.ok()) return adopted;
     return user;
   }
-  if (!absl::IsNotFound(user.status())) return user.status();
+  if (!user.ok() && !absl::IsNotFound(user.status())) return user.status();
   absl::StatusOr<int64_t> id = store_.CreateUser(Role::kAdmin, "Administrateur", marker);
   // Another core created it at the same moment.
   if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(marker);
@@ -220,38 +248,11 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
 }
 
 absl::Status ChatLogic::FollowAdminKey() {
-  const std::shared_ptr<const Settings> settings = settings_.Get();
-  const std::string marker = AdminMarker(settings->admin_api_key);
+  const std::string marker = AdminMarker(settings_.Get()->admin_api_key);
   std::lock_guard lock(follow_mu_);
   // Checked each time, not remembered: a LOGIN with the old key still in flight, or a
   // core not yet given the new key, may have moved the row back since.
-  absl::StatusOr<storage::User> current = store_.FindUserByApiKeyHash(marker);
-  if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
-  // A release before the marker followed the key knows only kBuiltInAdminMarker, and
-  // makes a row of its own under it once the row it knew was moved.
-  absl::StatusOr<storage::User> legacy = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
-  if (!legacy.ok() && !absl::IsNotFound(legacy.status())) return legacy.status();
-  if (current.ok() && absl::IsNotFound(legacy.status())) return absl::OkStatus();
-  absl::StatusOr<std::vector<storage::User>> rows =
-      store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return absl::OkStatus();  // none yet: the first admin LOGIN makes it
-  // One built-in administrator: the row of this key, else the oldest; any other is
-  // retired under a marker outside the prefix. Either way, its sessions end.
-  const int64_t kept = current.ok() ? current->id : rows->front().id;
-  for (const storage::User& row : *rows) {
-    if (row.id == kept && current.ok()) continue;
-    const std::string to =
-        row.id == kept ? marker : StrCat("retired-", kBuiltInAdminMarker, ":", row.id);
-    const absl::Status moved = store_.SetApiKeyHash(row.id, to);
-    if (absl::IsAlreadyExists(moved)) continue;  // another core moved a row there first
-    if (!moved.ok()) return moved;
-    Log::Info(StrCat("built-in administrator (user ", row.id, "): ",
-                     row.id == kept ? "now under admin-api-key as configured"
-                                    : "a second one, made by an older release, retired",
-                     "; its sessions ended"));
-  }
-  return absl::OkStatus();
+  return MoveBuiltInAdminTo(marker).status();
 }
 
 absl::StatusOr<int64_t> ChatLogic::Logout(std::string_view token) {

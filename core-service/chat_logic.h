@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -146,6 +147,10 @@ class ChatLogic {
   // an older core stored under `key_hash`, the configured key's own hash.
   absl::StatusOr<storage::User> BuiltInAdmin(const std::string& marker,
                                              const std::string& key_hash);
+  // Makes the built-in administrator's row (the one under `marker`, else the oldest under
+  // another key's marker) hold `marker` and retires any other; a row that moves has its
+  // sessions ended. Returns that row, or nothing when there is none.
+  absl::StatusOr<std::optional<storage::User>> MoveBuiltInAdminTo(const std::string& marker);
   absl::Status CheckContent(std::string_view content, const Settings& settings) const;
   // AuthenticateAsync once the token is hashed.
   void LookUpAsync(std::string token_hash, std::function<void(absl::StatusOr<Caller>)> done);

@@ -1,7 +1,15 @@
 #include "common/log.h"
 
-#include <cstdio>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
 #include <mutex>
+#include <thread>
 
 #include "common/strings.h"
 #include "common/time_text.h"
@@ -11,10 +19,27 @@
 namespace tchatator {
 namespace {
 
+// How long the first line after a quiet spell waits for others to share its write.
+constexpr auto kGatherTime = std::chrono::milliseconds(2);
+// Writers wait while this much is unwritten; the writer thread no longer gathers
+// once half of it is queued.
+constexpr size_t kMaxPendingBytes = size_t{4} << 20;
+
 struct LogState {
   std::mutex mu;
-  FILE* file = nullptr;  // nullptr: standard error
-  bool verbose = false;
+  std::condition_variable wake;     // to the writer thread: lines queued, or a Flush waits
+  std::condition_variable written;  // from the writer thread: a batch is written
+  std::string pending;              // guarded by mu
+  uint64_t queued = 0;              // lines queued so far, guarded by mu
+  uint64_t done = 0;                // lines written so far, guarded by mu
+  bool started = false;             // the writer thread runs; guarded by mu
+  bool idle = false;                // the writer thread waits for lines; guarded by mu
+  int flushes = 0;                  // Flush calls waiting; guarded by mu
+
+  // The writer thread writes outside mu, under io_mu.
+  std::mutex io_mu;
+  int fd = -1;  // guarded by io_mu; -1: standard error
+  bool verbose = false;  // guarded by io_mu
 };
 
 LogState& State() {
@@ -22,19 +47,54 @@ LogState& State() {
   return *state;
 }
 
+void WriteAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nowhere to report it: the log is where failures go
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void WriterLoop(LogState& s) {
+  std::string batch;
+  std::unique_lock lock(s.mu);
+  for (;;) {
+    s.idle = true;
+    s.wake.wait(lock, [&] { return !s.pending.empty(); });
+    s.idle = false;
+    s.wake.wait_for(lock, kGatherTime, [&] {
+      return s.flushes > 0 || s.pending.size() >= kMaxPendingBytes / 2;
+    });
+    batch.clear();
+    batch.swap(s.pending);  // the two buffers take turns, keeping their capacity
+    const uint64_t upto = s.queued;
+    lock.unlock();
+    {
+      std::lock_guard io(s.io_mu);
+      if (s.fd >= 0) WriteAll(s.fd, batch);
+      if (s.fd < 0 || s.verbose) WriteAll(STDERR_FILENO, batch);
+    }
+    lock.lock();
+    s.done = upto;
+    s.written.notify_all();
+  }
+}
+
 }  // namespace
 
 bool Log::Configure(const std::string& path, bool verbose) {
-  LogState& state = State();
-  FILE* file = nullptr;
+  int fd = -1;
   if (!path.empty()) {
-    file = std::fopen(path.c_str(), "a");
-    if (file == nullptr) return false;
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return false;
   }
-  std::lock_guard lock(state.mu);
-  if (state.file != nullptr) std::fclose(state.file);
-  state.file = file;
-  state.verbose = verbose;
+  Flush();
+  LogState& s = State();
+  std::lock_guard io(s.io_mu);
+  if (s.fd >= 0) ::close(s.fd);
+  s.fd = fd;
+  s.verbose = verbose;
   return true;
 }
 
@@ -45,15 +105,40 @@ void Log::Write(std::string_view user, std::string_view ip, std::string_view tex
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
   }
   line.push_back('\n');
-  LogState& state = State();
-  std::lock_guard lock(state.mu);
-  if (state.file != nullptr) {
-    std::fwrite(line.data(), 1, line.size(), state.file);
-    std::fflush(state.file);
+  LogState& s = State();
+  std::unique_lock lock(s.mu);
+  if (!s.started) {
+    s.started = true;
+    std::thread([&s] { WriterLoop(s); }).detach();
+    // A normal exit (return from main, std::exit) writes what is queued.
+    std::atexit([] { Log::Flush(); });
   }
-  if (state.file == nullptr || state.verbose) {
-    std::fwrite(line.data(), 1, line.size(), stderr);
+  s.written.wait(lock, [&] { return s.pending.size() < kMaxPendingBytes; });
+  const bool was_below_half = s.pending.size() < kMaxPendingBytes / 2;
+  s.pending += line;
+  ++s.queued;
+  if (s.idle) {
+    s.idle = false;
+    s.wake.notify_one();
+  } else if (was_below_half && s.pending.size() >= kMaxPendingBytes / 2) {
+    s.wake.notify_one();  // cut the gathering short
   }
+}
+
+void Log::Info(std::string_view text) {
+  Write("", "", text);
+  Flush();
+}
+
+void Log::Flush() {
+  LogState& s = State();
+  std::unique_lock lock(s.mu);
+  const uint64_t target = s.queued;
+  if (s.done >= target) return;
+  ++s.flushes;
+  s.wake.notify_one();
+  s.written.wait(lock, [&] { return s.done >= target; });
+  --s.flushes;
 }
 
 }  // namespace tchatator

@@ -1,4 +1,5 @@
-// Unit tests of the process-wide log: line format, newline folding, reopening.
+// Unit tests of the process-wide log: line format, newline folding, reopening, the
+// background writer.
 
 #include "common/log.h"
 
@@ -9,8 +10,10 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -52,6 +55,7 @@ class LogTest : public testing::Test {
 TEST_F(LogTest, OneLineWithTimeUserIpAndFoldedText) {
   const absl::Time before = absl::Now();
   Log::Write("17", "10.0.0.1", "hello\nworld");
+  Log::Flush();
   const std::string text = ReadFile(path_);
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n');
@@ -73,6 +77,7 @@ TEST_F(LogTest, OneLineWithTimeUserIpAndFoldedText) {
 
 TEST_F(LogTest, CarriageReturnsAreFoldedToo) {
   Log::Write("", "", "a\r\nb\rc");
+  Log::Flush();
   const std::vector<std::string> lines = Lines(ReadFile(path_));
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_TRUE(lines[0].ends_with("Z user= ip= a  b c")) << lines[0];
@@ -81,6 +86,7 @@ TEST_F(LogTest, CarriageReturnsAreFoldedToo) {
 TEST_F(LogTest, TabsAndOtherControlCharactersBecomeSpaces) {
   // As libpq words it: "FATAL:  ...\n\tIs the server running ...".
   Log::Write("u\x01", "ip\t", std::string("FATAL:  x\n\tIs it?\x1b[31m\x7f\0end", 27));
+  Log::Flush();
   const std::vector<std::string> lines = Lines(ReadFile(path_));
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_TRUE(lines[0].ends_with("Z user=u  ip=ip  FATAL:  x  Is it? [31m  end")) << lines[0];
@@ -89,6 +95,7 @@ TEST_F(LogTest, TabsAndOtherControlCharactersBecomeSpaces) {
 TEST_F(LogTest, InfoHasNoClient) {
   Log::Info("started");
   Log::Write("3", "::1", "second");
+  Log::Flush();
   const std::vector<std::string> lines = Lines(ReadFile(path_));
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_TRUE(lines[0].ends_with("Z user= ip= started")) << lines[0];
@@ -108,7 +115,7 @@ TEST_F(LogTest, ConfigureAppends) {
 TEST_F(LogTest, ConfigureAgainReopensAfterRotation) {
   Log::Info("before rotation");
   ASSERT_EQ(std::rename(path_.c_str(), (path_ + ".1").c_str()), 0);
-  Log::Info("still the old file");
+  Log::Write("", "", "still the old file");  // queued: Configure writes it first
   ASSERT_TRUE(Log::Configure(path_, false));
   Log::Info("after rotation");
 
@@ -127,6 +134,68 @@ TEST_F(LogTest, UnopenablePathKeepsThePreviousDestination) {
   const std::vector<std::string> lines = Lines(ReadFile(path_));
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_TRUE(lines[0].ends_with(" kept"));
+}
+
+TEST_F(LogTest, InfoIsWrittenWhenItReturnsWithTheLinesQueuedBeforeIt) {
+  Log::Write("5", "10.0.0.2", "queued");
+  Log::Info("internal event");
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(lines[0].ends_with("Z user=5 ip=10.0.0.2 queued")) << lines[0];
+  EXPECT_TRUE(lines[1].ends_with("Z user= ip= internal event")) << lines[1];
+}
+
+TEST_F(LogTest, TheWriterThreadWritesQueuedLinesWithoutFlush) {
+  Log::Write("9", "", "on its own");
+  // Milliseconds in practice; the bound only keeps a broken writer from hanging the test.
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  std::string text;
+  while ((text = ReadFile(path_)).empty() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const std::vector<std::string> lines = Lines(text);
+  ASSERT_EQ(lines.size(), 1u) << text;
+  EXPECT_TRUE(lines[0].ends_with("Z user=9 ip= on its own")) << lines[0];
+}
+
+TEST_F(LogTest, LinesFromManyThreadsStayWholeAndInTheirOrder) {
+  constexpr int kThreads = 8;
+  constexpr int kLines = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      for (int i = 0; i < kLines; ++i) Log::Write(absl::StrCat(t), "", absl::StrCat("line ", i));
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  Log::Flush();
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), size_t{kThreads} * kLines);
+  std::vector<int> next(kThreads, 0);
+  const std::regex format(R"(^\S+Z user=(\d+) ip= line (\d+)$)");
+  for (const std::string& line : lines) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, format)) << line;
+    const int t = std::stoi(m[1]);
+    ASSERT_LT(t, kThreads);
+    ASSERT_EQ(std::stoi(m[2]), next[static_cast<size_t>(t)]) << line;
+    ++next[static_cast<size_t>(t)];
+  }
+}
+
+// In a process of its own (a death test), as a daemon returning from main would.
+TEST_F(LogTest, QueuedLinesAreWrittenWhenTheProcessExits) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Log::Configure(path_, false);
+        Log::Write("1", "", "last words");
+        std::exit(3);
+      },
+      testing::ExitedWithCode(3), "");
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].ends_with("Z user=1 ip= last words")) << lines[0];
 }
 
 }  // namespace

@@ -441,28 +441,36 @@ std::optional<LogLine> ParseLogLine(const std::string& line) {
   return LogLine{m[1], m[2], m[3], m[4]};
 }
 
-// The one line of `path` whose text ends with " request=<id>"; fails the test when
-// there is not exactly one.
+// The one line of `path` whose text ends with " request=<id>", once written (the
+// daemons write their lines a few milliseconds later); fails the test when there is
+// not exactly one.
 LogLine RequestLine(const std::string& path, const std::string& request_id) {
   std::vector<LogLine> found;
-  for (const std::string& line : ReadFileLines(path)) {
-    std::optional<LogLine> parsed = ParseLogLine(line);
-    if (parsed && parsed->text.ends_with(" request=" + request_id)) found.push_back(*parsed);
+  for (const Clock::time_point give_up = Clock::now() + 10s;
+       found.empty() && Clock::now() < give_up; std::this_thread::sleep_for(10ms)) {
+    for (const std::string& line : ReadFileLines(path)) {
+      std::optional<LogLine> parsed = ParseLogLine(line);
+      if (parsed && parsed->text.ends_with(" request=" + request_id)) found.push_back(*parsed);
+    }
   }
   EXPECT_EQ(found.size(), 1u) << "lines of request " << request_id << " in " << path;
   return found.empty() ? LogLine{} : found.front();
 }
 
-// The request id of the newest line of `path` whose text starts with `prefix`.
-std::string NewestRequestId(const std::string& path, const std::string& prefix) {
-  std::string id;
-  for (const std::string& line : ReadFileLines(path)) {
-    std::optional<LogLine> parsed = ParseLogLine(line);
-    if (!parsed || !parsed->text.starts_with(prefix)) continue;
-    const size_t at = parsed->text.rfind(" request=");
-    if (at != std::string::npos) id = parsed->text.substr(at + 9);
+// The request id of the `nth` line (from 1) of `path` whose text starts with `prefix`,
+// once written; "" when it never is.
+std::string RequestIdOfLine(const std::string& path, const std::string& prefix, size_t nth = 1) {
+  for (const Clock::time_point give_up = Clock::now() + 10s; Clock::now() < give_up;
+       std::this_thread::sleep_for(10ms)) {
+    size_t seen = 0;
+    for (const std::string& line : ReadFileLines(path)) {
+      std::optional<LogLine> parsed = ParseLogLine(line);
+      if (!parsed || !parsed->text.starts_with(prefix) || ++seen < nth) continue;
+      const size_t at = parsed->text.rfind(" request=");
+      return at == std::string::npos ? "" : parsed->text.substr(at + 9);
+    }
   }
-  return id;
+  return "";
 }
 
 TEST(OperationsAdminTest, BadUsageIsExitTwoAndDoesNothing) {
@@ -529,25 +537,26 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
   // Refused by the gateway itself: no identity, and no call reaches the core.
   EXPECT_TRUE(IsError(c.Request("GET_UNREAD", {{"token", "no such token"}}), "401/UNAUTH",
                       "not-authenticated"));
-  const std::string unauthenticated = NewestRequestId(stack.gateway_log_path(), "GET_UNREAD 401 ");
+  const std::string unauthenticated = RequestIdOfLine(stack.gateway_log_path(), "GET_UNREAD 401 ");
   // Refused by the core before login.
   EXPECT_TRUE(IsError(c.Request("GET_UNREAD", {{"token", "nosuchtoken"}}), "401/UNAUTH",
                       "not-authenticated"));
-  const std::string unknown_token = NewestRequestId(stack.gateway_log_path(), "GET_UNREAD 401 ");
+  const std::string unknown_token =
+      RequestIdOfLine(stack.gateway_log_path(), "GET_UNREAD 401 ", 2);
   // Refused by the core before login: no identity yet.
   EXPECT_TRUE(IsError(c.Request("LOGIN", {{"api-token", "not-a-key-5d2b"}}), "403/DENIED",
                       "invalid-api-key"));
-  const std::string bad_login = NewestRequestId(stack.gateway_log_path(), "LOGIN 403 ");
+  const std::string bad_login = RequestIdOfLine(stack.gateway_log_path(), "LOGIN 403 ");
   Response login = c.Request("LOGIN", {{"api-token", user.api_key}});
   ASSERT_TRUE(IsOk(login, {"token", "user-id", "role"}));
   const std::string token = login.Get("token");
-  const std::string good_login = NewestRequestId(stack.gateway_log_path(), "LOGIN 200");
+  const std::string good_login = RequestIdOfLine(stack.gateway_log_path(), "LOGIN 200");
   ASSERT_TRUE(IsOk(SendMsg(c, token, recipient.id, content), {"message-id", "sent-at"}));
-  const std::string send = NewestRequestId(stack.gateway_log_path(), "SEND_MSG 200");
+  const std::string send = RequestIdOfLine(stack.gateway_log_path(), "SEND_MSG 200");
   EXPECT_TRUE(IsError(
       c.Request("UPDT_MSG", {{"token", token}, {"message-id", "999999999"}, {"content", content}}),
       "404/NOTFND", "unknown-message"));
-  const std::string refused = NewestRequestId(stack.gateway_log_path(), "UPDT_MSG 404 ");
+  const std::string refused = RequestIdOfLine(stack.gateway_log_path(), "UPDT_MSG 404 ");
   // The compatibility form: the API key as the token (it must not be logged either).
   ASSERT_TRUE(IsOk(SendMsg(c, user.api_key, recipient.id, content), {"message-id", "sent-at"}));
   // Malformed: named by their command when the gateway knew it, never by client text.
@@ -556,6 +565,7 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
                       "missing-parameter"));
   EXPECT_TRUE(IsError(c.Request("NO_SUCH_COMMAND_3f9"), "416/MISFMT", "unknown-command"));
   c.Close();
+  ASSERT_TRUE(WaitForLine(stack.gateway_log_path(), "- 416 unknown-command", 0).has_value());
   for (const std::string text : {"DEL_MSG 416 missing-parameter", "- 416 unknown-command"}) {
     const std::vector<std::string> lines = LogLinesWith(stack.gateway_log_path(), text);
     ASSERT_EQ(lines.size(), 1u) << text;
@@ -587,9 +597,6 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
   EXPECT_EQ(gateway_only.text, "GET_UNREAD 401 not-authenticated request=" + unauthenticated);
   EXPECT_EQ(gateway_only.user, "");
   EXPECT_EQ(gateway_only.ip, "127.0.0.1");
-  for (const std::string& line : ReadFileLines(stack.core_log_path())) {
-    EXPECT_FALSE(line.ends_with(" request=" + unauthenticated)) << "never reached the core";
-  }
   std::set<std::string> ids = {unauthenticated};
   for (const Expected& e : expected) {
     ASSERT_FALSE(e.id.empty()) << e.gateway_text << ": no gateway line with a request id";
@@ -605,6 +612,10 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
     EXPECT_EQ(core.ip, "127.0.0.1") << "the core logs the end client's IP, not the gateway's";
   }
   EXPECT_EQ(ids.size(), expected.size() + 1) << "request ids are unique";
+  // The core writes its lines in order: those of the later requests are in its file.
+  for (const std::string& line : ReadFileLines(stack.core_log_path())) {
+    EXPECT_FALSE(line.ends_with(" request=" + unauthenticated)) << "never reached the core";
+  }
 
   // Every line of both logs has the format; none holds a secret or a message content.
   const std::string admin_key = stack.admin_key();
@@ -693,7 +704,7 @@ TEST(OperationsLogTest, SighupReopensTheLogFilesAfterRotation) {
   const User recipient = stack.AddUser("pro");
   ASSERT_TRUE(
       IsOk(SendMsg(s.conn, s.token, recipient.id, "after rotation"), {"message-id", "sent-at"}));
-  const std::string id = NewestRequestId(gateway_log, "SEND_MSG 200");
+  const std::string id = RequestIdOfLine(gateway_log, "SEND_MSG 200");
   ASSERT_FALSE(id.empty()) << "the request's line is not in the new " << gateway_log;
   RequestLine(core_log, id);
   EXPECT_EQ(LogLinesWith(core_log + ".1", "SendMessage").size(), 0u);
@@ -912,6 +923,7 @@ TEST(OperationsCoreAddressTest, SighupMovesLiveEventStreamsToTheNewCore) {
     EXPECT_EQ(event.Get("content"), content) << event;
   };
   send_and_expect_event("through core A");
+  ASSERT_TRUE(WaitForLine(stack.core_log_path(), "Subscribe OK", 0).has_value());
   EXPECT_TRUE(LogLinesWith(core_b.log(), "Subscribe OK").empty());
   EXPECT_EQ(LogLinesWith(stack.core_log_path(), "Subscribe OK").size(), 1u);
 

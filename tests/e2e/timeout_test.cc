@@ -249,6 +249,9 @@ TEST(TimeoutTest, AClosingConnectionWhoseClientNeverReadsIsDroppedAfterTenSecond
   ASSERT_TRUE(closed) << "still open after 60 s";
   EXPECT_TRUE(error == ECONNRESET || error == EPIPE) << std::strerror(error);
   EXPECT_GE(MillisSince(start), 9000) << "the answers were not given their 10 s";
+  ASSERT_TRUE(WaitForLogLine(stack.gateway_log_path(), "closed: last answers not read in time",
+                             0, 10s)
+                  .has_value());
   const std::vector<std::string> too_large =
       LogLinesWith(stack.gateway_log_path(), "416 request-too-large");
   const std::vector<std::string> given_up =
@@ -295,6 +298,9 @@ TEST(TimeoutTest, AClientThatNeverReadsIsClosedPastMaxOutputBytes) {
   close(fd);
   ASSERT_TRUE(closed) << "still open after 30 s";
   EXPECT_TRUE(error == ECONNRESET || error == EPIPE) << std::strerror(error);
+  ASSERT_TRUE(
+      WaitForLogLine(stack.gateway_log_path(), "closed: output queue over its limit", 0, 10s)
+          .has_value());
   EXPECT_EQ(LogLinesWith(stack.gateway_log_path(), "closed: output queue over its limit").size(),
             1u);
 }

@@ -10,8 +10,8 @@ namespace tchatator {
 //   2026-11-26T10:15:00.123Z user=<id or empty> ip=<client IP or empty> <text>
 // Thread-safe. Until Configure is called, lines go to standard error.
 //
-// A background thread writes the lines, many per system call: a busy daemon logs a
-// line per request, and a write to the log file per line cost about a tenth of its CPU.
+// A background thread writes the lines, many per system call: a daemon logs a line per
+// request, and a write per line put a system call on every request's path.
 // A line is in its file a few milliseconds after Write returns, and when the process
 // exits normally; a crash loses at most those last milliseconds of request lines. Info
 // lines (start-up, failures, shutdown) are written before Info returns.

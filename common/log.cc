@@ -19,8 +19,9 @@
 namespace tchatator {
 namespace {
 
-// How long the first line after a quiet spell waits for others to share its write.
-constexpr auto kGatherTime = std::chrono::milliseconds(2);
+// How long the first line after a quiet spell waits for others to share its write: at
+// a thousand requests a second, one wake-up of the writer thread for ten lines.
+constexpr auto kGatherTime = std::chrono::milliseconds(10);
 // Writers wait while this much is unwritten; the writer thread no longer gathers
 // once half of it is queued.
 constexpr size_t kMaxPendingBytes = size_t{4} << 20;

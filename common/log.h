@@ -12,7 +12,7 @@ namespace tchatator {
 //
 // A background thread writes the lines, many per system call: a daemon logs a line per
 // request, and a write per line put a system call on every request's path.
-// A line is in its file a few milliseconds after Write returns, and when the process
+// A line is in its file about ten milliseconds after Write returns, and when the process
 // exits normally; a crash loses at most those last milliseconds of request lines. Info
 // lines (start-up, failures, shutdown) are written before Info returns.
 class Log {

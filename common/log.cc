@@ -1,6 +1,8 @@
 #include "common/log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "common/strings.h"
@@ -35,7 +38,9 @@ struct LogState {
   uint64_t done = 0;                // lines written so far, guarded by mu
   bool started = false;             // the writer thread runs; guarded by mu
   bool idle = false;                // the writer thread waits for lines; guarded by mu
+  bool exiting = false;             // the exit handler has flushed; guarded by mu
   int flushes = 0;                  // Flush calls waiting; guarded by mu
+  std::chrono::nanoseconds gather = kGatherTime;  // guarded by mu
 
   // The writer thread writes outside mu, under io_mu.
   std::mutex io_mu;
@@ -49,22 +54,30 @@ LogState& State() {
 }
 
 void WriteAll(int fd, std::string_view bytes) {
+  bool partly = false;
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // nowhere to report it: the log is where failures go
+    if (n <= 0) {
+      // Nowhere to report it (the log is where failures go); at least the next batch
+      // must not continue a cut line.
+      if (partly) (void)!::write(fd, "\n", 1);
+      return;
+    }
+    partly = true;
     bytes.remove_prefix(static_cast<size_t>(n));
   }
 }
 
 void WriterLoop(LogState& s) {
+  pthread_setname_np(pthread_self(), "tchatator-log");  // as `top -H` shows it
   std::string batch;
   std::unique_lock lock(s.mu);
   for (;;) {
     s.idle = true;
     s.wake.wait(lock, [&] { return !s.pending.empty(); });
     s.idle = false;
-    s.wake.wait_for(lock, kGatherTime, [&] {
+    s.wake.wait_for(lock, s.gather, [&] {
       return s.flushes > 0 || s.pending.size() >= kMaxPendingBytes / 2;
     });
     batch.clear();
@@ -80,6 +93,23 @@ void WriterLoop(LogState& s) {
     s.done = upto;
     s.written.notify_all();
   }
+}
+
+// Starts the writer thread with every signal blocked: a daemon that takes its signals
+// with sigwait must not have them delivered (and their default action taken) there.
+bool StartWriter(LogState& s) {
+  sigset_t all;
+  sigset_t before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
+  bool started = true;
+  try {
+    std::thread([&s] { WriterLoop(s); }).detach();
+  } catch (const std::system_error&) {
+    started = false;
+  }
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  return started;
 }
 
 }  // namespace
@@ -109,10 +139,24 @@ void Log::Write(std::string_view user, std::string_view ip, std::string_view tex
   LogState& s = State();
   std::unique_lock lock(s.mu);
   if (!s.started) {
+    if (!StartWriter(s)) {
+      // No thread to be had: the line is written here, as it used to be.
+      std::lock_guard io(s.io_mu);
+      if (s.fd >= 0) WriteAll(s.fd, line);
+      if (s.fd < 0 || s.verbose) WriteAll(STDERR_FILENO, line);
+      return;
+    }
     s.started = true;
-    std::thread([&s] { WriterLoop(s); }).detach();
-    // A normal exit (return from main, std::exit) writes what is queued.
-    std::atexit([] { Log::Flush(); });
+    // A normal exit (return from main, std::exit) writes what is queued; lines logged
+    // after that (by static destructors, or threads still running) are written at once.
+    std::atexit([] {
+      {
+        LogState& state = State();
+        std::lock_guard exit_lock(state.mu);
+        state.exiting = true;
+      }
+      Log::Flush();
+    });
   }
   s.written.wait(lock, [&] { return s.pending.size() < kMaxPendingBytes; });
   const bool was_below_half = s.pending.size() < kMaxPendingBytes / 2;
@@ -124,6 +168,16 @@ void Log::Write(std::string_view user, std::string_view ip, std::string_view tex
   } else if (was_below_half && s.pending.size() >= kMaxPendingBytes / 2) {
     s.wake.notify_one();  // cut the gathering short
   }
+  if (s.exiting) {
+    lock.unlock();
+    Flush();
+  }
+}
+
+void Log::SetGatherTimeForTesting(std::chrono::nanoseconds gather) {
+  LogState& s = State();
+  std::lock_guard lock(s.mu);
+  s.gather = gather;
 }
 
 void Log::Info(std::string_view text) {

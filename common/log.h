@@ -1,6 +1,7 @@
 #ifndef TCHATATOR_COMMON_LOG_H_
 #define TCHATATOR_COMMON_LOG_H_
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -13,8 +14,10 @@ namespace tchatator {
 // A background thread writes the lines, many per system call: a daemon logs a line per
 // request, and a write per line put a system call on every request's path.
 // A line is in its file about ten milliseconds after Write returns, and when the process
-// exits normally; a crash loses at most those last milliseconds of request lines. Info
-// lines (start-up, failures, shutdown) are written before Info returns.
+// exits normally; a crash loses the lines not yet written (those last milliseconds, more
+// while the disk stalls). Info lines (start-up, failures, shutdown) are written before
+// Info returns. The writer thread takes no signal. A child of fork() must not log
+// before it calls exec (it has no writer thread).
 class Log {
  public:
   // Appends to `path` (standard error when empty); with `verbose`, lines also go to
@@ -35,6 +38,10 @@ class Log {
 
   // Returns once every line queued before the call is written.
   static void Flush();
+
+  // How long the writer thread lets lines gather after a quiet spell (10 ms), for tests
+  // that must tell the writer thread's work from Flush's.
+  static void SetGatherTimeForTesting(std::chrono::nanoseconds gather);
 };
 
 }  // namespace tchatator

@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -183,19 +187,79 @@ TEST_F(LogTest, LinesFromManyThreadsStayWholeAndInTheirOrder) {
   }
 }
 
-// In a process of its own (a death test), as a daemon returning from main would.
+// The core takes SIGTERM, SIGINT and SIGHUP with sigwait: delivered to the writer thread
+// instead, they would end the process.
+TEST_F(LogTest, TheWriterThreadBlocksEverySignal) {
+  Log::Write("", "", "start the writer thread");
+  Log::Flush();
+  bool found = false;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string comm = ReadFile(task.path() / "comm");
+    if (comm != "tchatator-log\n") continue;
+    found = true;
+    std::istringstream status(ReadFile(task.path() / "status"));
+    std::string line;
+    uint64_t blocked = 0;
+    while (std::getline(status, line)) {
+      if (line.starts_with("SigBlk:")) blocked = std::stoull(line.substr(7), nullptr, 16);
+    }
+    for (int signal : {SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGUSR1}) {
+      EXPECT_NE(blocked & (uint64_t{1} << (signal - 1)), 0u) << "signal " << signal;
+    }
+  }
+  EXPECT_TRUE(found) << "no thread named tchatator-log";
+}
+
+TEST_F(LogTest, MegabytesQueuedAtOnceAreWrittenWholeAndInOrderWithoutFlush) {
+  // The writer thread would gather for an hour: only the half-full buffer makes it write,
+  // and writers wait past 4 MiB, so the threads end only if it wrote.
+  Log::SetGatherTimeForTesting(std::chrono::hours(1));
+  constexpr int kThreads = 4;
+  constexpr int kLines = 25000;  // about 6 MB in all
+  const std::string padding(160, 'p');
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &padding] {
+      for (int i = 0; i < kLines; ++i) {
+        Log::Write(absl::StrCat(t), "", absl::StrCat("line ", i, " ", padding));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_GE(ReadFile(path_).size(), size_t{1} << 20) << "written before any Flush";
+  Log::Flush();
+  Log::SetGatherTimeForTesting(std::chrono::milliseconds(10));
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), size_t{kThreads} * kLines);
+  std::vector<int> next(kThreads, 0);
+  const std::regex format(R"(^\S+Z user=(\d+) ip= line (\d+) p{160}$)");
+  for (const std::string& line : lines) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, format)) << line.substr(0, 80);
+    const int t = std::stoi(m[1]);
+    ASSERT_LT(t, kThreads);
+    ASSERT_EQ(std::stoi(m[2]), next[static_cast<size_t>(t)]);
+    ++next[static_cast<size_t>(t)];
+  }
+}
+
+// In a process of its own (a death test), as a daemon returning from main would, with a
+// writer thread that would wait an hour: only the exit writes the lines. The line
+// logged by an exit handler that runs after the log's own is written too.
 TEST_F(LogTest, QueuedLinesAreWrittenWhenTheProcessExits) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        Log::Configure(path_, false);
+        Log::SetGatherTimeForTesting(std::chrono::hours(1));
+        std::atexit([] { Log::Write("2", "", "from a later exit handler"); });
         Log::Write("1", "", "last words");
         std::exit(3);
       },
       testing::ExitedWithCode(3), "");
   const std::vector<std::string> lines = Lines(ReadFile(path_));
-  ASSERT_EQ(lines.size(), 1u);
+  ASSERT_EQ(lines.size(), 2u);
   EXPECT_TRUE(lines[0].ends_with("Z user=1 ip= last words")) << lines[0];
+  EXPECT_TRUE(lines[1].ends_with("Z user=2 ip= from a later exit handler")) << lines[1];
 }
 
 }  // namespace

@@ -612,7 +612,11 @@ TEST(OperationsLogTest, RequestLinesCarryTimeUserIpCommandStatusAndOneRequestId)
     EXPECT_EQ(core.ip, "127.0.0.1") << "the core logs the end client's IP, not the gateway's";
   }
   EXPECT_EQ(ids.size(), expected.size() + 1) << "request ids are unique";
-  // The core writes its lines in order: those of the later requests are in its file.
+  // The core writes its lines in order: with that of the last request (the send with
+  // the API key as its token), every line before is in its file.
+  const std::string last = RequestIdOfLine(stack.gateway_log_path(), "SEND_MSG 200", 2);
+  ASSERT_FALSE(last.empty());
+  EXPECT_EQ(RequestLine(stack.core_log_path(), last).text, "SendMessage OK request=" + last);
   for (const std::string& line : ReadFileLines(stack.core_log_path())) {
     EXPECT_FALSE(line.ends_with(" request=" + unauthenticated)) << "never reached the core";
   }
@@ -1139,6 +1143,8 @@ TEST(OperationsDatabaseTest, SighupMovesTheCoreToTheNewDatabaseUrlAndKeepsItWhen
   EXPECT_EQ(event.Get("content"), "sur B") << event;
   EXPECT_EQ(b.Query("SELECT content FROM messages"), "sur B");
   EXPECT_EQ(a.Query("SELECT count(*) FROM messages"), "0");
+  // The core writes its lines in order: once the send's is in, so is every line before.
+  ASSERT_TRUE(WaitForLine(core.log(), "SendMessage OK", 0).has_value());
   EXPECT_EQ(ReadFile(core.log()).find(b.name()), std::string::npos) << "the URL leaked";
   EXPECT_TRUE(core.process().Running());
 }

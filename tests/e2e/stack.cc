@@ -700,7 +700,8 @@ std::vector<std::string> ReadFileLines(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<std::string> lines;
   std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
+  // A last line without its line break is still being written: not yet a line.
+  while (std::getline(in, line) && !in.eof()) lines.push_back(line);
   return lines;
 }
 

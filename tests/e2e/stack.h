@@ -247,7 +247,8 @@ class SharedStackTest : public ::testing::Test {
 
 // ------------------------------------------------------------------------ logs
 
-// The lines of the file at `path` (none when it cannot be read).
+// The complete lines (each ended by a line break) of the file at `path` (none when it
+// cannot be read).
 std::vector<std::string> ReadFileLines(const std::string& path);
 // The lines of the file at `path` that contain `needle`.
 std::vector<std::string> LogLinesWith(const std::string& path, const std::string& needle);

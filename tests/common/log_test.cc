@@ -162,29 +162,40 @@ TEST_F(LogTest, TheWriterThreadWritesQueuedLinesWithoutFlush) {
   EXPECT_TRUE(lines[0].ends_with("Z user=9 ip= on its own")) << lines[0];
 }
 
-TEST_F(LogTest, LinesFromManyThreadsStayWholeAndInTheirOrder) {
-  constexpr int kThreads = 8;
-  constexpr int kLines = 2000;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([t] {
-      for (int i = 0; i < kLines; ++i) Log::Write(absl::StrCat(t), "", absl::StrCat("line ", i));
+// Each of `threads` threads writes `count` lines "line <i> <padding>" as user <thread>.
+void WriteFromThreads(int threads, int count, const std::string& padding) {
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([t, count, &padding] {
+      for (int i = 0; i < count; ++i) {
+        Log::Write(absl::StrCat(t), "", absl::StrCat("line ", i, " ", padding));
+      }
     });
   }
-  for (std::thread& thread : threads) thread.join();
-  Log::Flush();
-  const std::vector<std::string> lines = Lines(ReadFile(path_));
-  ASSERT_EQ(lines.size(), size_t{kThreads} * kLines);
-  std::vector<int> next(kThreads, 0);
-  const std::regex format(R"(^\S+Z user=(\d+) ip= line (\d+)$)");
+  for (std::thread& thread : running) thread.join();
+}
+
+// `lines` are exactly those of WriteFromThreads, each whole, each thread's in order.
+void ExpectLinesFromThreads(const std::vector<std::string>& lines, int threads, int count,
+                            const std::string& padding) {
+  ASSERT_EQ(lines.size(), static_cast<size_t>(threads) * static_cast<size_t>(count));
+  std::vector<int> next(static_cast<size_t>(threads), 0);
+  const std::regex format(R"(^\S+Z user=(\d+) ip= line (\d+) (.*)$)");
   for (const std::string& line : lines) {
     std::smatch m;
-    ASSERT_TRUE(std::regex_match(line, m, format)) << line;
+    ASSERT_TRUE(std::regex_match(line, m, format)) << line.substr(0, 80);
+    ASSERT_EQ(m[3], padding) << line.substr(0, 80);
     const int t = std::stoi(m[1]);
-    ASSERT_LT(t, kThreads);
-    ASSERT_EQ(std::stoi(m[2]), next[static_cast<size_t>(t)]) << line;
+    ASSERT_LT(t, threads);
+    ASSERT_EQ(std::stoi(m[2]), next[static_cast<size_t>(t)]) << line.substr(0, 80);
     ++next[static_cast<size_t>(t)];
   }
+}
+
+TEST_F(LogTest, LinesFromManyThreadsStayWholeAndInTheirOrder) {
+  WriteFromThreads(8, 2000, "x");
+  Log::Flush();
+  ExpectLinesFromThreads(Lines(ReadFile(path_)), 8, 2000, "x");
 }
 
 // The core takes SIGTERM, SIGINT and SIGHUP with sigwait: delivered to the writer thread
@@ -214,33 +225,12 @@ TEST_F(LogTest, MegabytesQueuedAtOnceAreWrittenWholeAndInOrderWithoutFlush) {
   // The writer thread would gather for an hour: only the half-full buffer makes it write,
   // and writers wait past 4 MiB, so the threads end only if it wrote.
   Log::SetGatherTimeForTesting(std::chrono::hours(1));
-  constexpr int kThreads = 4;
-  constexpr int kLines = 25000;  // about 6 MB in all
   const std::string padding(160, 'p');
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([t, &padding] {
-      for (int i = 0; i < kLines; ++i) {
-        Log::Write(absl::StrCat(t), "", absl::StrCat("line ", i, " ", padding));
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
+  WriteFromThreads(4, 25000, padding);  // about 6 MB
   EXPECT_GE(ReadFile(path_).size(), size_t{1} << 20) << "written before any Flush";
   Log::Flush();
   Log::SetGatherTimeForTesting(std::chrono::milliseconds(10));
-  const std::vector<std::string> lines = Lines(ReadFile(path_));
-  ASSERT_EQ(lines.size(), size_t{kThreads} * kLines);
-  std::vector<int> next(kThreads, 0);
-  const std::regex format(R"(^\S+Z user=(\d+) ip= line (\d+) p{160}$)");
-  for (const std::string& line : lines) {
-    std::smatch m;
-    ASSERT_TRUE(std::regex_match(line, m, format)) << line.substr(0, 80);
-    const int t = std::stoi(m[1]);
-    ASSERT_LT(t, kThreads);
-    ASSERT_EQ(std::stoi(m[2]), next[static_cast<size_t>(t)]);
-    ++next[static_cast<size_t>(t)];
-  }
+  ExpectLinesFromThreads(Lines(ReadFile(path_)), 4, 25000, padding);
 }
 
 // In a process of its own (a death test), as a daemon returning from main would, with a

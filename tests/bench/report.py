@@ -337,6 +337,7 @@ w("| 2026-11-27 22:32, d354c5b | 1.292 | 4 998 | 0.84x | 20.67 | 0.941 | 6 392 |
 w("| 2026-11-28 03:44, ac8fe7d | 2.766 | 4 739 | 0.93x | 23.76 | 0.967 | 5 178 | 0.75x | 20.16 | 1 571 | the send path unchanged; `tests/bench/hops`. Another machine of the same kind from here: 9d3c663 there (2026-11-28 12:31) gave 1.056 / 6 988 / 0.91x / 17.31, tmpfs 0.845 / 5 601 / 0.74x / 18.65, mix 1 712 |")
 w("| 2026-11-28 13:18, d5546bd | 1.341 | 5 223 | 0.92x | 20.29 | 0.928 | 5 966 | 0.70x | 18.33 | 1 701 | the send path unchanged; the gateway's channel watches the cores' health (gRPC health checking: nothing per call) |")
 w("| 2026-11-28 16:22, 334f979 | 1.138 | 5 393 | 0.93x | 19.33 | 0.878 | 6 100 | 0.72x | 19.16 | 1 783 | request lines written by a thread of each daemon, many per write, instead of one write on each request's path |")
+w("| 2026-11-29 02:47, 68fb95b | 1.552 | 4 660 | 1.00x | 24.19 | 0.948 | 5 532 | 0.82x | 19.17 | 1 515 | the product unchanged (a slow hour: pgbench's INSERT 4 985 tx/s at 64 clients, 6 018 at 16:22 and 5 975 at 03:22) |")
 w("")
 w("The send path has not changed since the 15:50 run: at 64 connections on disk, that run")
 w("gave 1.01x, and runs of the same code since then 0.88x, 0.89x and 0.90x (17:28 to")

@@ -52,7 +52,7 @@ std::vector<Statement> Statements() {
   return {
       {"create_user",
        "INSERT INTO users (role, name, api_key_hash) VALUES ($1, $2, $3) RETURNING id"},
-      {"set_key", "UPDATE users SET api_key_hash = $2 WHERE id = $1"},
+      {"set_key", "UPDATE users SET api_key_hash = $2 WHERE id = $1 AND api_key_hash <> $2"},
       {"end_user_sessions", "DELETE FROM sessions WHERE user_id = $1"},
       {"get_user", "SELECT " + user_cols + " FROM users u WHERE id = $1"},
       {"user_by_key", "SELECT " + user_cols + " FROM users u WHERE api_key_hash = $1"},
@@ -643,7 +643,15 @@ absl::StatusOr<int64_t> PgStore::CreateUser(Role role, std::string_view name,
 absl::Status PgStore::SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
     pqxx::result r = txn.exec_prepared("set_key", user_id, std::string(api_key_hash));
-    if (r.affected_rows() == 0) return absl::NotFoundError("no such user");
+    if (r.affected_rows() == 0) {
+      if (txn.exec_prepared("get_user", user_id).empty()) {
+        return absl::NotFoundError("no such user");
+      }
+      // It holds that hash already (another core made the same move first): the sessions
+      // opened since are under that very hash, and stay.
+      txn.commit();
+      return absl::OkStatus();
+    }
     txn.exec_prepared("end_user_sessions", user_id);
     txn.commit();
     return absl::OkStatus();

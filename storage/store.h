@@ -134,8 +134,9 @@ class Store {
   virtual absl::StatusOr<int64_t> CreateUser(Role role, std::string_view name,
                                              std::string_view api_key_hash) = 0;
   // Replaces the user's key hash and ends every session of the user, in one
-  // transaction: sessions opened with the old key end with it. NotFound if there is no
-  // such user.
+  // transaction: sessions opened with the old key end with it. A hash the user holds
+  // already changes nothing and ends no session (two cores making the same move at once
+  // end the sessions once). NotFound if there is no such user.
   virtual absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) = 0;
   virtual absl::StatusOr<User> GetUser(int64_t user_id) = 0;
   virtual absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) = 0;

@@ -212,6 +212,20 @@ TEST_F(PgStoreTest, SetApiKeyHashEndsEverySessionOfTheUserAndNoOther) {
   EXPECT_TRUE(store_->FindSession(Key("again"), kT0).ok());
 }
 
+// Two cores moving the built-in administrator to the same marker at once: the second
+// move must not end the session opened under the marker after the first.
+TEST_F(PgStoreTest, SetApiKeyHashToTheHashTheUserHoldsEndsNoSession) {
+  const int64_t id = NewUser(Role::kAdmin);
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("marker")).ok());
+  ASSERT_TRUE(
+      store_->CreateSession(Key("fresh"), id, Key("marker"), kT0, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("marker")).ok());
+  EXPECT_TRUE(store_->FindSession(Key("fresh"), kT0).ok());
+  absl::StatusOr<User> u = store_->FindUserByApiKeyHash(Key("marker"));
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u->id, id);
+}
+
 TEST_F(PgStoreTest, CreateSessionWithAReplacedKeyIsNotFoundAndOpensNothing) {
   const int64_t id = NewUser(Role::kMember);
   const std::string old_hash = KeyOf(id);

@@ -16,6 +16,18 @@
 #include "storage/migrations.h"
 #include "storage/pg_store.h"
 
+namespace {
+
+// Says, when `unknown` lists any, that a newer release migrated the database.
+void WarnOfNewerMigrations(const std::vector<std::string>& unknown) {
+  if (unknown.empty()) return;
+  tchatator::Log::Info(tchatator::StrCat(
+      "warning: the database was migrated by a newer release (", absl::StrJoin(unknown, ", "),
+      "); this core may misread or miswrite it: run the newer release"));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace tchatator;
   constexpr std::string_view kProgram = "tchatator-core";
@@ -43,11 +55,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> unknown;
     absl::Status migrated = storage::Migrate(initial.database_url, &unknown);
     if (migrated.ok()) {
-      if (!unknown.empty()) {
-        Log::Info(StrCat("warning: the database was migrated by a newer release (",
-                         absl::StrJoin(unknown, ", "),
-                         "); this core may misread or miswrite it: run the newer release"));
-      }
+      WarnOfNewerMigrations(unknown);
       break;
     }
     Log::Info(StrCat("migration attempt ", attempt, " failed: ", migrated.message()));
@@ -96,12 +104,14 @@ int main(int argc, char** argv) {
     ReloadDaemon(options, KeyOwner::kCore, settings,
                  [&](const Settings& current, const Settings& next) -> absl::Status {
                    if (next.database_url != current.database_url) {
-                     absl::Status migrated = storage::Migrate(next.database_url);
+                     std::vector<std::string> unknown;
+                     absl::Status migrated = storage::Migrate(next.database_url, &unknown);
                      if (!migrated.ok()) {
                        return absl::Status(migrated.code(),
                                            StrCat("cannot migrate the new database-url: ",
                                                   migrated.message()));
                      }
+                     WarnOfNewerMigrations(unknown);
                    }
                    // Bound before anything else changes: a failure changes nothing.
                    if (absl::Status bound = server.Rebind(next.listen_address); !bound.ok()) {

@@ -1149,6 +1149,48 @@ TEST(OperationsDatabaseTest, SighupMovesTheCoreToTheNewDatabaseUrlAndKeepsItWhen
   EXPECT_TRUE(core.process().Running());
 }
 
+// A database that a newer release migrated further (a row of schema_migrations this
+// core does not know): the core still starts on it, or moves to it on SIGHUP, and says
+// so in its log, naming the migrations it does not know.
+TEST(OperationsDatabaseTest, ACoreWarnsOfADatabaseThatANewerReleaseMigrated) {
+  testing::TestDatabase a;
+  testing::TestDatabase b;
+  TempDir dir;
+  const std::string conf = dir.File("core.conf");
+  WriteFile(conf, "database-url=" + a.url() + "\n");
+  LoneDaemon core(TCHATATOR_CORE_BIN, {"--config", conf}, {}, "TCHATATOR_GRPC_PORT",
+                  dir.File("core.log"));
+  constexpr char kWarning[] = "warning: the database was migrated by a newer release (";
+  EXPECT_TRUE(LogLinesWith(core.log(), kWarning).empty()) << "A was migrated by this release";
+  const std::string newer =
+      a.Query("INSERT INTO schema_migrations (version, name) SELECT max(version) + 1, "
+              "'from_a_newer_release.sql' FROM schema_migrations RETURNING version");
+  ASSERT_NE(newer, "");
+  const std::string expected = std::string(kWarning) + newer +
+                               " from_a_newer_release.sql); this core may misread or "
+                               "miswrite it: run the newer release";
+
+  // At start.
+  const std::string second_conf = dir.File("second.conf");
+  WriteFile(second_conf, "database-url=" + a.url() + "\n");
+  LoneDaemon second(TCHATATOR_CORE_BIN, {"--config", second_conf}, {}, "TCHATATOR_GRPC_PORT",
+                    dir.File("second.log"));
+  const std::optional<std::string> at_start = WaitForLine(second.log(), kWarning, 0);
+  ASSERT_TRUE(at_start.has_value());
+  EXPECT_TRUE(at_start->ends_with(expected)) << *at_start;
+
+  // On SIGHUP: to B (this release's own), then back to A.
+  WriteFile(conf, "database-url=" + b.url() + "\n");
+  ASSERT_NE(HangUp(core.process(), core.log(), kReloaded), "");
+  EXPECT_TRUE(LogLinesWith(core.log(), kWarning).empty()) << "B was migrated by this release";
+  WriteFile(conf, "database-url=" + a.url() + "\n");
+  ASSERT_NE(HangUp(core.process(), core.log(), kReloaded), "");
+  const std::vector<std::string> on_reload = LogLinesWith(core.log(), kWarning);
+  ASSERT_EQ(on_reload.size(), 1u);
+  EXPECT_TRUE(on_reload[0].ends_with(expected)) << on_reload[0];
+  EXPECT_TRUE(core.process().Running());
+}
+
 }  // namespace
 }  // namespace tchatator::e2e
 

@@ -841,6 +841,10 @@ LoneDaemon StartGatewayWithConfig(const std::string& conf, const std::string& lo
   return LoneDaemon(TCHATATOR_GATEWAY_BIN, {"--config", conf}, {}, "TCHATATOR_PORT", log);
 }
 
+LoneDaemon StartCoreWithConfig(const std::string& conf, const std::string& log) {
+  return LoneDaemon(TCHATATOR_CORE_BIN, {"--config", conf}, {}, "TCHATATOR_GRPC_PORT", log);
+}
+
 std::string CoreAddressLine(int grpc_port) {
   return "core-address=127.0.0.1:" + std::to_string(grpc_port) + "\n";
 }
@@ -1080,8 +1084,7 @@ TEST(OperationsDatabaseTest, SighupMovesTheCoreToTheNewDatabaseUrlAndKeepsItWhen
   TempDir dir;
   const std::string conf = dir.File("core.conf");
   WriteFile(conf, "database-url=" + a.url() + "\ndatabase-pool-size=2\n");
-  LoneDaemon core(TCHATATOR_CORE_BIN, {"--config", conf}, {}, "TCHATATOR_GRPC_PORT",
-                  dir.File("core.log"));
+  LoneDaemon core = StartCoreWithConfig(conf, dir.File("core.log"));
   const std::string gateway_conf = dir.File("gateway.conf");
   WriteFile(gateway_conf, CoreAddressLine(core.port()));
   LoneDaemon gateway = StartGatewayWithConfig(gateway_conf, dir.File("gateway.log"));
@@ -1158,8 +1161,7 @@ TEST(OperationsDatabaseTest, ACoreWarnsOfADatabaseThatANewerReleaseMigrated) {
   TempDir dir;
   const std::string conf = dir.File("core.conf");
   WriteFile(conf, "database-url=" + a.url() + "\n");
-  LoneDaemon core(TCHATATOR_CORE_BIN, {"--config", conf}, {}, "TCHATATOR_GRPC_PORT",
-                  dir.File("core.log"));
+  LoneDaemon core = StartCoreWithConfig(conf, dir.File("core.log"));
   constexpr char kWarning[] = "warning: the database was migrated by a newer release (";
   EXPECT_TRUE(LogLinesWith(core.log(), kWarning).empty()) << "A was migrated by this release";
   const std::string newer =
@@ -1173,8 +1175,7 @@ TEST(OperationsDatabaseTest, ACoreWarnsOfADatabaseThatANewerReleaseMigrated) {
   // At start.
   const std::string second_conf = dir.File("second.conf");
   WriteFile(second_conf, "database-url=" + a.url() + "\n");
-  LoneDaemon second(TCHATATOR_CORE_BIN, {"--config", second_conf}, {}, "TCHATATOR_GRPC_PORT",
-                    dir.File("second.log"));
+  LoneDaemon second = StartCoreWithConfig(second_conf, dir.File("second.log"));
   const std::optional<std::string> at_start = WaitForLine(second.log(), kWarning, 0);
   ASSERT_TRUE(at_start.has_value());
   EXPECT_TRUE(at_start->ends_with(expected)) << *at_start;

@@ -69,6 +69,13 @@ void WriteAll(int fd, std::string_view bytes) {
   }
 }
 
+// Under s.io_mu: `bytes` to the log file, and to standard error when there is none or
+// with --verbose.
+void WriteOut(LogState& s, std::string_view bytes) {
+  if (s.fd >= 0) WriteAll(s.fd, bytes);
+  if (s.fd < 0 || s.verbose) WriteAll(STDERR_FILENO, bytes);
+}
+
 void WriterLoop(LogState& s) {
   pthread_setname_np(pthread_self(), "tchatator-log");  // as `top -H` shows it
   std::string batch;
@@ -86,8 +93,7 @@ void WriterLoop(LogState& s) {
     lock.unlock();
     {
       std::lock_guard io(s.io_mu);
-      if (s.fd >= 0) WriteAll(s.fd, batch);
-      if (s.fd < 0 || s.verbose) WriteAll(STDERR_FILENO, batch);
+      WriteOut(s, batch);
     }
     lock.lock();
     s.done = upto;
@@ -142,8 +148,7 @@ void Log::Write(std::string_view user, std::string_view ip, std::string_view tex
     if (!StartWriter(s)) {
       // No thread to be had: the line is written here, as it used to be.
       std::lock_guard io(s.io_mu);
-      if (s.fd >= 0) WriteAll(s.fd, line);
-      if (s.fd < 0 || s.verbose) WriteAll(STDERR_FILENO, line);
+      WriteOut(s, line);
       return;
     }
     s.started = true;

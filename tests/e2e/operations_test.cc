@@ -445,13 +445,11 @@ std::optional<LogLine> ParseLogLine(const std::string& line) {
 // daemons write their lines a few milliseconds later); fails the test when there is
 // not exactly one.
 LogLine RequestLine(const std::string& path, const std::string& request_id) {
+  WaitForLine(path, " request=" + request_id, 0);
   std::vector<LogLine> found;
-  for (const Clock::time_point give_up = Clock::now() + 10s;
-       found.empty() && Clock::now() < give_up; std::this_thread::sleep_for(10ms)) {
-    for (const std::string& line : ReadFileLines(path)) {
-      std::optional<LogLine> parsed = ParseLogLine(line);
-      if (parsed && parsed->text.ends_with(" request=" + request_id)) found.push_back(*parsed);
-    }
+  for (const std::string& line : ReadFileLines(path)) {
+    std::optional<LogLine> parsed = ParseLogLine(line);
+    if (parsed && parsed->text.ends_with(" request=" + request_id)) found.push_back(*parsed);
   }
   EXPECT_EQ(found.size(), 1u) << "lines of request " << request_id << " in " << path;
   return found.empty() ? LogLine{} : found.front();
@@ -460,15 +458,13 @@ LogLine RequestLine(const std::string& path, const std::string& request_id) {
 // The request id of the `nth` line (from 1) of `path` whose text starts with `prefix`,
 // once written; "" when it never is.
 std::string RequestIdOfLine(const std::string& path, const std::string& prefix, size_t nth = 1) {
-  for (const Clock::time_point give_up = Clock::now() + 10s; Clock::now() < give_up;
-       std::this_thread::sleep_for(10ms)) {
-    size_t seen = 0;
-    for (const std::string& line : ReadFileLines(path)) {
-      std::optional<LogLine> parsed = ParseLogLine(line);
-      if (!parsed || !parsed->text.starts_with(prefix) || ++seen < nth) continue;
-      const size_t at = parsed->text.rfind(" request=");
-      return at == std::string::npos ? "" : parsed->text.substr(at + 9);
-    }
+  WaitForLine(path, prefix, nth - 1);
+  size_t seen = 0;
+  for (const std::string& line : ReadFileLines(path)) {
+    std::optional<LogLine> parsed = ParseLogLine(line);
+    if (!parsed || !parsed->text.starts_with(prefix) || ++seen < nth) continue;
+    const size_t at = parsed->text.rfind(" request=");
+    return at == std::string::npos ? "" : parsed->text.substr(at + 9);
   }
   return "";
 }

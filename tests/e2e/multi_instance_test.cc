@@ -522,6 +522,45 @@ TEST(MultiInstanceTest, KillingOneCoreLeavesTheOtherServing) {
   EXPECT_EQ(p_sub.ReadFor(300ms), "");
 }
 
+// A subscription on a gateway in front of two cores lives on whichever core its stream
+// reached. Each core in turn is killed (so the stream has to move at least once, from
+// whichever core held it): the subscriber, without subscribing again, receives the
+// message sent meanwhile through the core left, exactly once.
+TEST(MultiInstanceTest, ASubscriptionMovesToTheCoreLeft) {
+  TwoInstances env({}, "", /*gateway_b_on_both_cores=*/true);
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectB(), "pro");
+  ASSERT_FALSE(HasFailure());
+  Client p_sub = env.ConnectB();
+  ASSERT_TRUE(Subscribe(p_sub, p.token));
+
+  // Core A is gone: sent through gateway A's core, which is core A itself.
+  env.KillCoreB();
+  const Response s1 = SendMsg(m.conn, m.token, p.user.id, "cœur A seul");
+  ASSERT_TRUE(IsOk(s1, {"message-id", "sent-at"}));
+  EXPECT_TRUE(IsMessageEvent(p_sub.Read(10s), "new_message", s1.Get("message-id"), m.user.id,
+                             p.user.id, "cœur A seul"));
+  EXPECT_EQ(p_sub.ReadFor(300ms), "");
+
+  env.StartCoreB();
+  env.stack().KillCore();
+  // Through gateway B, which may pick dead core A until it notices: a 503 there stored
+  // nothing (no call reached a core), so the send is repeated until one is 200.
+  Client m_on_b = env.ConnectB();
+  Response s2;
+  const Clock::time_point deadline = Clock::now() + 15s;
+  do {
+    s2 = SendMsg(m_on_b, m.token, p.user.id, "cœur B seul");
+    if (s2.status == "200/OK") break;
+    ASSERT_TRUE(IsError(s2, "503/UNAVAIL", "unavailable"));
+    std::this_thread::sleep_for(100ms);  // polling interval, not synchronisation
+  } while (Clock::now() < deadline);
+  ASSERT_TRUE(IsOk(s2, {"message-id", "sent-at"})) << "gateway B did not reach core B";
+  EXPECT_TRUE(IsMessageEvent(p_sub.Read(10s), "new_message", s2.Get("message-id"), m.user.id,
+                             p.user.id, "cœur B seul"));
+  EXPECT_EQ(p_sub.ReadFor(300ms), "");
+}
+
 // A gateway whose core-address names two cores calls only those whose health service
 // says SERVING: a core that lost its database gets no calls until it has it again,
 // instead of answering 503 to its share of them. Core B has a database of its own here,

@@ -176,7 +176,8 @@ void ChangeFeed::Run() {
       generation = url_generation_;
     }
     try {
-      pqxx::connection connection(url);
+      const std::unique_ptr<pqxx::connection> opened = storage::OpenConnection(url);
+      pqxx::connection& connection = *opened;
       Receiver receiver(connection, *this);
       // The highest change id at each of the last sweeps: a sweep reads the changes
       // after the oldest, so that a change whose id was drawn a few seconds before its

@@ -65,6 +65,12 @@ std::string WithoutPasswords(std::string_view text, std::string_view url) {
   return out;
 }
 
+std::unique_ptr<pqxx::connection> OpenConnection(const std::string& url) {
+  auto connection = std::make_unique<pqxx::connection>(url);
+  pqxx::nontransaction(*connection).exec0("SET jit = off");
+  return connection;
+}
+
 absl::Status CheckDatabaseUrl(const std::string& url) {
   char* parse_error = nullptr;
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &parse_error);
@@ -171,7 +177,7 @@ absl::Status ConnectionPool::Acquire(Lease& lease) {
     }
     // Opening a connection takes a round trip or a timeout: not under the lock.
     try {
-      auto connection = std::make_unique<pqxx::connection>(url);
+      std::unique_ptr<pqxx::connection> connection = OpenConnection(url);
       prepare_(*connection);
       {
         std::lock_guard lock(mu_);

@@ -358,10 +358,6 @@ std::string PgStoreStatementSql(std::string_view name) {
 PgStore::PgStore(std::string url, size_t pool_size)
     : pool_(std::move(url), pool_size,
             [](pqxx::connection& c) {
-              // Short statements only: compiling one with JIT would cost more than
-              // running it, and the planner's estimates of array arguments can be large
-              // enough to ask for it.
-              pqxx::nontransaction(c).exec0("SET jit = off");
               for (const Statement& s : Statements()) c.prepare(s.name, s.sql);
             }),
       // An eighth of the connections at most run batches of sends, an eighth batches of

@@ -1,7 +1,8 @@
 // Integration tests of storage::ConnectionPool::Reconfigure and PgStore::Reconfigure (real
 // PostgreSQL): a move to another database (new leases there, held ones finish on the old
 // one and are closed when returned, idle ones closed at once, statements prepared on the
-// new connections), and the pool size shrinking and growing while connections are leased.
+// new connections), and the pool size shrinking and growing while connections are leased;
+// and the session settings of OpenConnection.
 
 #include "storage/connection_pool.h"
 
@@ -126,6 +127,20 @@ TEST(WithoutPasswords, ALibpqErrorOnAMalformedUrlKeepsNoPassword) {
   const absl::Status percent = Migrate("postgresql://u:S3cret%zzPass@db/x");
   EXPECT_EQ(percent.code(), absl::StatusCode::kInvalidArgument) << percent;
   EXPECT_EQ(std::string(percent.message()).find("S3cret%zzPass"), std::string::npos) << percent;
+}
+
+// The server's default is JIT on (a fresh cluster's); every connection of the product is
+// opened with it off, the pool's as well as the change feed's.
+TEST(OpenConnection, TurnsJitOffForThePoolAndForOneOpenedAlone) {
+  TestDatabase db;
+  ASSERT_EQ(db.Query("SHOW jit"), "on") << "the test cluster's default, which must be overridden";
+  EXPECT_EQ(pqxx::nontransaction(*OpenConnection(db.url())).exec1("SHOW jit")[0].as<std::string>(),
+            "off");
+  ConnectionPool pool = NewPool(db.url(), 1);
+  ConnectionPool::Lease lease;
+  ASSERT_TRUE(pool.Acquire(lease).ok());
+  EXPECT_EQ(pqxx::nontransaction(lease.connection()).exec1("SHOW jit")[0].as<std::string>(),
+            "off");
 }
 
 TEST(ConnectionPoolReconfigure, NewLeasesGoToTheNewDatabaseWhileHeldOnesFinishOnTheOld) {

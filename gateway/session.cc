@@ -92,7 +92,12 @@ void Session::Start() {
 void Session::Drain() {
   asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
     self->draining_ = true;
-    if (self->reading_) self->CloseAfterFlush();
+    if (!self->reading_) return;  // serving: Serve closes after the answer
+    if (self->in_request_) {
+      self->AnswerUnfinished("the server is shutting down");
+    } else {
+      self->CloseAfterFlush();
+    }
   });
 }
 
@@ -137,12 +142,7 @@ void Session::OnReadable(const asio::error_code& error) {
     // request it began and can no longer finish is answered too.
     peer_ended_ = true;
     if (in_request_ && !close_after_flush_) {
-      const std::string_view command = parser_.CurrentCommand();
-      parser_.Reset();
-      in_request_ = false;
-      Answer(ErrorReply(kMisformatted, "incomplete-request",
-                        "the stream ended inside a request", /*close=*/true),
-             command);
+      AnswerUnfinished("the stream ended inside a request");
     }
     if (fin_sent_) {
       Close();
@@ -194,10 +194,12 @@ std::optional<Request> Session::Frame(std::string_view& input) {
     request_started_ = Clock::now();
     watchdog_timer_.cancel();  // a request deadline to watch, or none any more
   }
-  if (draining_) {
-    CloseAfterFlush();
-  } else {
+  if (!draining_) {
     WaitForInput();
+  } else if (in_request_) {
+    AnswerUnfinished("the server is shutting down");
+  } else {
+    CloseAfterFlush();
   }
   return std::nullopt;
 }
@@ -214,6 +216,13 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
     if (closed_) co_return;
     Answer(reply, command, /*served=*/true);
     if (reply.close || draining_) {
+      CloseAfterFlush();
+      co_return;
+    }
+    // The login deadline passed while this request was served (Watch left it to us),
+    // and it did not log the connection in.
+    if (LoginOverdue(*settings_.Get(), Clock::now())) {
+      Log::Write(state_.user_id, state_.client_ip, "closed: no login in time");
       CloseAfterFlush();
       co_return;
     }
@@ -360,9 +369,14 @@ void Session::Watch() {
     const Clock::time_point now = Clock::now();
     const Clock::time_point idle_deadline =
         last_read_ + std::chrono::seconds(settings->idle_timeout_seconds);
-    const Clock::time_point login_deadline =
-        state_.authenticated ? Clock::time_point::max()
-                             : connected_at_ + std::chrono::seconds(settings->login_timeout_seconds);
+    // Once closing, the closing deadline alone applies.
+    Clock::time_point login_deadline =
+        state_.authenticated || close_after_flush_
+            ? Clock::time_point::max()
+            : connected_at_ + std::chrono::seconds(settings->login_timeout_seconds);
+    // Past it while a request is being served: the request is answered first, and Serve
+    // closes after it if it did not log the connection in.
+    if (now >= login_deadline && !reading_) login_deadline = Clock::time_point::max();
     // Only while waiting for the rest of a request: a deadline that could not be acted
     // on would fire the timer again and again.
     const Clock::time_point request_deadline =
@@ -378,6 +392,12 @@ void Session::Watch() {
       Close();
       return;
     }
+    if (now >= login_deadline && in_request_ && now < idle_deadline) {
+      // Answered, as every request is, before the close.
+      Log::Write(state_.user_id, state_.client_ip, "closed: no login in time");
+      AnswerUnfinished("no login in time: the connection closes");
+      continue;
+    }
     if (now >= idle_deadline || now >= login_deadline) {
       Log::Write(state_.user_id, state_.client_ip,
                  now >= idle_deadline ? "closed: idle timeout" : "closed: no login in time");
@@ -387,12 +407,7 @@ void Session::Watch() {
     if (now >= request_deadline) {
       // Then closed: the rest of the request may still come, and no line of it can be
       // told from a request of its own (a content's lines least of all).
-      const std::string_view command = parser_.CurrentCommand();
-      parser_.Reset();
-      in_request_ = false;
-      Answer(ErrorReply(kMisformatted, "incomplete-request", "request not finished in time",
-                        /*close=*/true),
-             command);
+      AnswerUnfinished("request not finished in time");
       continue;
     }
     watchdog_timer_.expires_at(std::min({idle_deadline, login_deadline, request_deadline, closing_deadline}));
@@ -401,6 +416,18 @@ void Session::Watch() {
         [self = shared_from_this()](const asio::error_code&) { self->Watch(); });
     return;
   }
+}
+
+void Session::AnswerUnfinished(std::string_view why) {
+  const std::string_view command = parser_.CurrentCommand();
+  parser_.Reset();
+  in_request_ = false;
+  Answer(ErrorReply(kMisformatted, "incomplete-request", why, /*close=*/true), command);
+}
+
+bool Session::LoginOverdue(const Settings& settings, Clock::time_point now) const {
+  return !state_.authenticated &&
+         now >= connected_at_ + std::chrono::seconds(settings.login_timeout_seconds);
 }
 
 }  // namespace tchatator::gateway

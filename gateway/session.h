@@ -37,8 +37,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Queues an event frame (from any thread); dropped once the connection closes.
   void PushEvent(std::string frame);
 
-  // Graceful stop: the request in flight is answered, no new one is read, then the
-  // connection closes. Safe from any thread.
+  // Graceful stop: the request in flight is answered, no new one is read (one being
+  // read is answered 416 incomplete-request), then the connection closes. Safe from any
+  // thread.
   void Drain();
 
   // Checks its deadlines again under the settings now in force (after a reload: a
@@ -62,6 +63,10 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> Serve(std::shared_ptr<Session> self, Request request, std::string input);
   // Checks the deadlines (idle, login, request) and arms the timer for the next one.
   void Watch();
+  // Answers the request being read 416 incomplete-request (`why`), then closes.
+  void AnswerUnfinished(std::string_view why);
+  // The connection has no session and its login-timeout-seconds are over.
+  bool LoginOverdue(const Settings& settings, Clock::time_point now) const;
   // Queues bytes and writes what the socket takes; closes the connection when the
   // queue is over its bound.
   void Send(std::string bytes);

@@ -172,16 +172,25 @@ TEST(ShutdownTest, GatewaySigtermAnswersRequestsInFlightRefusesNewAndExitsZero) 
                kInFlight);
 }
 
+// A request half read when SIGTERM comes is answered 416 before the close (contract 2.1:
+// closed after an answer).
 TEST(ShutdownTest, GatewaySigtermWithNothingInFlightExitsAtOnce) {
   Stack stack;
   Session a = LoginNew(stack, "member");
   Session b = LoginNew(stack, "pro");
   ASSERT_TRUE(IsOk(b.conn.Request("SUBSCRIBE", {{"token", b.token}})));
+  // One write: once PING is answered, the gateway has read the GET_UNREAD line too.
+  ASSERT_TRUE(a.conn.Send("PING\nGET_UNREAD\n"));
+  ASSERT_TRUE(IsOk(a.conn.Read(), {}));
   const Clock::time_point sent = Clock::now();
   stack.SignalGateway(SIGTERM);
   EXPECT_EQ(ExitWithin(stack.gateway_process(), 3s), "exit 0");
   std::fprintf(stderr, "[e2e] idle gateway exited %lld ms after SIGTERM\n", MillisSince(sent));
-  EXPECT_TRUE(a.conn.WaitClosed(1s));
+  EXPECT_EQ(a.conn.Read(1s).raw,
+            "416/MISFMT\nerror:incomplete-request\nmessage:the server is shutting down\n\n");
+  std::string after;
+  EXPECT_TRUE(a.conn.WaitClosed(1s, &after));
+  EXPECT_EQ(after, "");
   EXPECT_TRUE(b.conn.WaitClosed(1s));
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <chrono>
@@ -204,6 +205,51 @@ TEST(TimeoutTest, AConnectionWithNoSessionIsClosedAtTheLoginTimeout) {
                       "503/UNAVAIL", "unavailable"));
   EXPECT_TRUE(during_outage.WaitClosed(5s));
   EXPECT_GE(MillisSince(opened), 1500);
+}
+
+// The login timeout closes a connection after an answer to every request it has begun
+// (contract 2.1): a request still being read is answered 416 incomplete-request; one
+// the core is serving is answered first, and then the connection stays if it was a
+// LOGIN that succeeded, and closes if it was one that failed.
+TEST(TimeoutTest, RequestsUnderWayAtTheLoginTimeoutAreAnsweredBeforeTheClose) {
+  StackOptions options;
+  options.gateway_env["TCHATATOR_LOGIN_TIMEOUT_SECONDS"] = "2";
+  Stack stack(options);
+  const User user = stack.AddUser("member");
+  std::string wrong_key = user.api_key;
+  wrong_key.back() = wrong_key.back() == 'A' ? 'B' : 'A';
+
+  Client reading = stack.Connect();
+  Client logging_in = stack.Connect();
+  Client failing = stack.Connect();
+  const Clock::time_point opened = Clock::now();
+  ASSERT_TRUE(reading.Send("GET_UNREAD\n"));  // the token line never comes
+  ASSERT_TRUE(IsOk(logging_in.Request("PING"), {}));
+  ASSERT_TRUE(IsOk(failing.Request("PING"), {}));
+  // Both LOGINs are still with the (stopped) core when the login timeout passes. The
+  // gateway connects to the core on its first call: that one is made before the stop.
+  const Session warm = LoginNew(stack, "member");
+  stack.SignalCore(SIGSTOP);
+  ASSERT_TRUE(logging_in.Send("LOGIN\napi-token:" + user.api_key + "\n"));
+  ASSERT_TRUE(failing.Send("LOGIN\napi-token:" + wrong_key + "\n"));
+
+  const Response cut = reading.Read(5s);
+  EXPECT_EQ(cut.raw,
+            "416/MISFMT\nerror:incomplete-request\nmessage:no login in time: the connection "
+            "closes\n\n");
+  EXPECT_GE(MillisSince(opened), 1500) << "answered before the login timeout";
+  std::string after;
+  EXPECT_TRUE(reading.WaitClosed(4s, &after));
+  EXPECT_EQ(after, "");
+
+  while (MillisSince(opened) < 2500) std::this_thread::sleep_for(50ms);
+  stack.SignalCore(SIGCONT);
+  EXPECT_TRUE(IsOk(logging_in.Read(5s), {"token", "user-id", "role"}));
+  EXPECT_TRUE(IsError(failing.Read(5s), "403/DENIED", "invalid-api-key"));
+  EXPECT_TRUE(failing.WaitClosed(4s, &after));
+  EXPECT_EQ(after, "");
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(Alive(logging_in)) << "a LOGIN that succeeded keeps its connection";
 }
 
 // Milliseconds since midnight UTC of a log line ("2026-11-27T21:55:59.748Z ..."), or -1.

@@ -402,28 +402,30 @@ absl::StatusOr<std::vector<storage::Conversation>> ChatLogic::Conversations(
 absl::StatusOr<std::vector<storage::Change>> ChatLogic::TakeChanges(const Caller& caller,
                                                                     int64_t after_id,
                                                                     int64_t limit) {
-  return ChangesOf(caller, store_.TakeChanges(caller.token_hash, caller.user_id, after_id,
-                                              limit, clock_.Now()));
+  absl::StatusOr<storage::TakenChanges> taken = Checked(
+      caller, store_.TakeChanges(caller.token_hash, caller.user_id, after_id, limit,
+                                 clock_.Now()));
+  if (!taken.ok()) return taken.status();
+  return std::move(taken->changes);
 }
 
 absl::StatusOr<int64_t> ChatLogic::LatestChangeId(const Caller& caller) {
   return store_.LatestChangeId(caller.user_id);
 }
 
-absl::StatusOr<std::vector<storage::Change>> ChatLogic::PollChanges(const Caller& caller) {
-  constexpr int64_t kMaxChangesPerPoll = 1000;
-  return ChangesOf(caller, store_.PollChanges(caller.token_hash, caller.user_id,
-                                              kMaxChangesPerPoll, clock_.Now()));
+absl::StatusOr<storage::TakenChanges> ChatLogic::PollChanges(const Caller& caller) {
+  return Checked(caller, store_.PollChanges(caller.token_hash, caller.user_id,
+                                            kMaxChangesPerPoll, clock_.Now()));
 }
 
-absl::StatusOr<std::vector<storage::Change>> ChatLogic::ChangesOf(
+absl::StatusOr<storage::TakenChanges> ChatLogic::Checked(
     const Caller& caller, absl::StatusOr<storage::TakenChanges> taken) {
   // The session ended, or its user was banned, since the caller was authenticated.
   absl::StatusOr<Caller> still = CallerOf(
       taken.ok() ? absl::StatusOr<storage::Session>(taken->session) : taken.status(),
       caller.token_hash);
   if (!still.ok()) return still.status();
-  return std::move(taken->changes);
+  return taken;
 }
 
 absl::StatusOr<std::optional<absl::Time>> ChatLogic::Restrict(const Caller& caller,

@@ -104,9 +104,11 @@ class ChatLogic {
   absl::StatusOr<std::vector<storage::Change>> TakeChanges(const Caller& caller,
                                                            int64_t after_id, int64_t limit);
   absl::StatusOr<int64_t> LatestChangeId(const Caller& caller);
-  // The changes since this session's previous poll (or its login), at most 1000; fails
-  // as TakeChanges.
-  absl::StatusOr<std::vector<storage::Change>> PollChanges(const Caller& caller);
+  // Changes in one answer to PollChanges.
+  static constexpr int64_t kMaxChangesPerPoll = 10000;
+  // The changes since this session's previous poll (or its login), at most
+  // kMaxChangesPerPoll (`more`: others wait for the next poll); fails as TakeChanges.
+  absl::StatusOr<storage::TakenChanges> PollChanges(const Caller& caller);
 
   // Restricts what `target_id` may send (contract section 2.5). PERMISSION_DENIED
   // forbidden for members, for a target that is the caller or (for a pro) an admin;
@@ -157,8 +159,8 @@ class ChatLogic {
   // The caller of a session found (or not) for the token whose hash is `token_hash`.
   static absl::StatusOr<Caller> CallerOf(absl::StatusOr<storage::Session> session,
                                          std::string token_hash);
-  // The changes of a take by `caller`, or the error of its session as the take found it.
-  static absl::StatusOr<std::vector<storage::Change>> ChangesOf(
+  // A take by `caller`, or the error of its session as the take found it.
+  static absl::StatusOr<storage::TakenChanges> Checked(
       const Caller& caller, absl::StatusOr<storage::TakenChanges> taken);
   // What SendAsync answers for the store's outcome of a send.
   static absl::StatusOr<storage::Message> MessageOf(

@@ -381,12 +381,13 @@ grpc::ServerUnaryReactor* ChatService::PollChanges(grpc::CallbackServerContext* 
                                                    const v1::PollChangesRequest*,
                                                    v1::PollChangesResponse* response) {
   return Authenticated(context, "PollChanges", [this, response](const Caller& caller) {
-    absl::StatusOr<std::vector<storage::Change>> changes = logic_.PollChanges(caller);
-    if (!changes.ok()) return changes.status();
+    absl::StatusOr<storage::TakenChanges> taken = logic_.PollChanges(caller);
+    if (!taken.ok()) return taken.status();
     const absl::Time now = logic_.clock().Now();
-    for (const storage::Change& c : *changes) {
+    for (const storage::Change& c : taken->changes) {
       FillChange(c, caller.user_id, now, *response->add_changes());
     }
+    response->set_has_more(taken->more);
     return absl::OkStatus();
   });
 }

@@ -385,6 +385,7 @@ asio::awaitable<Reply> Dispatcher::PollChanges(const Request& /*request*/, CallC
   if (!result.status.ok()) co_return Failure(result);
   ResponseWriter out(kOk);
   out.Field("count", static_cast<int64_t>(result.response.changes_size()));
+  out.Field("has-more", result.response.has_more() ? "yes" : "no");
   for (const v1::Change& c : result.response.changes()) out.ChangeRecord(c);
   co_return Ok(std::move(out));
 }

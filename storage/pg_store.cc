@@ -99,10 +99,12 @@ std::vector<Statement> Statements() {
        "  FROM messages WHERE id = c.message_id) m"
        " WHERE c.user_id = $1 AND c.id > $2 AND (c.kind = 'message_deleted' OR NOT m.gone)"
        " ORDER BY c.id LIMIT $3"},
-      {"mark_changes_read",
-       "UPDATE messages SET read_at = tch_ts($4) WHERE id IN ("
-       " SELECT message_id FROM changes WHERE user_id = $1 AND id > $2 AND id <= $3"
-       " AND kind = 'new_message') AND read_at IS NULL AND deleted_at IS NULL"},
+      // By the ids of the new messages a take returned: a semi-join of messages with the
+      // changes of the range, planned on statistics that lag a busy recipient's, was a
+      // nested loop over both, 11 s for 10 000 changes.
+      {"mark_read",
+       "UPDATE messages SET read_at = tch_ts($2) WHERE id = ANY($1::bigint[])"
+       " AND read_at IS NULL AND deleted_at IS NULL"},
       {"session_cursor",
        "SELECT last_change_id FROM sessions WHERE token_hash = $1 FOR UPDATE"},
       {"move_cursor", "UPDATE sessions SET last_change_id = $2 WHERE token_hash = $1"},
@@ -281,27 +283,33 @@ Session ReadSession(const pqxx::row& row, int first = 0) {
 absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& token_hash,
                                            int64_t user_id, int64_t after_id, int64_t limit,
                                            absl::Time now) {
-  pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit);
+  // One more than asked for: whether others follow.
+  pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit + 1);
   const pqxx::result session = txn.exec_prepared("session_in_force", token_hash, ToMicros(now));
   if (session.empty()) return absl::NotFoundError("no such session");
-  TakenChanges out{ReadSession(session[0]), {}};
+  TakenChanges out{ReadSession(session[0]), {}, false};
   if (out.session.banned) return out;
-  out.changes.reserve(r.size());
-  for (const pqxx::row& row : r) {
+  const auto taken = static_cast<pqxx::result::size_type>(
+      std::min<int64_t>(limit, static_cast<int64_t>(r.size())));
+  out.more = r.size() > taken;
+  out.changes.reserve(taken);
+  for (pqxx::result::size_type i = 0; i < taken; ++i) {
+    const pqxx::row row = r[i];
     out.changes.push_back(Change{row[0].as<int64_t>(),
                                  ChangeKindFromName(row[1].as<std::string>()),
                                  ReadMessage(row, 2)});
   }
-  if (!out.changes.empty()) {
-    txn.exec_prepared("mark_changes_read", user_id, after_id, out.changes.back().id,
-                      ToMicros(now));
+  std::vector<int64_t> marked;
+  for (const Change& c : out.changes) {
+    if (c.kind == ChangeKind::kNewMessage) marked.push_back(c.message.id);
+  }
+  if (!marked.empty()) {
+    std::sort(marked.begin(), marked.end());
+    ArrayLiteral ids;
+    for (int64_t id : marked) ids.Add(id);
+    txn.exec_prepared("mark_read", ids.Take(), ToMicros(now));
     // Every record of a message marked read says so, its edits' too, which were read
     // before the mark: one answer shows one state.
-    std::vector<int64_t> marked;
-    for (const Change& c : out.changes) {
-      if (c.kind == ChangeKind::kNewMessage) marked.push_back(c.message.id);
-    }
-    std::sort(marked.begin(), marked.end());
     for (Change& c : out.changes) {
       if (std::binary_search(marked.begin(), marked.end(), c.message.id)) c.message.read = true;
     }

@@ -71,6 +71,7 @@ struct Change {
 struct TakenChanges {
   Session session;
   std::vector<Change> changes;  // empty when session.banned: nothing was taken
+  bool more = false;            // changes beyond the limit were left for later
 };
 
 // What one Purge deleted.
@@ -227,7 +228,7 @@ class Store {
                                                    absl::Time now) = 0;
   // Up to `limit` changes for `user_id`, the user of session `token_hash`, with an id
   // above `after_id`, oldest first, skipping changes other than deletion of messages
-  // deleted since. New messages among them are marked read at `now`, and every change of
+  // deleted since; `more` when others follow them. New messages among them are marked read at `now`, and every change of
   // such a message in the result says read. The session is
   // checked in the same transaction once the changes are read, so a logout or ban
   // committed before a change stops that change: NotFound (nothing taken) when the

@@ -309,7 +309,8 @@ TEST(MultiInstanceTest, CatchUpAfterReconnectingToTheOtherGateway) {
   Session m = LoginOn(env, env.ConnectA(), "member");
   Session p = LoginOn(env, env.ConnectB(), "pro");
   ASSERT_FALSE(HasFailure());
-  ASSERT_EQ(p.conn.Request("NEW_CHG_AVAILABLE", {{"token", p.token}}).raw, "200/OK\ncount:0\n\n");
+  ASSERT_EQ(p.conn.Request("NEW_CHG_AVAILABLE", {{"token", p.token}}).raw,
+            "200/OK\ncount:0\nhas-more:no\n\n");
   ASSERT_TRUE(Subscribe(p.conn, p.token));
 
   const Response s1 = SendMsg(m.conn, m.token, p.user.id, "premier, en direct");
@@ -363,7 +364,8 @@ TEST(MultiInstanceTest, CatchUpAfterReconnectingToTheOtherGateway) {
   }
   EXPECT_EQ(changes.records[1].at("content"), "deuxième, revu");
   EXPECT_EQ(changes.records[3].size(), 2u) << "a deleted message's record holds only its id";
-  EXPECT_EQ(back.Request("NEW_CHG_AVAILABLE", {{"token", p.token}}).raw, "200/OK\ncount:0\n\n");
+  EXPECT_EQ(back.Request("NEW_CHG_AVAILABLE", {{"token", p.token}}).raw,
+            "200/OK\ncount:0\nhas-more:no\n\n");
 }
 
 // ---------------------------------------------------------------------- sessions

@@ -249,6 +249,46 @@ TEST_F(ReadingTest, GetUnreadAnswersABacklogLargerThanEveryDefaultLimitWhole) {
   EXPECT_EQ(again.Get("count"), "0") << again;
 }
 
+// NEW_CHG_AVAILABLE answers up to 10 000 changes at once (ChatLogic::kMaxChangesPerPoll)
+// and says has-more:yes when others wait: 10 001 changes (written with SQL, as a busy
+// day's would be) come as 10 000 then 1, in order, none twice.
+TEST_F(ReadingTest, NewChangesComeTenThousandAtOnceAndSayWhenMoreWait) {
+  Session m = LoginNew(stack(), "member");
+  Session p = LoginNew(stack(), "pro");
+  const std::string from = std::to_string(m.user.id);
+  const std::string to = std::to_string(p.user.id);
+  stack().db().Query(
+      "WITH ms AS (INSERT INTO messages (sender_id, recipient_id, content, sent_at)"
+      " SELECT " + from + ", " + to + ", 'n' || g, now() FROM generate_series(1, 10001) g"
+      " RETURNING id)"
+      " INSERT INTO changes (user_id, kind, message_id, created_at)"
+      " SELECT " + to + ", 'new_message', id, now() FROM ms ORDER BY id");
+  auto poll = [&] {
+    // A generous deadline: under the sanitizers the 2 MB take their time.
+    EXPECT_TRUE(p.conn.Send(Build("NEW_CHG_AVAILABLE", {{"token", p.token}})));
+    return p.conn.Read(std::chrono::seconds(60));
+  };
+  const Response first = poll();
+  ASSERT_EQ(first.status, "200/OK") << first.failure;
+  EXPECT_EQ(first.Get("count"), "10000");
+  EXPECT_EQ(first.Get("has-more"), "yes");
+  ASSERT_EQ(first.records.size(), 10000u);
+  int64_t previous = 0;
+  for (size_t i = 0; i < first.records.size(); ++i) {
+    const auto& record = first.records[i];
+    ASSERT_EQ(record.at("content"), "n" + std::to_string(i + 1)) << i;
+    const int64_t id = std::stoll(record.at("message-id"));
+    ASSERT_GT(id, previous) << i;
+    previous = id;
+  }
+  const Response second = poll();
+  EXPECT_EQ(second.Get("count"), "1") << second;
+  EXPECT_EQ(second.Get("has-more"), "no") << second;
+  ASSERT_EQ(second.records.size(), 1u) << second;
+  EXPECT_EQ(second.records[0].at("content"), "n10001");
+  EXPECT_EQ(poll().raw, "200/OK\ncount:0\nhas-more:no\n\n");
+}
+
 // ------------------------------------------------------------------ before-id deleted
 
 // before-id is a position, not a reference: when it names a deleted message (deleted

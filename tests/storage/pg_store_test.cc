@@ -805,6 +805,42 @@ TEST_F(PgStoreTest, TakeChangesReturnsNewChangesOnceAndMarksNewMessagesRead) {
   EXPECT_TRUE(taken->changes.empty());
 }
 
+// `more` says whether changes follow those returned; the one read to know it is neither
+// returned, nor marked read, nor passed by the cursor.
+TEST_F(PgStoreTest, PollChangesSaysWhetherMoreFollowTheLimit) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, KeyOf(pro), kT0, kT0 + absl::Hours(1)).ok());
+  const Message m1 = Insert(member, pro, "1", kT0);
+  const Message m2 = Insert(member, pro, "2", kT0);
+  const Message m3 = Insert(member, pro, "3", kT0);
+
+  absl::StatusOr<TakenChanges> polled = store_->PollChanges(Key("tok"), pro, 2, kT0);
+  ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+  ASSERT_EQ(polled->changes.size(), 2u);
+  EXPECT_EQ(polled->changes[0].message.id, m1.id);
+  EXPECT_EQ(polled->changes[1].message.id, m2.id);
+  EXPECT_TRUE(polled->more);
+  EXPECT_EQ(Query("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(m3.id)),
+            "t");
+
+  polled = store_->PollChanges(Key("tok"), pro, 2, kT0);
+  ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+  ASSERT_EQ(polled->changes.size(), 1u);
+  EXPECT_EQ(polled->changes[0].message.id, m3.id);
+  EXPECT_FALSE(polled->more);
+
+  // Exactly as many as the limit: none follow.
+  const Message m4 = Insert(member, pro, "4", kT0);
+  const Message m5 = Insert(member, pro, "5", kT0);
+  polled = store_->PollChanges(Key("tok"), pro, 2, kT0);
+  ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+  ASSERT_EQ(polled->changes.size(), 2u);
+  EXPECT_EQ(polled->changes[0].message.id, m4.id);
+  EXPECT_EQ(polled->changes[1].message.id, m5.id);
+  EXPECT_FALSE(polled->more);
+}
+
 TEST_F(PgStoreTest, TakeChangesShowsAMessageTheTakeMarkedReadAsReadInEachOfItsChanges) {
   // One answer, one state: a message sent then edited comes as two changes, and the
   // take marks it read, so both records say read (the edit's used to say unread).

@@ -228,11 +228,11 @@ class Store {
                                                    absl::Time now) = 0;
   // Up to `limit` changes for `user_id`, the user of session `token_hash`, with an id
   // above `after_id`, oldest first, skipping changes other than deletion of messages
-  // deleted since; `more` when others follow them. New messages among them are marked read at `now`, and every change of
-  // such a message in the result says read. The session is
-  // checked in the same transaction once the changes are read, so a logout or ban
-  // committed before a change stops that change: NotFound (nothing taken) when the
-  // session has ended at `now`; nothing taken when its user is banned.
+  // deleted since; `more` when others follow them. New messages among them are marked
+  // read at `now`, and every change of such a message in the result says read. The
+  // session is checked in the same transaction once the changes are read, so a logout
+  // or ban committed before a change stops that change: NotFound (nothing taken) when
+  // the session has ended at `now`; nothing taken when its user is banned.
   virtual absl::StatusOr<TakenChanges> TakeChanges(std::string_view token_hash,
                                                    int64_t user_id, int64_t after_id,
                                                    int64_t limit, absl::Time now) = 0;

@@ -372,8 +372,9 @@ absl::Status ChatLogic::Delete(const Caller& caller, int64_t message_id) {
   return Tokenize(store_.SoftDeleteMessage(message_id, clock_.Now()), "unknown-message");
 }
 
-absl::StatusOr<std::vector<storage::Message>> ChatLogic::TakeUnread(const Caller& caller) {
-  return store_.TakeUnread(caller.user_id, clock_.Now());
+absl::StatusOr<std::vector<storage::Message>> ChatLogic::TakeUnread(const Caller& caller,
+                                                                   absl::Time deadline) {
+  return store_.TakeUnread(caller.user_id, clock_.Now(), deadline);
 }
 
 absl::StatusOr<ChatLogic::HistoryBlock> ChatLogic::History(const Caller& caller,
@@ -413,9 +414,10 @@ absl::StatusOr<int64_t> ChatLogic::LatestChangeId(const Caller& caller) {
   return store_.LatestChangeId(caller.user_id);
 }
 
-absl::StatusOr<storage::TakenChanges> ChatLogic::PollChanges(const Caller& caller) {
+absl::StatusOr<storage::TakenChanges> ChatLogic::PollChanges(const Caller& caller,
+                                                             absl::Time deadline) {
   return Checked(caller, store_.PollChanges(caller.token_hash, caller.user_id,
-                                            kMaxChangesPerPoll, clock_.Now()));
+                                            kMaxChangesPerPoll, clock_.Now(), deadline));
 }
 
 absl::StatusOr<storage::TakenChanges> ChatLogic::Checked(

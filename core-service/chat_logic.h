@@ -85,8 +85,10 @@ class ChatLogic {
                                           std::string_view content);
   // As Update; an admin may delete any message.
   absl::Status Delete(const Caller& caller, int64_t message_id);
-  // Every unread message to the caller, oldest first, now read.
-  absl::StatusOr<std::vector<storage::Message>> TakeUnread(const Caller& caller);
+  // Every unread message to the caller, oldest first, now read; nothing is read once
+  // `deadline` (real time) has passed: DEADLINE_EXCEEDED.
+  absl::StatusOr<std::vector<storage::Message>> TakeUnread(const Caller& caller,
+                                                           absl::Time deadline);
 
   // One block of history: up to history-block-size messages before `before_id` (0: the
   // latest), oldest first, with `peer_id` only when > 0. NOT_FOUND unknown-user when no
@@ -107,8 +109,10 @@ class ChatLogic {
   // Changes in one answer to PollChanges.
   static constexpr int64_t kMaxChangesPerPoll = 10000;
   // The changes since this session's previous poll (or its login), at most
-  // kMaxChangesPerPoll (`more`: others wait for the next poll); fails as TakeChanges.
-  absl::StatusOr<storage::TakenChanges> PollChanges(const Caller& caller);
+  // kMaxChangesPerPoll (`more`: others wait for the next poll); fails as TakeChanges,
+  // and takes nothing once `deadline` (real time) has passed: DEADLINE_EXCEEDED.
+  absl::StatusOr<storage::TakenChanges> PollChanges(const Caller& caller,
+                                                    absl::Time deadline);
 
   // Restricts what `target_id` may send (contract section 2.5). PERMISSION_DENIED
   // forbidden for members, for a target that is the caller or (for a pro) an admin;

@@ -79,6 +79,15 @@ absl::Time FromSystemTime(std::chrono::system_clock::time_point t) {
                                                            : absl::FromChrono(t);
 }
 
+// When a take (ListUnread, PollChanges) must have committed: shortly before the
+// caller's deadline (a tenth of the time it allows, 100 ms at most), so that a caller
+// that gives up at its deadline has not been sent a take that then commits.
+absl::Time CommitBy(const grpc::CallbackServerContext& context) {
+  const absl::Time deadline = FromSystemTime(context.deadline());
+  if (deadline == absl::InfiniteFuture()) return deadline;
+  return deadline - std::min(absl::Milliseconds(100), (deadline - absl::Now()) / 10);
+}
+
 }  // namespace
 
 void ChatService::Send(std::string_view token, const v1::SendMessageRequest& request,
@@ -260,8 +269,9 @@ grpc::ServerUnaryReactor* ChatService::DeleteMessage(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ChatService::ListUnread(grpc::CallbackServerContext* context,
                                                   const v1::ListUnreadRequest*,
                                                   v1::ListUnreadResponse* response) {
-  return Authenticated(context, "ListUnread", [this, response](const Caller& caller) {
-    absl::StatusOr<std::vector<storage::Message>> messages = logic_.TakeUnread(caller);
+  return Authenticated(context, "ListUnread", [this, context, response](const Caller& caller) {
+    absl::StatusOr<std::vector<storage::Message>> messages =
+        logic_.TakeUnread(caller, CommitBy(*context));
     if (!messages.ok()) return messages.status();
     for (const storage::Message& m : *messages) Fill(m, caller, *response->add_messages());
     return absl::OkStatus();
@@ -380,8 +390,9 @@ grpc::ServerWriteReactor<v1::Change>* ChatService::Subscribe(
 grpc::ServerUnaryReactor* ChatService::PollChanges(grpc::CallbackServerContext* context,
                                                    const v1::PollChangesRequest*,
                                                    v1::PollChangesResponse* response) {
-  return Authenticated(context, "PollChanges", [this, response](const Caller& caller) {
-    absl::StatusOr<storage::TakenChanges> taken = logic_.PollChanges(caller);
+  return Authenticated(context, "PollChanges", [this, context, response](const Caller& caller) {
+    absl::StatusOr<storage::TakenChanges> taken =
+        logic_.PollChanges(caller, CommitBy(*context));
     if (!taken.ok()) return taken.status();
     const absl::Time now = logic_.clock().Now();
     for (const storage::Change& c : taken->changes) {

@@ -229,6 +229,13 @@ int64_t AddChange(pqxx::work& txn, int64_t user_id, ChangeKind kind, int64_t mes
       .as<int64_t>();
 }
 
+// OK while `deadline` (real time) is ahead: what a take marked read is committed, and
+// its caller is still there to receive it. Past it, the take is rolled back.
+absl::Status BeforeDeadline(absl::Time deadline) {
+  if (absl::Now() < deadline) return absl::OkStatus();
+  return absl::DeadlineExceededError("the caller's deadline passed: nothing taken");
+}
+
 // Builds the text form of a PostgreSQL array, e.g. {1,2} or {"a","b\"c"}.
 class ArrayLiteral {
  public:
@@ -829,12 +836,14 @@ absl::Status PgStore::SoftDeleteMessage(int64_t message_id, absl::Time now) {
 }
 
 absl::StatusOr<std::vector<Message>> PgStore::TakeUnread(int64_t recipient_id,
-                                                         absl::Time now) {
+                                                         absl::Time now,
+                                                         absl::Time deadline) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Message>> {
     pqxx::result r = txn.exec_prepared("take_unread", recipient_id, ToMicros(now));
     std::vector<Message> out;
     out.reserve(r.size());
     for (const pqxx::row& row : r) out.push_back(ReadMessage(row));
+    if (absl::Status s = BeforeDeadline(deadline); !s.ok()) return s;
     txn.commit();
     // UPDATE ... RETURNING has no order.
     std::sort(out.begin(), out.end(),
@@ -909,7 +918,8 @@ absl::StatusOr<TakenChanges> PgStore::TakeChanges(std::string_view token_hash, i
 }
 
 absl::StatusOr<TakenChanges> PgStore::PollChanges(std::string_view token_hash, int64_t user_id,
-                                                  int64_t limit, absl::Time now) {
+                                                  int64_t limit, absl::Time now,
+                                                  absl::Time deadline) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<TakenChanges> {
     const std::string hash(token_hash);
     pqxx::result cursor = txn.exec_prepared("session_cursor", hash);
@@ -918,6 +928,7 @@ absl::StatusOr<TakenChanges> PgStore::PollChanges(std::string_view token_hash, i
         TakeChangesIn(txn, hash, user_id, cursor[0][0].as<int64_t>(), limit, now);
     if (!taken.ok()) return taken;
     if (!taken->changes.empty()) txn.exec_prepared("move_cursor", hash, taken->changes.back().id);
+    if (absl::Status s = BeforeDeadline(deadline); !s.ok()) return s;
     txn.commit();
     return taken;
   });

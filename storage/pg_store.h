@@ -74,8 +74,8 @@ class PgStore : public Store {
   absl::StatusOr<Message> UpdateMessageContent(int64_t message_id, std::string_view content,
                                                absl::Time now) override;
   absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now) override;
-  absl::StatusOr<std::vector<Message>> TakeUnread(int64_t recipient_id,
-                                                  absl::Time now) override;
+  absl::StatusOr<std::vector<Message>> TakeUnread(int64_t recipient_id, absl::Time now,
+                                                  absl::Time deadline) override;
   absl::StatusOr<std::vector<Message>> ListHistory(int64_t user_id, int64_t peer_id,
                                                    int64_t before_id, int64_t limit) override;
   absl::StatusOr<std::vector<Conversation>> ListConversations(int64_t user_id) override;
@@ -89,7 +89,8 @@ class PgStore : public Store {
                                            int64_t after_id, int64_t limit,
                                            absl::Time now) override;
   absl::StatusOr<TakenChanges> PollChanges(std::string_view token_hash, int64_t user_id,
-                                           int64_t limit, absl::Time now) override;
+                                           int64_t limit, absl::Time now,
+                                           absl::Time deadline) override;
   absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) override;
   absl::Status MarkLive(std::vector<int64_t> user_ids, absl::Duration lease) override;
   absl::StatusOr<Purged> Purge(absl::Time now, int64_t limit) override;

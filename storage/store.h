@@ -203,9 +203,12 @@ class Store {
   // NotFound if absent or already deleted.
   virtual absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now) = 0;
   // Every unread, undeleted message to `recipient_id`, oldest first, now marked read.
-  // Concurrent callers never receive the same message.
+  // Concurrent callers never receive the same message. `deadline`, in real time
+  // (absl::Now, whatever `now` says): the caller has given up by then, so once it has
+  // passed nothing is marked read (DeadlineExceeded), not even what was read by then.
   virtual absl::StatusOr<std::vector<Message>> TakeUnread(int64_t recipient_id,
-                                                          absl::Time now) = 0;
+                                                          absl::Time now,
+                                                          absl::Time deadline) = 0;
   // Up to `limit` messages of `user_id`'s history with an id below `before_id`, newest
   // first: sent ones, and received ones already read; never deleted ones. With
   // `peer_id` > 0, only those exchanged with that user.
@@ -236,10 +239,12 @@ class Store {
   virtual absl::StatusOr<TakenChanges> TakeChanges(std::string_view token_hash,
                                                    int64_t user_id, int64_t after_id,
                                                    int64_t limit, absl::Time now) = 0;
-  // As TakeChanges after the session's cursor, which then moves past what is returned.
+  // As TakeChanges after the session's cursor, which then moves past what is returned;
+  // once `deadline` (as for TakeUnread) has passed, nothing is taken and the cursor
+  // stays (DeadlineExceeded).
   virtual absl::StatusOr<TakenChanges> PollChanges(std::string_view token_hash,
                                                    int64_t user_id, int64_t limit,
-                                                   absl::Time now) = 0;
+                                                   absl::Time now, absl::Time deadline) = 0;
   // The id of the latest change for `user_id` (0 if none).
   virtual absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) = 0;
   // Marks `user_ids` live, with a stream that wants their hints, for `lease` from now

@@ -3,6 +3,7 @@
 // gRPC health (grpc.health.v1, as `tchatator-admin health` prints it) says NOT_SERVING;
 // once PostgreSQL is back, the same core process serves again and says SERVING, without
 // a restart. The database lives on a private cluster that the test stops and starts.
+// And PostgreSQL slower than the gateway waits: a take answered 503 takes nothing.
 #include <sys/wait.h>
 
 #include <chrono>
@@ -143,6 +144,40 @@ TEST_F(PgFaultTest, HealthFlipsWithoutTraffic) {
                               [](const Health& h) { return h.exit_code == 0; }, 5s);
   EXPECT_EQ(up.output, "status:SERVING\n");
   EXPECT_EQ(up.exit_code, 0);
+}
+
+// A database slower than the gateway's core-timeout-ms: GET_UNREAD and NEW_CHG_AVAILABLE
+// are answered 503 when the gateway stops waiting, and the core, finding its caller's
+// deadline passed when its take is done, commits nothing. The next try gets the message
+// and its change (contract 2.2: 503 means retry later, and the retry finds what the
+// first try missed).
+TEST(SlowDatabaseTest, ATakeAnswered503TakesNothing) {
+  StackOptions options;
+  options.gateway_env["TCHATATOR_CORE_TIMEOUT_MS"] = "1000";
+  Stack stack(options);
+  Session member = LoginNew(stack, "member");
+  Session pro = LoginNew(stack, "pro");
+  const Response sent = SendMsg(member.conn, member.token, pro.user.id, "à ne pas perdre");
+  ASSERT_TRUE(IsOk(sent, {"message-id", "sent-at"}));
+  for (const std::string command : {"GET_UNREAD", "NEW_CHG_AVAILABLE"}) {
+    SCOPED_TRACE(command);
+    testing::TableLock lock(stack.db(), "messages");
+    ASSERT_TRUE(pro.conn.Send(Build(command, {{"token", pro.token}})));
+    ASSERT_TRUE(testing::WaitForLockWaiter(stack.db())) << "the take never reached the database";
+    EXPECT_TRUE(IsError(pro.conn.Read(5s), "503/UNAVAIL", "unavailable"));
+    // The take goes on, past its caller's deadline.
+    lock.Release();
+  }
+  const Response unread = pro.conn.Request("GET_UNREAD", {{"token", pro.token}});
+  EXPECT_EQ(unread.Get("count"), "1") << unread;
+  ASSERT_EQ(unread.records.size(), 1u) << unread;
+  EXPECT_EQ(unread.records[0].at("message-id"), sent.Get("message-id"));
+  EXPECT_EQ(unread.records[0].at("content"), "à ne pas perdre");
+  const Response changes = pro.conn.Request("NEW_CHG_AVAILABLE", {{"token", pro.token}});
+  EXPECT_EQ(changes.Get("count"), "1") << changes;
+  ASSERT_EQ(changes.records.size(), 1u) << changes;
+  EXPECT_EQ(changes.records[0].at("change"), "new_message");
+  EXPECT_EQ(changes.records[0].at("message-id"), sent.Get("message-id"));
 }
 
 }  // namespace

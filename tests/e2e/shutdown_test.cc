@@ -40,36 +40,6 @@ std::string SendMsgRequest(const Session& s, int64_t recipient, const std::strin
                             {"content", content}});
 }
 
-// Holds an EXCLUSIVE lock on table messages (reads pass, inserts wait) until Release().
-class MessagesLock {
- public:
-  explicit MessagesLock(const testing::TestDatabase& db) : connection_(db.url()) {
-    txn_ = std::make_unique<pqxx::work>(connection_);
-    txn_->exec0("LOCK TABLE messages IN EXCLUSIVE MODE");
-  }
-  void Release() {
-    if (txn_) txn_->abort();
-    txn_.reset();
-  }
-
- private:
-  pqxx::connection connection_;
-  std::unique_ptr<pqxx::work> txn_;
-};
-
-// Waits until a session of `db` waits for a lock; false after 5 s.
-bool WaitForLockWaiter(const testing::TestDatabase& db) {
-  const Clock::time_point deadline = Clock::now() + 5s;
-  const std::string sql =
-      "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() "
-      "AND wait_event_type = 'Lock'";
-  while (Clock::now() < deadline) {
-    if (db.Query(sql) == "t") return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
-
 // Sends SEND_MSG "en vol <i>" on each of `senders`; returns once the first one is
 // provably in flight (waiting for the lock in the database).
 void SendInFlight(Stack& stack, std::vector<Session>& senders, int64_t recipient) {
@@ -77,7 +47,8 @@ void SendInFlight(Stack& stack, std::vector<Session>& senders, int64_t recipient
     ASSERT_TRUE(senders[i].conn.Send(
         SendMsgRequest(senders[i], recipient, "en vol " + std::to_string(i))));
     if (i == 0) {
-      ASSERT_TRUE(WaitForLockWaiter(stack.db())) << "the request never reached the database";
+      ASSERT_TRUE(testing::WaitForLockWaiter(stack.db()))
+          << "the request never reached the database";
     }
   }
 }
@@ -126,7 +97,7 @@ TEST(ShutdownTest, GatewaySigtermAnswersRequestsInFlightRefusesNewAndExitsZero) 
   Session subscribed = LoginNew(stack, "member");
   ASSERT_TRUE(IsOk(subscribed.conn.Request("SUBSCRIBE", {{"token", subscribed.token}})));
 
-  MessagesLock lock(stack.db());
+  testing::TableLock lock(stack.db(), "messages");
   SendInFlight(stack, senders, pro.id);
   if (HasFatalFailure()) return;
 
@@ -202,7 +173,7 @@ TEST(ShutdownTest, CoreSigtermFinishesCallsInFlightRefusesNewAndExitsZero) {
   Session other = LoginNew(stack, "member");
   const User late = stack.AddUser("member");
 
-  MessagesLock lock(stack.db());
+  testing::TableLock lock(stack.db(), "messages");
   SendInFlight(stack, senders, pro.id);
   if (HasFatalFailure()) return;
 

@@ -39,6 +39,9 @@ const absl::Time kT0 =
 
 constexpr SendLimits kUnlimited{0, 0};
 
+// The deadline of a take whose caller waits as long as it takes.
+const absl::Time kNoDeadline = absl::InfiniteFuture();
+
 // One database for the whole suite (creating one costs more than most tests): each
 // test works with its own users, and secrets prefixed by the test's name.
 class PgStoreTest : public ::testing::Test {
@@ -466,7 +469,8 @@ TEST_F(PgStoreTest, TakeUnreadReturnsOldestFirstAndMarksRead) {
   const Message other = Insert(member, pro1, "to pro1", kT0 + absl::Seconds(2));
   const Message m3 = Insert(pro1, member, "three", kT0 + absl::Seconds(3));
 
-  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0 + absl::Seconds(10));
+  absl::StatusOr<std::vector<Message>> unread =
+      store_->TakeUnread(member, kT0 + absl::Seconds(10), kNoDeadline);
   ASSERT_TRUE(unread.ok()) << unread.status().ToString();
   ASSERT_EQ(unread->size(), 3u);
   EXPECT_EQ((*unread)[0].id, m1.id);
@@ -480,7 +484,7 @@ TEST_F(PgStoreTest, TakeUnreadReturnsOldestFirstAndMarksRead) {
   EXPECT_EQ((*unread)[2].content, "three");
 
   // Marked read: not delivered again, and read for GetMessage.
-  unread = store_->TakeUnread(member, kT0 + absl::Seconds(11));
+  unread = store_->TakeUnread(member, kT0 + absl::Seconds(11), kNoDeadline);
   ASSERT_TRUE(unread.ok());
   EXPECT_TRUE(unread->empty());
   absl::StatusOr<Message> m = store_->GetMessage(m1.id);
@@ -490,7 +494,7 @@ TEST_F(PgStoreTest, TakeUnreadReturnsOldestFirstAndMarksRead) {
   m = store_->GetMessage(other.id);
   ASSERT_TRUE(m.ok());
   EXPECT_FALSE(m->read);
-  unread = store_->TakeUnread(pro1, kT0 + absl::Seconds(12));
+  unread = store_->TakeUnread(pro1, kT0 + absl::Seconds(12), kNoDeadline);
   ASSERT_TRUE(unread.ok());
   ASSERT_EQ(unread->size(), 1u);
   EXPECT_EQ((*unread)[0].id, other.id);
@@ -501,7 +505,7 @@ TEST_F(PgStoreTest, TakeUnreadKeepsArrivalOrderOfMessagesSentInTheSameInstant) {
   const int64_t pro = NewUser(Role::kPro);
   std::vector<int64_t> ids;
   for (int i = 0; i < 10; ++i) ids.push_back(Insert(pro, member, std::to_string(i), kT0).id);
-  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0);
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0, kNoDeadline);
   ASSERT_TRUE(unread.ok());
   ASSERT_EQ(unread->size(), ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -516,14 +520,40 @@ TEST_F(PgStoreTest, TakeUnreadSkipsDeletedMessages) {
   const Message kept = Insert(pro, member, "kept", kT0);
   const Message gone = Insert(pro, member, "gone", kT0);
   ASSERT_TRUE(store_->SoftDeleteMessage(gone.id, kT0).ok());
-  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0);
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0, kNoDeadline);
   ASSERT_TRUE(unread.ok());
   ASSERT_EQ(unread->size(), 1u);
   EXPECT_EQ((*unread)[0].id, kept.id);
   // The deleted message is never delivered later either.
-  unread = store_->TakeUnread(member, kT0);
+  unread = store_->TakeUnread(member, kT0, kNoDeadline);
   ASSERT_TRUE(unread.ok());
   EXPECT_TRUE(unread->empty());
+}
+
+// A take whose caller has given up (its deadline passed while it ran) commits nothing:
+// the messages stay unread and the session's cursor stays, for the caller's next try.
+TEST_F(PgStoreTest, TakesPastTheirDeadlineTakeNothing) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, KeyOf(pro), kT0, kT0 + absl::Hours(1)).ok());
+  const Message m = Insert(member, pro, "pour plus tard", kT0);
+  const absl::Time gone_by = absl::Now() - absl::Seconds(1);
+
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(pro, kT0, gone_by);
+  EXPECT_EQ(unread.status().code(), absl::StatusCode::kDeadlineExceeded) << unread.status();
+  absl::StatusOr<TakenChanges> polled = store_->PollChanges(Key("tok"), pro, 10, kT0, gone_by);
+  EXPECT_EQ(polled.status().code(), absl::StatusCode::kDeadlineExceeded) << polled.status();
+  EXPECT_EQ(Query("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(m.id)), "t");
+
+  polled = store_->PollChanges(Key("tok"), pro, 10, kT0, kNoDeadline);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  ASSERT_EQ(polled->changes.size(), 1u);
+  EXPECT_EQ(polled->changes[0].message.id, m.id);
+  const Message m2 = Insert(member, pro, "et encore", kT0);
+  unread = store_->TakeUnread(pro, kT0, kNoDeadline);
+  ASSERT_TRUE(unread.ok()) << unread.status();
+  ASSERT_EQ(unread->size(), 1u);
+  EXPECT_EQ((*unread)[0].id, m2.id);
 }
 
 TEST_F(PgStoreTest, TakeUnreadDeliversTheEditedContent) {
@@ -532,7 +562,8 @@ TEST_F(PgStoreTest, TakeUnreadDeliversTheEditedContent) {
   const Message sent = Insert(pro, member, "draft", kT0);
   const absl::Time edited = kT0 + absl::Seconds(30);
   ASSERT_TRUE(store_->UpdateMessageContent(sent.id, "final", edited).ok());
-  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0 + absl::Minutes(1));
+  absl::StatusOr<std::vector<Message>> unread =
+      store_->TakeUnread(member, kT0 + absl::Minutes(1), kNoDeadline);
   ASSERT_TRUE(unread.ok());
   ASSERT_EQ(unread->size(), 1u);
   EXPECT_EQ((*unread)[0].content, "final");
@@ -542,10 +573,10 @@ TEST_F(PgStoreTest, TakeUnreadDeliversTheEditedContent) {
 
 TEST_F(PgStoreTest, TakeUnreadOfUserWithoutMessagesIsEmpty) {
   const int64_t member = NewUser(Role::kMember);
-  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0);
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0, kNoDeadline);
   ASSERT_TRUE(unread.ok()) << unread.status().ToString();
   EXPECT_TRUE(unread->empty());
-  unread = store_->TakeUnread(member + 100, kT0);
+  unread = store_->TakeUnread(member + 100, kT0, kNoDeadline);
   ASSERT_TRUE(unread.ok());
   EXPECT_TRUE(unread->empty());
 }
@@ -566,7 +597,7 @@ TEST_F(PgStoreTest, ConcurrentTakeUnreadNeverDeliversAMessageTwice) {
         ready.fetch_add(1);
         while (ready.load() < 2) {
         }
-        got[t] = store_->TakeUnread(member, kT0);
+        got[t] = store_->TakeUnread(member, kT0, kNoDeadline);
       });
     }
     for (std::thread& t : threads) t.join();
@@ -615,7 +646,7 @@ TEST_F(PgStoreTest, ContentWithSpecialCharactersRoundTripsByteForByte) {
     EXPECT_EQ(got->content, contents[i]);
     EXPECT_EQ(got->content.size(), contents[i].size());
   }
-  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0);
+  absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0, kNoDeadline);
   ASSERT_TRUE(unread.ok());
   ASSERT_EQ(unread->size(), contents.size());
   for (size_t i = 0; i < contents.size(); ++i) {
@@ -815,7 +846,7 @@ TEST_F(PgStoreTest, PollChangesSaysWhetherMoreFollowTheLimit) {
   const Message m2 = Insert(member, pro, "2", kT0);
   const Message m3 = Insert(member, pro, "3", kT0);
 
-  absl::StatusOr<TakenChanges> polled = store_->PollChanges(Key("tok"), pro, 2, kT0);
+  absl::StatusOr<TakenChanges> polled = store_->PollChanges(Key("tok"), pro, 2, kT0, kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status().ToString();
   ASSERT_EQ(polled->changes.size(), 2u);
   EXPECT_EQ(polled->changes[0].message.id, m1.id);
@@ -824,7 +855,7 @@ TEST_F(PgStoreTest, PollChangesSaysWhetherMoreFollowTheLimit) {
   EXPECT_EQ(Query("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(m3.id)),
             "t");
 
-  polled = store_->PollChanges(Key("tok"), pro, 2, kT0);
+  polled = store_->PollChanges(Key("tok"), pro, 2, kT0, kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status().ToString();
   ASSERT_EQ(polled->changes.size(), 1u);
   EXPECT_EQ(polled->changes[0].message.id, m3.id);
@@ -833,7 +864,7 @@ TEST_F(PgStoreTest, PollChangesSaysWhetherMoreFollowTheLimit) {
   // Exactly as many as the limit: none follow.
   const Message m4 = Insert(member, pro, "4", kT0);
   const Message m5 = Insert(member, pro, "5", kT0);
-  polled = store_->PollChanges(Key("tok"), pro, 2, kT0);
+  polled = store_->PollChanges(Key("tok"), pro, 2, kT0, kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status().ToString();
   ASSERT_EQ(polled->changes.size(), 2u);
   EXPECT_EQ(polled->changes[0].message.id, m4.id);
@@ -907,7 +938,7 @@ TEST_F(PgStoreTest, TakeChangesOfAnEndedOrBannedSessionTakesNothing) {
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   EXPECT_TRUE(taken->session.banned);
   EXPECT_TRUE(taken->changes.empty());
-  taken = store_->PollChanges(Key("pro"), pro, 10, kT0);
+  taken = store_->PollChanges(Key("pro"), pro, 10, kT0, kNoDeadline);
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   EXPECT_TRUE(taken->session.banned);
   EXPECT_TRUE(taken->changes.empty());
@@ -972,7 +1003,8 @@ TEST(PgStorePurgeTest, DeletesExpiredSessionsAndOnlyTheChangesNoSessionCanRead) 
   EXPECT_EQ(purged->sessions, 0);
   EXPECT_EQ(purged->changes, 0);
   // The live session still reads every change since its LOGIN.
-  absl::StatusOr<TakenChanges> polled = store.PollChanges("live", member, 10, kT0 + absl::Hours(1));
+  absl::StatusOr<TakenChanges> polled =
+      store.PollChanges("live", member, 10, kT0 + absl::Hours(1), kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status().ToString();
   ASSERT_EQ(polled->changes.size(), 1u);
   EXPECT_EQ(polled->changes[0].message.sent_at, kT0 + absl::Hours(1));
@@ -1258,7 +1290,7 @@ TEST_F(PgStoreTest, ASendWhoseCallerGaveUpBeforeItsStatementIsNotStored) {
   {
     HeldBatches held(executor);
     send(late, "late", absl::Now() + absl::Milliseconds(200));
-    send(patient, "patient", absl::InfiniteFuture());
+    send(patient, "patient", kNoDeadline);
   }
   // Past every deadline but the patient one's, the first send's included.
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));

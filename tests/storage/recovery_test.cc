@@ -84,7 +84,8 @@ TEST(PgStoreRecovery, SurvivesConnectionsKilledByTheServer) {
     const absl::StatusOr<Message> m =
         store.InsertMessage(*member, *pro, "after restart", kT0, SendLimits{12, 90});
     ASSERT_TRUE(m.ok()) << "round " << round << ": " << m.status().ToString();
-    const absl::StatusOr<std::vector<Message>> unread = store.TakeUnread(*pro, kT0);
+    const absl::StatusOr<std::vector<Message>> unread =
+        store.TakeUnread(*pro, kT0, absl::InfiniteFuture());
     ASSERT_TRUE(unread.ok()) << unread.status().ToString();
     ASSERT_EQ(unread->size(), 1u);
     EXPECT_EQ((*unread)[0].id, m->id);

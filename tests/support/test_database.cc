@@ -1,8 +1,10 @@
 #include "tests/support/test_database.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <thread>
 #include <utility>
 
 #include <pqxx/pqxx>
@@ -59,6 +61,29 @@ std::string TestDatabase::Query(const std::string& sql) const {
   pqxx::result r = txn.exec(sql);
   if (r.empty() || r[0].empty() || r[0][0].is_null()) return "";
   return r[0][0].as<std::string>();
+}
+
+TableLock::TableLock(const TestDatabase& db, const std::string& table)
+    : connection_(db.url()) {
+  txn_ = std::make_unique<pqxx::work>(connection_);
+  txn_->exec0("LOCK TABLE " + txn_->quote_name(table) + " IN EXCLUSIVE MODE");
+}
+
+void TableLock::Release() {
+  if (txn_) txn_->abort();
+  txn_.reset();
+}
+
+bool WaitForLockWaiter(const TestDatabase& db) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const std::string sql =
+      "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() "
+      "AND wait_event_type = 'Lock'";
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (db.Query(sql) == "t") return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 }  // namespace tchatator::testing

@@ -1,7 +1,10 @@
 #ifndef TCHATATOR_TESTS_SUPPORT_TEST_DATABASE_H_
 #define TCHATATOR_TESTS_SUPPORT_TEST_DATABASE_H_
 
+#include <memory>
 #include <string>
+
+#include <pqxx/pqxx>
 
 namespace tchatator::testing {
 
@@ -30,6 +33,21 @@ class TestDatabase {
   std::string name_;
   std::string url_;
 };
+
+// Holds an EXCLUSIVE lock on table `table` of `db` (reads pass, writes wait) until
+// Release() or destruction.
+class TableLock {
+ public:
+  TableLock(const TestDatabase& db, const std::string& table);
+  void Release();
+
+ private:
+  pqxx::connection connection_;
+  std::unique_ptr<pqxx::work> txn_;
+};
+
+// Waits until a session of `db` waits for a lock; false after 5 s.
+bool WaitForLockWaiter(const TestDatabase& db);
 
 }  // namespace tchatator::testing
 

@@ -274,6 +274,14 @@ absl::Status ChatLogic::CheckContent(std::string_view content, const Settings& s
     return Error(absl::StatusCode::kInvalidArgument, "bad-value",
                  "content must be UTF-8 text without NUL");
   }
+  // The wire reads CR LF as one line break: a CR before a LF, or last (before the line
+  // break that ends the content line), would be read back one character short, and the
+  // reader of the answer would lose its framing.
+  if (content.find("\r\n") != std::string_view::npos || content.ends_with('\r')) {
+    return Error(absl::StatusCode::kInvalidArgument, "bad-value",
+                 "a carriage return may not end a line of content: line breaks are a line "
+                 "feed alone");
+  }
   if (*chars == 0) {
     return Error(absl::StatusCode::kInvalidArgument, "empty-content", "empty message");
   }

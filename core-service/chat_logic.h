@@ -157,6 +157,8 @@ class ChatLogic {
   // another key's marker) hold `marker` and retires any other; a row that moves has its
   // sessions ended. Returns that row, or nothing when there is none.
   absl::StatusOr<std::optional<storage::User>> MoveBuiltInAdminTo(const std::string& marker);
+  // INVALID_ARGUMENT: bad-value (not UTF-8, a NUL, a CR before a LF or last),
+  // empty-content, content-too-long (over max-message-length characters).
   absl::Status CheckContent(std::string_view content, const Settings& settings) const;
   // AuthenticateAsync once the token is hashed.
   void LookUpAsync(std::string token_hash, std::function<void(absl::StatusOr<Caller>)> done);

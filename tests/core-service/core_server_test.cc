@@ -537,11 +537,19 @@ TEST_F(ChatServiceTest, SendMessageChecksTheContent) {
   EXPECT_TRUE(
       IsError(send(std::string("nul\0byte", 8)), grpc::StatusCode::INVALID_ARGUMENT, "bad-value"));
   EXPECT_TRUE(IsOk(send("plusieurs\nlignes\n")));
-  EXPECT_EQ(MessageCount(), "3");
+  // A CR before a LF, or last, would be read back on the wire as part of a line break:
+  // refused. A CR anywhere else is a character like another.
+  for (const char* framing : {"a\r\nb", "ab\r", "a\r\r\nb", "\r"}) {
+    SCOPED_TRACE(::testing::PrintToString(std::string(framing)));
+    EXPECT_TRUE(IsError(send(framing), grpc::StatusCode::INVALID_ARGUMENT, "bad-value"));
+  }
+  EXPECT_TRUE(IsOk(send("a\rb")));
+  EXPECT_EQ(MessageCount(), "4");
   // Stored byte for byte.
   EXPECT_EQ(Db("SELECT content" + NewMessages() + " ORDER BY id LIMIT 1"), Repeat("é", 1000));
-  EXPECT_EQ(Db("SELECT content" + NewMessages() + " ORDER BY id DESC LIMIT 1"),
+  EXPECT_EQ(Db("SELECT content" + NewMessages() + " ORDER BY id DESC LIMIT 1 OFFSET 1"),
             "plusieurs\nlignes\n");
+  EXPECT_EQ(Db("SELECT content" + NewMessages() + " ORDER BY id DESC LIMIT 1"), "a\rb");
 }
 
 TEST_F(ChatServiceTest, MaxMessageLengthFollowsTheSetting) {

@@ -259,6 +259,36 @@ TEST_F(StatusTest, EmptyContentIs416) {
   EXPECT_TRUE(Alive(m.conn));
 }
 
+// A content line ending with a CR (the line "content:ab\r\r\n" holds "ab\r"), or a
+// UPDT_MSG's, would be written back in answers as "ab" and a CR LF line break, one
+// character short of its message-length, and the recipient's client would lose its
+// framing: 416 bad-value, nothing stored, the sender's connection in sync.
+TEST_F(StatusTest, AContentLineEndingWithACarriageReturnIs416BadValue) {
+  Session m = LoginNew(stack(), "member");
+  const User pro = stack().AddUser("pro");
+  const std::string recipient = std::to_string(pro.id);
+  ASSERT_TRUE(m.conn.Send("SEND_MSG\ntoken:" + m.token + "\nrecipient-id:" + recipient +
+                          "\nmessage-length:3\ncontent:ab\r\r\n"));
+  EXPECT_TRUE(IsError(m.conn.Read(), "416/MISFMT", "bad-value"));
+  ASSERT_TRUE(m.conn.Send("SEND_MSG\ntoken:" + m.token + "\nrecipient-id:" + recipient +
+                          "\nmessage-length:4\ncontent:a\r\r\nb\n"));
+  EXPECT_TRUE(IsError(m.conn.Read(), "416/MISFMT", "bad-value"));
+  EXPECT_TRUE(Alive(m.conn));
+  EXPECT_EQ(stack().db().Query("SELECT count(*) FROM messages WHERE sender_id = " +
+                               std::to_string(m.user.id)),
+            "0");
+  // A CR inside a line is kept, and read back as it was sent.
+  const Response sent = SendMsg(m.conn, m.token, pro.id, "a\rb");
+  ASSERT_TRUE(IsOk(sent, {"message-id", "sent-at"}));
+  ASSERT_TRUE(m.conn.Send("UPDT_MSG\ntoken:" + m.token + "\nmessage-id:" +
+                          sent.Get("message-id") + "\nmessage-length:3\ncontent:ab\r\r\n"));
+  EXPECT_TRUE(IsError(m.conn.Read(), "416/MISFMT", "bad-value"));
+  EXPECT_TRUE(Alive(m.conn));
+  EXPECT_EQ(stack().db().Query("SELECT content FROM messages WHERE id = " +
+                               sent.Get("message-id")),
+            "a\rb");
+}
+
 TEST_F(StatusTest, RequestTooLargeIs416ThenClosed) {
   Client c = stack().Connect();
   ASSERT_TRUE(c.Send("LOGIN\napi-token:" + std::string(20000, 'a') + "\n"));

@@ -218,9 +218,10 @@ grpc::ServerUnaryReactor* ChatService::SendMessages(grpc::CallbackServerContext*
   storage::HeldBatches held([this](std::function<void()> task) { runner_.Post(std::move(task)); });
   for (int i = 0; i < n; ++i) {
     const v1::SendMessageCall& c = call->request.calls(i);
-    std::string ip = c.client_ip().empty() ? ClientIp(*context) : PrintableLine(c.client_ip());
+    std::string ip = IpAddressIn(c.client_ip());
+    if (ip.empty()) ip = ClientIp(*context);
     Send(c.token(), c.request(), answer_by, &call->sent[static_cast<size_t>(i)],
-         [call, i, ip = std::move(ip), request_id = PrintableLine(c.request_id())](
+         [call, i, ip = std::move(ip), request_id = RequestIdIn(c.request_id())](
              const std::string& user, const absl::Status& status) {
            RpcRunner::LogCall("SendMessage", user, ip, request_id, status);
            std::lock_guard lock(call->mu);

@@ -1,5 +1,9 @@
 #include "core-service/rpc_runner.h"
 
+#include <arpa/inet.h>
+
+#include "absl/strings/ascii.h"
+
 namespace tchatator::core {
 
 std::string PrintableLine(std::string_view value) {
@@ -18,8 +22,34 @@ std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_v
   return PrintableLine(std::string_view(it->second.data(), it->second.size()));
 }
 
+std::string IpAddressIn(std::string_view value) {
+  std::string address(value.substr(0, value.find('%')));
+  const std::string_view zone = value.substr(address.size());
+  for (size_t i = 1; i < zone.size(); ++i) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(zone[i]))) return "";
+  }
+  if (zone.size() == 1 || address.size() > 45) return "";
+  in6_addr parsed;
+  if (inet_pton(AF_INET, address.c_str(), &parsed) != 1 &&
+      inet_pton(AF_INET6, address.c_str(), &parsed) != 1) {
+    return "";
+  }
+  return std::string(value);
+}
+
+std::string RequestIdIn(std::string_view value) {
+  if (value.empty() || value.size() > 128) return "";
+  for (char c : value) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+        c != ':' && c != '-') {
+      return "";
+    }
+  }
+  return std::string(value);
+}
+
 std::string ClientIp(const grpc::ServerContextBase& context) {
-  std::string ip = ClientMetadata(context, kClientIpKey);
+  std::string ip = IpAddressIn(ClientMetadata(context, kClientIpKey));
   if (!ip.empty()) return ip;
   // "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000".
   std::string peer = context.peer();
@@ -52,7 +82,8 @@ void RpcRunner::LogCall(std::string_view method, const std::string& user, const 
 void RpcRunner::Finish(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
                        std::string_view method, const std::string& user,
                        const absl::Status& status) {
-  LogCall(method, user, ClientIp(*context), ClientMetadata(*context, kRequestIdKey), status);
+  LogCall(method, user, ClientIp(*context), RequestIdIn(ClientMetadata(*context, kRequestIdKey)),
+          status);
   reactor->Finish(ToGrpcStatus(status, *context));
 }
 

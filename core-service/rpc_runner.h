@@ -26,11 +26,20 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 // characters as '?'.
 std::string PrintableLine(std::string_view value);
 
+// `value` if it is an IP address (IPv4, or IPv6 with an optional %zone of letters and
+// digits), else empty. What a caller claims reaches the logs, where a space could
+// forge a field ("ip=1.2.3.4 user=admin").
+std::string IpAddressIn(std::string_view value);
+
+// `value` if it is a request id (1 to 128 letters, digits and . _ : -), else empty.
+std::string RequestIdIn(std::string_view value);
+
 // The value of metadata `key` sent by the client (PrintableLine), or empty.
 std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_view key);
 
-// The end client's IP: what the gateway says (x-client-ip), else the caller's address
-// without its port. The gRPC port is for trusted backends only: it is not published.
+// The end client's IP: what the gateway says (x-client-ip, when an IP address), else
+// the caller's address without its port. The gRPC port is for trusted backends only:
+// it is not published.
 std::string ClientIp(const grpc::ServerContextBase& context);
 
 // The secret of an "authorization: Bearer <secret>" header, or empty.

@@ -87,14 +87,13 @@ bool CanBeSessionToken(std::string_view token) {
 
 // The session token a request names: legacy clients resend their API key as `token` on
 // the connection where they logged in with it.
-std::string ResolveToken(const Request& request, ConnectionState& state) {
+std::string ResolveToken(const Request& request, const ConnectionState& state) {
   const std::string* token = request.Find("token");
   if (token == nullptr) return "";
   std::string resolved = *token;
   for (const auto& [api_key, session_token] : state.login_aliases) {
     if (ConstantTimeEquals(*token, api_key)) resolved = session_token;
   }
-  state.last_token = resolved;
   return resolved;
 }
 
@@ -111,14 +110,17 @@ std::string NextRequestId() {
   return StrCat(tag, "-", ++counter);
 }
 
-// Any answer of the core but 401, 500 or 503 proves the session valid (the core answers
-// nothing else before it has authenticated the request): the login deadline no longer
-// applies. A 500 or 503 (a failure, the core unreachable) proves nothing.
+// Any answer of the core but 401, 500 or 503 proves the session of `call` valid (the
+// core answers nothing else before it has authenticated the request): the login
+// deadline no longer applies, and it is the session DISCONNECTED ends. A 500 or 503 (a
+// failure, the core unreachable) proves nothing.
 template <typename Response>
-void Settle(const CallResult<Response>& result, ConnectionState& state) {
+void Settle(const CallResult<Response>& result, const CallContext& call,
+            ConnectionState& state) {
   const int code = FromGrpc(result.status.error_code()).status.code;
   if (code != kUnauthenticated.code && code != kError.code && code != kUnavailable.code) {
     state.authenticated = true;
+    if (!call.token.empty()) state.last_token = call.token;
   }
 }
 
@@ -210,7 +212,7 @@ asio::awaitable<Reply> Dispatcher::SendMsg(const Request& request, CallContext& 
     result = co_await core_.Call<v1::SendMessageResponse>(TCHATATOR_RPC(SendMessage),
                                                          std::move(rpc), call);
   }
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   co_return Ok(std::move(ResponseWriter(kOk)
                              .Field("message-id", result.response.message_id())
@@ -226,7 +228,7 @@ asio::awaitable<Reply> Dispatcher::UpdateMsg(const Request& request, CallContext
   rpc.set_content(*request.Find("content"));
   auto result = co_await core_.Call<v1::UpdateMessageResponse>(TCHATATOR_RPC(UpdateMessage),
                                                                std::move(rpc), call);
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   co_return Ok(std::move(ResponseWriter(kOk)
                              .Field("message-id", result.response.message_id())
@@ -241,7 +243,7 @@ asio::awaitable<Reply> Dispatcher::DeleteMsg(const Request& request, CallContext
   rpc.set_message_id(*id);
   auto result = co_await core_.Call<v1::DeleteMessageResponse>(TCHATATOR_RPC(DeleteMessage),
                                                                std::move(rpc), call);
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   co_return Ok(
       std::move(ResponseWriter(kOk).Field("message-id", result.response.message_id())));
@@ -251,7 +253,7 @@ asio::awaitable<Reply> Dispatcher::GetUnread(const Request& /*request*/, CallCon
                                              ConnectionState& state) {
   auto result = co_await core_.Call<v1::ListUnreadResponse>(
       TCHATATOR_RPC(ListUnread), v1::ListUnreadRequest(), call);
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   ResponseWriter out(kOk);
   out.Field("count", static_cast<int64_t>(result.response.messages_size()));
@@ -270,7 +272,7 @@ asio::awaitable<Reply> Dispatcher::GetHistory(const Request& request, CallContex
   rpc.set_before_id(*before);
   auto result = co_await core_.Call<v1::ListHistoryResponse>(TCHATATOR_RPC(ListHistory),
                                                              std::move(rpc), call);
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   ResponseWriter out(kOk);
   out.Field("count", static_cast<int64_t>(result.response.messages_size()));
@@ -283,7 +285,7 @@ asio::awaitable<Reply> Dispatcher::GetConversations(const Request& /*request*/, 
                                                     ConnectionState& state) {
   auto result = co_await core_.Call<v1::ListConversationsResponse>(
       TCHATATOR_RPC(ListConversations), v1::ListConversationsRequest(), call);
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   ResponseWriter out(kOk);
   out.Field("count", static_cast<int64_t>(result.response.conversations_size()));
@@ -305,7 +307,7 @@ asio::awaitable<Reply> Dispatcher::UserInfo(const Request& request, CallContext&
   v1::GetUserRequest rpc;
   rpc.set_user_id(*id);
   auto result = co_await core_.Call<v1::User>(TCHATATOR_RPC(GetUser), std::move(rpc), call);
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   co_return Ok(std::move(ResponseWriter(kOk)
                              .Field("user-id", result.response.user_id())
@@ -331,7 +333,7 @@ asio::awaitable<Reply> Dispatcher::Restrict(const Request& request, CallContext&
     result = co_await core_.Call<v1::RestrictResponse>(TCHATATOR_RPC(Ban), std::move(rpc),
                                                        call);
   }
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   ResponseWriter out(kOk);
   out.Field("user-id", result.response.user_id());
@@ -353,7 +355,7 @@ asio::awaitable<Reply> Dispatcher::Lift(const Request& request, CallContext& cal
     result = co_await core_.Call<v1::LiftResponse>(TCHATATOR_RPC(Unban), std::move(rpc),
                                                    call);
   }
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   co_return Ok(std::move(ResponseWriter(kOk).Field("user-id", result.response.user_id())));
 }
@@ -381,7 +383,7 @@ asio::awaitable<Reply> Dispatcher::PollChanges(const Request& /*request*/, CallC
                                                ConnectionState& state) {
   auto result = co_await core_.Call<v1::PollChangesResponse>(
       TCHATATOR_RPC(PollChanges), v1::PollChangesRequest(), call);
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   ResponseWriter out(kOk);
   out.Field("count", static_cast<int64_t>(result.response.changes_size()));
@@ -402,7 +404,7 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
                                                [](const v1::Change&) {});
     CallResult<bool> probed = co_await probe->Open();
     probe->Cancel();
-    Settle(probed, state);
+    Settle(probed, call, state);
     if (!probed.status.ok()) co_return Failure(probed);
     // 0: a core of the previous release, which does not say; then it cannot be told.
     const int64_t theirs = probe->user_id(), ours = state.events->user_id();
@@ -418,7 +420,7 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
       };
   auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver));
   CallResult<bool> result = co_await stream->Open();
-  Settle(result, state);
+  Settle(result, call, state);
   if (!result.status.ok()) co_return Failure(result);
   state.events = std::move(stream);
   co_return Ok(ResponseWriter(kOk));

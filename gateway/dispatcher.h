@@ -28,7 +28,7 @@ struct ConnectionState {
   // The API key and session token of each LOGIN on this connection, latest last, each
   // key once, at most kMaxLoginAliases: legacy clients resend the key as their token.
   std::vector<std::pair<std::string, std::string>> login_aliases;
-  std::string last_token;     // the session used last here: DISCONNECTED ends it
+  std::string last_token;     // the session the core accepted last here: DISCONNECTED ends it
   bool authenticated = false; // a LOGIN succeeded, or the core accepted a token
   uint64_t requests = 0;
   std::string request_id;     // of the request served last, for the log

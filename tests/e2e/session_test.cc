@@ -49,6 +49,20 @@ TEST_F(SessionTest, DisconnectedEndsTheSessionOfAUserUnderABan) {
                       "not-authenticated"));
 }
 
+// The session used on the connection is the one the core accepted last: a token it
+// refused (401) since does not replace it.
+TEST_F(SessionTest, DisconnectedEndsTheSessionTheCoreAcceptedNotARefusedToken) {
+  Session m = LoginNew(stack(), "member");
+  EXPECT_TRUE(IsError(m.conn.Request("GET_UNREAD", {{"token", std::string(43, 'x')}}),
+                      "401/UNAUTH", "not-authenticated"));
+  ASSERT_TRUE(m.conn.Send("DISCONNECTED\n"));
+  EXPECT_EQ(m.conn.Read(3s).raw, "200/OK\n\n");
+  EXPECT_TRUE(m.conn.WaitClosed(3s));
+  Client other = stack().Connect();
+  EXPECT_TRUE(IsError(other.Request("GET_UNREAD", {{"token", m.token}}), "401/UNAUTH",
+                      "not-authenticated"));
+}
+
 TEST_F(SessionTest, DisconnectedWithoutSessionJustCloses) {
   Client c = stack().Connect();
   ASSERT_TRUE(c.Send("DISCONNECTED\n\n"));

@@ -38,12 +38,14 @@ TEST(RequestIdIn, KeepsLettersDigitsAndDotUnderscoreColonDashOnly) {
 // A forged x-client-ip is not the client's IP: the caller's own address stands (none
 // here, with no call behind the context).
 TEST(ClientIp, TakesXClientIpOnlyWhenItIsAnIpAddress) {
+  // The spouses hold the metadata the contexts point into: they outlive the checks.
   grpc::ServerContext honest;
-  grpc::testing::ServerContextTestSpouse(&honest).AddClientMetadata(kClientIpKey, "203.0.113.7");
+  grpc::testing::ServerContextTestSpouse honest_spouse(&honest);
+  honest_spouse.AddClientMetadata(kClientIpKey, "203.0.113.7");
   EXPECT_EQ(ClientIp(honest), "203.0.113.7");
   grpc::ServerContext forged;
-  grpc::testing::ServerContextTestSpouse(&forged).AddClientMetadata(
-      kClientIpKey, "198.51.100.9 user=admin FAKE");
+  grpc::testing::ServerContextTestSpouse forged_spouse(&forged);
+  forged_spouse.AddClientMetadata(kClientIpKey, "198.51.100.9 user=admin FAKE");
   EXPECT_EQ(ClientIp(forged), "");
 }
 

@@ -409,6 +409,7 @@ class FakeCore::Service final : public v1::ChatService::CallbackService {
                                         v1::PollChangesResponse* r) override {
     return Unary(c, Method::kPollChanges, {}, [&](const FakeAnswer& a) {
       for (v1::Change& x : ChangesPayload(a.seed)) *r->add_changes() = std::move(x);
+      r->set_has_more(HasMorePayload(a.seed));
     });
   }
 

@@ -314,7 +314,7 @@ struct Model {
   // (API key, token) of each successful LOGIN on this connection, latest last, each key
   // once, the oldest dropped beyond kMaxLoginAliases.
   std::vector<std::pair<std::string, std::string>> login_aliases;
-  std::string last_token;     // the session DISCONNECTED ends
+  std::string last_token;     // the session the core accepted last: DISCONNECTED ends it
   bool subscribed = false;
 };
 
@@ -335,7 +335,15 @@ class Oracle {
   void Serve(const Request& r) {
     const std::string what = "request #" + std::to_string(plan_.responses.size() + 1) + " " +
                              std::string(gateway::SpecOf(r.command).name);
+    token_.clear();
+    const size_t calls = plan_.calls.size();
     Expected e = Answer(r, what);
+    // A call with the request's token that the core answered with anything but 401, 500
+    // or 503 proves its session: the one DISCONNECTED ends from then on.
+    if (!token_.empty() && plan_.calls.size() > calls && e.status != "401/UNAUTH" &&
+        e.status != "500/ERROR" && e.status != "503/UNAVAIL") {
+      m_.last_token = token_;
+    }
     e.what = what;
     plan_.responses.push_back(std::move(e));
   }
@@ -367,7 +375,7 @@ class Oracle {
       for (const auto& [key, alias_token] : m_.login_aliases) {
         if (*t == key) token = alias_token;
       }
-      m_.last_token = token;
+      token_ = token;
     }
     // Before anything else: a token no session can have (and no gRPC header can carry).
     if (!LegalBearer(token)) return Error("401/UNAUTH", "not-authenticated", kAnyText, what);
@@ -518,6 +526,7 @@ class Oracle {
         Expected e = Ok(what);
         e.record_key = "change";
         e.Add("count", static_cast<int64_t>(changes.size()));
+        e.Add("has-more", HasMorePayload(a.seed) ? "yes" : "no");
         for (const v1::Change& c : changes) AddChange(e.Record(), c);
         return e;
       }
@@ -546,6 +555,7 @@ class Oracle {
 
   Plan& plan_;
   Model m_;
+  std::string token_;  // the session token the request being answered names, if any
 };
 
 Plan MakePlan(std::string_view data, const gateway::ParserLimits& limits) {

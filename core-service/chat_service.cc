@@ -80,12 +80,13 @@ absl::Time FromSystemTime(std::chrono::system_clock::time_point t) {
 }
 
 // When a take (ListUnread, PollChanges) must have committed: shortly before the
-// caller's deadline (a tenth of the time it allows, 100 ms at most), so that a caller
-// that gives up at its deadline has not been sent a take that then commits.
+// caller's deadline (a tenth of the time left, 100 ms at most), so that a caller that
+// gives up at its deadline has, as a rule, not been sent a take that then commits.
 absl::Time CommitBy(const grpc::CallbackServerContext& context) {
   const absl::Time deadline = FromSystemTime(context.deadline());
   if (deadline == absl::InfiniteFuture()) return deadline;
-  return deadline - std::min(absl::Milliseconds(100), (deadline - absl::Now()) / 10);
+  const absl::Duration left = std::max(absl::ZeroDuration(), deadline - absl::Now());
+  return deadline - std::min(absl::Milliseconds(100), left / 10);
 }
 
 }  // namespace

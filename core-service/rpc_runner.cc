@@ -23,17 +23,23 @@ std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_v
 }
 
 std::string IpAddressIn(std::string_view value) {
-  std::string address(value.substr(0, value.find('%')));
+  const std::string address(value.substr(0, value.find('%')));
   const std::string_view zone = value.substr(address.size());
+  // Checked byte by byte: inet_pton would stop at a NUL, and the rest reach the log.
+  for (char c : address) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != '.' && c != ':') return "";
+  }
   for (size_t i = 1; i < zone.size(); ++i) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(zone[i]))) return "";
+    const char c = zone[i];
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+        c != '-') {
+      return "";
+    }
   }
-  if (zone.size() == 1 || address.size() > 45) return "";
+  if (zone.size() == 1 || zone.size() > 64 || address.size() > 45) return "";
   in6_addr parsed;
-  if (inet_pton(AF_INET, address.c_str(), &parsed) != 1 &&
-      inet_pton(AF_INET6, address.c_str(), &parsed) != 1) {
-    return "";
-  }
+  const bool v4 = inet_pton(AF_INET, address.c_str(), &parsed) == 1;
+  if (v4 ? !zone.empty() : inet_pton(AF_INET6, address.c_str(), &parsed) != 1) return "";
   return std::string(value);
 }
 

@@ -26,8 +26,8 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 // characters as '?'.
 std::string PrintableLine(std::string_view value);
 
-// `value` if it is an IP address (IPv4, or IPv6 with an optional %zone of letters and
-// digits), else empty. What a caller claims reaches the logs, where a space could
+// `value` if it is an IP address (IPv4, or IPv6 with an optional %zone of letters,
+// digits and . _ -), else empty. What a caller claims reaches the logs, where a space could
 // forge a field ("ip=1.2.3.4 user=admin").
 std::string IpAddressIn(std::string_view value);
 

@@ -1,6 +1,7 @@
 #include "storage/pg_store.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/cord.h"
@@ -290,6 +291,7 @@ Session ReadSession(const pqxx::row& row, int first = 0) {
 absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& token_hash,
                                            int64_t user_id, int64_t after_id, int64_t limit,
                                            absl::Time now) {
+  limit = std::clamp<int64_t>(limit, 0, std::numeric_limits<int32_t>::max());
   // One more than asked for: whether others follow.
   pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit + 1);
   const pqxx::result session = txn.exec_prepared("session_in_force", token_hash, ToMicros(now));

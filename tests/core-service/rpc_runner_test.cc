@@ -14,14 +14,16 @@ namespace {
 
 TEST(IpAddressIn, KeepsIpAddressesOnly) {
   for (const char* ip : {"203.0.113.7", "::1", "2001:db8::8a2e:370:7334", "::ffff:127.0.0.1",
-                         "fe80::1%eth0", "fe80::1%2"}) {
+                         "fe80::1%eth0", "fe80::1%2", "fe80::1%br-lan", "fe80::1%eth0.100"}) {
     EXPECT_EQ(IpAddressIn(ip), ip);
   }
   for (const char* forged :
        {"", "198.51.100.9 user=admin FAKE", "203.0.113.7 ", "localhost", "1.2.3", "1.2.3.4:80",
-        "[::1]", "fe80::1%", "fe80::1%eth 0", "::1%a%b", "256.1.1.1"}) {
+        "[::1]", "fe80::1%", "fe80::1%eth 0", "::1%a%b", "256.1.1.1", "1.2.3.4%eth0"}) {
     EXPECT_EQ(IpAddressIn(forged), "") << forged;
   }
+  // inet_pton stops at a NUL; the log would show what follows it.
+  EXPECT_EQ(IpAddressIn(std::string("1.2.3.4\0 user=admin", 19)), "");
 }
 
 TEST(RequestIdIn, KeepsLettersDigitsAndDotUnderscoreColonDashOnly) {

@@ -536,7 +536,7 @@ TEST(MultiInstanceTest, ASubscriptionMovesToTheCoreLeft) {
   Client p_sub = env.ConnectB();
   ASSERT_TRUE(Subscribe(p_sub, p.token));
 
-  // Core A is gone: sent through gateway A's core, which is core A itself.
+  // Core B is gone: sent through gateway A, whose core is core A.
   env.KillCoreB();
   const Response s1 = SendMsg(m.conn, m.token, p.user.id, "cœur A seul");
   ASSERT_TRUE(IsOk(s1, {"message-id", "sent-at"}));
@@ -546,8 +546,8 @@ TEST(MultiInstanceTest, ASubscriptionMovesToTheCoreLeft) {
 
   env.StartCoreB();
   env.stack().KillCore();
-  // Through gateway B, which may pick dead core A until it notices: a 503 there stored
-  // nothing (no call reached a core), so the send is repeated until one is 200.
+  // Through gateway B, which may pick dead core A until it notices: a 503 from there
+  // reached no core, so the send is repeated until one is 200.
   Client m_on_b = env.ConnectB();
   Response s2;
   const Clock::time_point deadline = Clock::now() + 15s;

@@ -264,7 +264,8 @@ TEST_F(ReadingTest, NewChangesComeTenThousandAtOnceAndSayWhenMoreWait) {
       " INSERT INTO changes (user_id, kind, message_id, created_at)"
       " SELECT " + to + ", 'new_message', id, now() FROM ms ORDER BY id");
   auto poll = [&] {
-    // A generous deadline: under the sanitizers the 2 MB take their time.
+    // A generous read deadline: under the sanitizers the 2 MB take their time (the core's
+    // part is bounded by core-timeout-ms all the same).
     EXPECT_TRUE(p.conn.Send(Build("NEW_CHG_AVAILABLE", {{"token", p.token}})));
     return p.conn.Read(std::chrono::seconds(60));
   };

@@ -145,7 +145,7 @@ TEST(ShutdownTest, GatewaySigtermAnswersRequestsInFlightRefusesNewAndExitsZero) 
 
 // A request half read when SIGTERM comes is answered 416 before the close (contract 2.1:
 // closed after an answer).
-TEST(ShutdownTest, GatewaySigtermWithNothingInFlightExitsAtOnce) {
+TEST(ShutdownTest, GatewaySigtermWithNothingServedAnswersAHalfReadRequestAndExits) {
   Stack stack;
   Session a = LoginNew(stack, "member");
   Session b = LoginNew(stack, "pro");

@@ -45,6 +45,9 @@ struct NewAccount {
 // wait when the store has an executor. Errors carry contract tokens (errors.h).
 class ChatLogic {
  public:
+  // Changes in one answer to PollChanges.
+  static constexpr int64_t kMaxChangesPerPoll = 10000;
+
   ChatLogic(storage::Store& store, const Clock& clock, const SettingsHolder& settings);
 
   // PERMISSION_DENIED invalid-api-key for an unknown key, banned for a user under an
@@ -106,8 +109,6 @@ class ChatLogic {
   absl::StatusOr<std::vector<storage::Change>> TakeChanges(const Caller& caller,
                                                            int64_t after_id, int64_t limit);
   absl::StatusOr<int64_t> LatestChangeId(const Caller& caller);
-  // Changes in one answer to PollChanges.
-  static constexpr int64_t kMaxChangesPerPoll = 10000;
   // The changes since this session's previous poll (or its login), at most
   // kMaxChangesPerPoll (`more`: others wait for the next poll); fails as TakeChanges,
   // and takes nothing once `deadline` (real time) has passed: DEADLINE_EXCEEDED.

@@ -321,6 +321,32 @@ TEST_F(ChatServiceTest, LoginWithUnknownKeyIsInvalidApiKey) {
   }
 }
 
+// Against key guessing: once an address made max-failed-logins-per-minute (10) failed
+// logins in 60 s, its logins are refused RESOURCE_EXHAUSTED rate-limited, with a valid
+// key too, until the oldest failure leaves the window (retry-after); a refusal counts
+// as no failure, and other addresses log in meanwhile.
+TEST_F(ChatServiceTest, TenFailedLoginsFromOneAddressHoldItsLoginsForAMinute) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(IsError(LoginCall(member.api_key + "x"), grpc::StatusCode::PERMISSION_DENIED,
+                        "invalid-api-key"))
+        << i;
+    clock_.Advance(absl::Seconds(1));
+  }
+  // The first failure was 10 s ago: the window frees in 50 s.
+  const Reply held = LoginCall(member.api_key);
+  EXPECT_TRUE(IsError(held, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited"));
+  EXPECT_EQ(held.retry_after, "50");
+  const std::string address = TestClientIp();
+  TestClientIp() = "203.0.113.19";
+  EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+  TestClientIp() = address;
+  clock_.Advance(absl::Seconds(49));
+  EXPECT_EQ(LoginCall(member.api_key).retry_after, "1");
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+}
+
 TEST_F(ChatServiceTest, CallsWithoutAValidSessionAreNotAuthenticated) {
   const Account member = NewAccount(v1::ROLE_MEMBER);
   const Account pro = NewAccount(v1::ROLE_PRO);

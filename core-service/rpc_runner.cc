@@ -22,6 +22,21 @@ std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_v
   return PrintableLine(std::string_view(it->second.data(), it->second.size()));
 }
 
+namespace {
+
+// Every character of `text` is an ASCII letter or digit, or one of `others`.
+bool OnlyAlnumOr(std::string_view text, std::string_view others) {
+  for (char c : text) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        others.find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string IpAddressIn(std::string_view value) {
   const std::string address(value.substr(0, value.find('%')));
   const std::string_view zone = value.substr(address.size());
@@ -29,14 +44,8 @@ std::string IpAddressIn(std::string_view value) {
   for (char c : address) {
     if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != '.' && c != ':') return "";
   }
-  for (size_t i = 1; i < zone.size(); ++i) {
-    const char c = zone[i];
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
-        c != '-') {
-      return "";
-    }
-  }
   if (zone.size() == 1 || zone.size() > 64 || address.size() > 45) return "";
+  if (!zone.empty() && !OnlyAlnumOr(zone.substr(1), "._-")) return "";
   in6_addr parsed;
   const bool v4 = inet_pton(AF_INET, address.c_str(), &parsed) == 1;
   if (v4 ? !zone.empty() : inet_pton(AF_INET6, address.c_str(), &parsed) != 1) return "";
@@ -44,13 +53,7 @@ std::string IpAddressIn(std::string_view value) {
 }
 
 std::string RequestIdIn(std::string_view value) {
-  if (value.empty() || value.size() > 128) return "";
-  for (char c : value) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
-        c != ':' && c != '-') {
-      return "";
-    }
-  }
+  if (value.empty() || value.size() > 128 || !OnlyAlnumOr(value, "._:-")) return "";
   return std::string(value);
 }
 

@@ -221,7 +221,7 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
     }
     // The login deadline passed while this request was served (Watch left it to us),
     // and it did not log the connection in.
-    if (LoginOverdue(*settings_.Get(), Clock::now())) {
+    if (LoginOverdue()) {
       Log::Write(state_.user_id, state_.client_ip, "closed: no login in time");
       CloseAfterFlush();
       co_return;
@@ -371,9 +371,7 @@ void Session::Watch() {
         last_read_ + std::chrono::seconds(settings->idle_timeout_seconds);
     // Once closing, the closing deadline alone applies.
     Clock::time_point login_deadline =
-        state_.authenticated || close_after_flush_
-            ? Clock::time_point::max()
-            : connected_at_ + std::chrono::seconds(settings->login_timeout_seconds);
+        close_after_flush_ ? Clock::time_point::max() : LoginDeadline(*settings);
     // Past it while a request is being served: the request is answered first, and Serve
     // closes after it if it did not log the connection in.
     if (now >= login_deadline && !reading_) login_deadline = Clock::time_point::max();
@@ -425,9 +423,15 @@ void Session::AnswerUnfinished(std::string_view why) {
   Answer(ErrorReply(kMisformatted, "incomplete-request", why, /*close=*/true), command);
 }
 
-bool Session::LoginOverdue(const Settings& settings, Clock::time_point now) const {
-  return !state_.authenticated &&
-         now >= connected_at_ + std::chrono::seconds(settings.login_timeout_seconds);
+Session::Clock::time_point Session::LoginDeadline(const Settings& settings) const {
+  return state_.authenticated
+             ? Clock::time_point::max()
+             : connected_at_ + std::chrono::seconds(settings.login_timeout_seconds);
+}
+
+bool Session::LoginOverdue() const {
+  // Logged-in connections, nearly all requests, read neither settings nor clock.
+  return !state_.authenticated && Clock::now() >= LoginDeadline(*settings_.Get());
 }
 
 }  // namespace tchatator::gateway

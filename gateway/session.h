@@ -65,8 +65,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Watch();
   // Answers the request being read 416 incomplete-request (`why`), then closes.
   void AnswerUnfinished(std::string_view why);
+  // When the connection must have logged in by (never, once it has).
+  Clock::time_point LoginDeadline(const Settings& settings) const;
   // The connection has no session and its login-timeout-seconds are over.
-  bool LoginOverdue(const Settings& settings, Clock::time_point now) const;
+  bool LoginOverdue() const;
   // Queues bytes and writes what the socket takes; closes the connection when the
   // queue is over its bound.
   void Send(std::string bytes);

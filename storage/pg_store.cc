@@ -298,8 +298,7 @@ absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& t
   if (session.empty()) return absl::NotFoundError("no such session");
   TakenChanges out{ReadSession(session[0]), {}, false};
   if (out.session.banned) return out;
-  const auto taken = static_cast<pqxx::result::size_type>(
-      std::min<int64_t>(limit, static_cast<int64_t>(r.size())));
+  const auto taken = std::min(r.size(), static_cast<pqxx::result::size_type>(limit));
   out.more = r.size() > taken;
   out.changes.reserve(taken);
   for (pqxx::result::size_type i = 0; i < taken; ++i) {

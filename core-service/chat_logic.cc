@@ -368,7 +368,17 @@ absl::StatusOr<storage::Message> ChatLogic::OwnMessage(const Caller& caller,
 absl::StatusOr<storage::Message> ChatLogic::Update(const Caller& caller, int64_t message_id,
                                                    std::string_view content) {
   if (absl::Status s = CheckContent(content, *settings_.Get()); !s.ok()) return s;
-  if (absl::Status s = OwnMessage(caller, message_id, false).status(); !s.ok()) return s;
+  absl::StatusOr<storage::Message> own = OwnMessage(caller, message_id, false);
+  if (!own.ok()) return own.status();
+  // An edit reaches the recipient as a send does: a block or ban refuses it alike.
+  if (RecipientRoleFor(caller.role)) {
+    absl::StatusOr<storage::SendOutcome> restriction =
+        store_.SendRestriction(caller.user_id, own->recipient_id, clock_.Now());
+    if (!restriction.ok()) return restriction.status();
+    if (restriction->kind != storage::SendOutcome::Kind::kSent) {
+      return MessageOf(*std::move(restriction)).status();
+    }
+  }
   absl::StatusOr<storage::Message> updated =
       store_.UpdateMessageContent(message_id, content, clock_.Now());
   if (!updated.ok()) return Tokenize(updated.status(), "unknown-message");

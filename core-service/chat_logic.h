@@ -83,7 +83,8 @@ class ChatLogic {
   void SendAsync(const Caller& caller, int64_t recipient_id, std::string content,
                  absl::Time deadline, std::function<void(absl::StatusOr<storage::Message>)> done);
   // NOT_FOUND unknown-message (absent or deleted); PERMISSION_DENIED not-owner; content
-  // errors as SendAsync.
+  // errors as SendAsync; PERMISSION_DENIED banned or blocked (with until) when a send to
+  // the message's recipient would be refused so.
   absl::StatusOr<storage::Message> Update(const Caller& caller, int64_t message_id,
                                           std::string_view content);
   // As Update; an admin may delete any message.

@@ -175,6 +175,11 @@ std::vector<Statement> Statements() {
        "UPDATE restrictions SET lifted_at = tch_ts($4)"
        " WHERE target_id = $1 AND kind = $2 AND lifted_at IS NULL"
        " AND ($3::bigint IS NULL OR set_by = $3)"},
+      // tch_send_batch's check of the restrictions (migration 0012), for one pair.
+      {"send_restriction",
+       "SELECT coalesce(bool_or(kind = 'ban'), false), tch_us(max(until)) FROM restrictions"
+       " WHERE target_id = $1 AND lifted_at IS NULL AND (scope_id IS NULL OR scope_id = $2)"
+       " AND (kind = 'ban' OR until > tch_ts($3))"},
       {"nth_latest_login_failure",
        "SELECT tch_us(at) FROM login_failures WHERE ip = $1 ORDER BY at DESC OFFSET $2 - 1 LIMIT 1"},
       {"record_login_failure",
@@ -833,6 +838,22 @@ absl::Status PgStore::SoftDeleteMessage(int64_t message_id, absl::Time now) {
     txn.commit();
     SendHints(txn.conn(), {StrCat(recipient, ":", change)});
     return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<SendOutcome> PgStore::SendRestriction(int64_t sender_id, int64_t recipient_id,
+                                                     absl::Time now) {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<SendOutcome> {
+    const pqxx::row r = txn.exec_prepared1("send_restriction", sender_id, recipient_id,
+                                           ToMicros(now));
+    SendOutcome out;
+    if (r[0].as<bool>()) {
+      out.kind = SendOutcome::Kind::kBanned;
+    } else if (!r[1].is_null()) {
+      out.kind = SendOutcome::Kind::kBlocked;
+      out.until = FromMicros(r[1].as<int64_t>());
+    }
+    return out;
   });
 }
 

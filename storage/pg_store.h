@@ -74,6 +74,8 @@ class PgStore : public Store {
   absl::StatusOr<Message> UpdateMessageContent(int64_t message_id, std::string_view content,
                                                absl::Time now) override;
   absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now) override;
+  absl::StatusOr<SendOutcome> SendRestriction(int64_t sender_id, int64_t recipient_id,
+                                              absl::Time now) override;
   absl::StatusOr<std::vector<Message>> TakeUnread(int64_t recipient_id, absl::Time now,
                                                   absl::Time deadline) override;
   absl::StatusOr<std::vector<Message>> ListHistory(int64_t user_id, int64_t peer_id,

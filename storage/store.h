@@ -202,6 +202,11 @@ class Store {
                                                        absl::Time now) = 0;
   // NotFound if absent or already deleted.
   virtual absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now) = 0;
+  // What a restriction in force at `now` makes of a message from `sender_id` to
+  // `recipient_id`, as a send checks it: kBanned, else kBlocked with the latest `until`
+  // of the blocks, else kSent (nothing in force).
+  virtual absl::StatusOr<SendOutcome> SendRestriction(int64_t sender_id, int64_t recipient_id,
+                                                      absl::Time now) = 0;
   // Every unread, undeleted message to `recipient_id`, oldest first, now marked read.
   // Concurrent callers never receive the same message. `deadline`, in real time
   // (absl::Now, whatever `now` says): the caller has given up by then, so once it has

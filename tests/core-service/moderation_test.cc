@@ -550,6 +550,49 @@ TEST_F(ModerationTest, UnblockLiftsBlocksOnlyAndUnbanBansOnly) {
   EXPECT_TRUE(IsOk(Try(member, pro)));
 }
 
+TEST_F(ModerationTest, EditsAreRefusedAsSendsAreWhileARestrictionIsInForce) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const Account pro2 = NewAccount(v1::ROLE_PRO);
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  v1::SendMessageResponse to_pro, to_pro2, from_pro;
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro.id, "first", &to_pro)));
+  ASSERT_TRUE(IsOk(SendCall(Bearer(member.token), pro2.id, "second", &to_pro2)));
+  ASSERT_TRUE(IsOk(SendCall(Bearer(pro.token), member.id, "answer", &from_pro)));
+  const auto content = [](const v1::SendMessageResponse& sent) {
+    return Db("SELECT content FROM messages WHERE id = " + std::to_string(sent.message_id()));
+  };
+  const auto edit = [this](const Account& by, const v1::SendMessageResponse& sent,
+                           const std::string& text) {
+    return UpdateCall(Bearer(by.token), sent.message_id(), text);
+  };
+
+  ASSERT_TRUE(IsOk(BlockCall(pro, member.id)));
+  EXPECT_TRUE(IsBlocked(edit(member, to_pro, "insult"), "2026-11-27T10:15:01Z"));
+  EXPECT_EQ(content(to_pro), "first");
+  // Only messages to that pro; the pro's own edits are not restricted.
+  EXPECT_TRUE(IsOk(edit(member, to_pro2, "second, edited")));
+  EXPECT_TRUE(IsOk(edit(pro, from_pro, "answer, edited")));
+  ASSERT_TRUE(IsOk(BanCall(pro, member.id)));
+  EXPECT_TRUE(IsBanned(edit(member, to_pro, "insult")));
+  ASSERT_TRUE(IsOk(UnbanCall(pro, member.id)));
+  EXPECT_TRUE(IsBlocked(edit(member, to_pro, "insult"), "2026-11-27T10:15:01Z"));
+  // Once the block is over, as for a send.
+  clock_.Advance(absl::Hours(24) + absl::Milliseconds(750));
+  EXPECT_TRUE(IsOk(edit(member, to_pro, "first, edited")));
+  EXPECT_EQ(content(to_pro), "first, edited");
+  // An admin's block covers every recipient.
+  ASSERT_TRUE(IsOk(BlockCall(admin, member.id, 2)));
+  EXPECT_TRUE(IsBlocked(edit(member, to_pro2, "insult"), "2026-11-27T12:15:01Z"));
+  EXPECT_EQ(content(to_pro2), "second, edited");
+  // Deleting stays allowed: it sends the recipient nothing new.
+  EXPECT_TRUE(IsOk(DeleteCall(Bearer(member.token), to_pro2.message_id())));
+  EXPECT_EQ(Db("SELECT count(*) FROM changes WHERE kind = 'message_updated' AND message_id IN (" +
+               std::to_string(to_pro.message_id()) + ", " +
+               std::to_string(to_pro2.message_id()) + ")"),
+            "2");
+}
+
 TEST_F(ModerationTest, LiftingWhatDoesNotExistAnswersOk) {
   const Account member = NewAccount(v1::ROLE_MEMBER);
   const Account pro = NewAccount(v1::ROLE_PRO);

@@ -397,6 +397,10 @@ absl::StatusOr<std::vector<storage::Message>> ChatLogic::TakeUnread(const Caller
 
 absl::StatusOr<ChatLogic::HistoryBlock> ChatLogic::History(const Caller& caller,
                                                            int64_t peer_id, int64_t before_id) {
+  if (peer_id < 0 || before_id < 0) {
+    return Error(absl::StatusCode::kInvalidArgument, "bad-value",
+                 "user-id and before-id are positive (0 or absent: none)");
+  }
   const int64_t block = settings_.Get()->history_block_size;
   absl::StatusOr<std::vector<storage::Message>> newest = store_.ListHistory(
       caller.user_id, peer_id,

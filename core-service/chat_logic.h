@@ -96,7 +96,7 @@ class ChatLogic {
 
   // One block of history: up to history-block-size messages before `before_id` (0: the
   // latest), oldest first, with `peer_id` only when > 0. NOT_FOUND unknown-user when no
-  // user `peer_id` exists.
+  // user `peer_id` exists; INVALID_ARGUMENT bad-value when either id is negative.
   struct HistoryBlock {
     std::vector<storage::Message> messages;
     bool has_more = false;

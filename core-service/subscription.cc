@@ -46,7 +46,11 @@ void Subscription::Begin() {
   const std::string ip = ClientIp(*context_);
   std::lock_guard lock(mu_);
   client_ip_ = ip;
-  const absl::Status status = caller.ok() ? latest.status() : caller.status();
+  absl::Status status = caller.ok() ? latest.status() : caller.status();
+  if (status.ok() && cursor_ < 0) {
+    status = Error(absl::StatusCode::kInvalidArgument, "bad-value",
+                   "after_change_id is a change id, or 0");
+  }
   Log::Write(caller.ok() ? StrCat(caller->user_id) : "", ip,
              StrCat("Subscribe ", absl::StatusCodeToString(status.code())));
   if (finished_) return;

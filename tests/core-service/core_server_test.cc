@@ -1018,6 +1018,44 @@ TEST_F(ChatServiceTest, DeleteOfUnknownMessageIsUnknownMessage) {
       IsError(DeleteCall(Bearer(admin.token), 0), grpc::StatusCode::NOT_FOUND, "unknown-message"));
 }
 
+TEST_F(ChatServiceTest, NegativeIdsWhereZeroMeansNoneAreBadValue) {
+  // 0 stands for "everyone" and "the latest" in ListHistory and for "from now on" in
+  // Subscribe; a negative id is a client's mistake, not one of those.
+  const std::unique_ptr<LiveServer> live = StartLiveServer();
+  ASSERT_NE(live, nullptr);
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  Send(pro, member, "hello");
+  ASSERT_EQ(Unread(member).size(), 1u);
+  for (const auto& [user_id, before_id] : {std::pair{-1, 0}, {0, -1}, {-1, -1}}) {
+    v1::ListHistoryRequest request;
+    request.set_user_id(user_id);
+    request.set_before_id(before_id);
+    v1::ListHistoryResponse response;
+    EXPECT_TRUE(IsError(Invoke(*chat_, &v1::ChatService::Stub::ListHistory, Bearer(member.token),
+                               request, &response),
+                        grpc::StatusCode::INVALID_ARGUMENT, "bad-value"))
+        << user_id << " " << before_id;
+  }
+  v1::ListHistoryRequest everyone;
+  v1::ListHistoryResponse history;
+  ASSERT_TRUE(IsOk(Invoke(*chat_, &v1::ChatService::Stub::ListHistory, Bearer(member.token),
+                          everyone, &history)));
+  EXPECT_EQ(history.messages_size(), 1);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata("authorization", "Bearer " + member.token);
+  v1::SubscribeRequest request;
+  request.set_after_change_id(-1);
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader =
+      live->chat->Subscribe(&context, request);
+  v1::Change change;
+  EXPECT_FALSE(reader->Read(&change));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Trailer(context, "tchatator-error"), "bad-value");
+}
+
 // ===========================================================================
 // ChatService: ListUnread
 

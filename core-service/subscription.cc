@@ -23,6 +23,7 @@ Subscription::Subscription(grpc::CallbackServerContext* context,
       runner_(runner),
       feed_(feed),
       cursor_(request.after_change_id()),
+      check_only_(request.check_only()),
       retry_timer_(runner.Executor()) {
   std::lock_guard lock(mu_);
   PostLocked(&Subscription::Begin);
@@ -40,7 +41,7 @@ void Subscription::PostLocked(void (Subscription::*task)()) {
 void Subscription::Begin() {
   absl::StatusOr<Caller> caller = logic_.Authenticate(BearerToken(*context_));
   // Before the first read, and outside mu_, which gRPC's threads take.
-  if (caller.ok()) feed_.MarkLive(caller->user_id);
+  if (caller.ok() && !check_only_) feed_.MarkLive(caller->user_id);
   absl::StatusOr<int64_t> latest =
       caller.ok() ? logic_.LatestChangeId(*caller) : absl::StatusOr<int64_t>(0);
   const std::string ip = ClientIp(*context_);
@@ -68,7 +69,6 @@ void Subscription::Begin() {
   // restored from an older backup): the changes to come could be numbered below it and
   // skipped. Nothing lies beyond the latest, so starting there loses nothing.
   cursor_ = std::min(cursor_, *latest);
-  feed_handle_ = feed_.Subscribe(caller_->user_id, [this] { Wake(); });
   // Tells the gateway the stream is accepted (a refusal sends trailers only), and from
   // which change it starts: a stream that breaks before its first change resumes from
   // there, not from the latest change of its next start.
@@ -78,6 +78,12 @@ void Subscription::Begin() {
   // connection from another user's.
   context_->AddInitialMetadata("tchatator-user-id", StrCat(caller_->user_id));
   StartSendInitialMetadata();
+  if (check_only_) {
+    FinishLocked(grpc::Status::OK);
+    return;
+  }
+  // Before the first read, so that no change committed after it goes without a wake.
+  feed_handle_ = feed_.Subscribe(caller_->user_id, [this] { Wake(); });
   // A resumed stream may have missed changes: read them now.
   fetching_ = true;
   PostLocked(&Subscription::Fetch);

@@ -25,7 +25,8 @@ namespace tchatator::core {
 // is written (a client that stops reading stops the reads). A read that fails is tried
 // again after a backoff (1 s, doubling up to kMaxRetryDelay), so a change whose wake came
 // then is not held until the user's next one. Deletes itself when gRPC is done with it,
-// after any database work in flight.
+// after any database work in flight. A check_only stream ends once it has said whose
+// session it is.
 class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
  public:
   Subscription(grpc::CallbackServerContext* context, const v1::SubscribeRequest& request,
@@ -61,6 +62,7 @@ class Subscription final : public grpc::ServerWriteReactor<v1::Change> {
   std::string client_ip_;  // for the log line of the stream's end
   std::optional<uint64_t> feed_handle_;
   int64_t cursor_;
+  const bool check_only_;  // SubscribeRequest.check_only
   std::deque<v1::Change> pending_;
   v1::Change writing_;
   bool write_in_flight_ = false;

@@ -396,12 +396,12 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
                                              ConnectionState& state) {
   // No co_await among the arguments: GCC 12 mishandles temporaries around it.
   asio::any_io_executor executor = co_await asio::this_coro::executor;
+  std::optional<int64_t> after_change_id;
   if (state.events) {
-    // Subscribed already: the session is checked as on a fresh connection (the core
-    // accepting a stream that delivers nothing), then the answer says whether its events
-    // are the ones this connection receives.
-    auto probe = std::make_shared<EventStream>(core_, executor, call,
-                                               [](const v1::Change&) {});
+    // Subscribed already: the session is checked as on a fresh connection (a stream
+    // that only checks, taking no change), then the answer says whether its events are
+    // the ones this connection receives.
+    auto probe = std::make_shared<EventStream>(core_, executor, call, nullptr);
     CallResult<bool> probed = co_await probe->Open();
     probe->Cancel();
     Settle(probed, call, state);
@@ -412,16 +412,28 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
       co_return ErrorReply(kDenied, "forbidden",
                            "this connection receives another user's events");
     }
-    co_return Ok(ResponseWriter(kOk));
+    if (!state.events->ended() && state.events->token() == call.token) {
+      co_return Ok(ResponseWriter(kOk));
+    }
+    // Another session of the same user (the stream's may have ended, or end without a
+    // word until the next change), or a stream that ended for good (session over, user
+    // banned): the events follow this session from where the old stream stopped.
+    state.events->Cancel();
+    after_change_id = state.events->delivered_change_id();
+    state.events = nullptr;
   }
   std::function<void(const v1::Change&)> deliver =
       [push = state.push_event](const v1::Change& change) {
         if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
       };
-  auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver));
+  auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver),
+                                              after_change_id);
   CallResult<bool> result = co_await stream->Open();
   Settle(result, call, state);
-  if (!result.status.ok()) co_return Failure(result);
+  if (!result.status.ok()) {
+    stream->Cancel();
+    co_return Failure(result);
+  }
   state.events = std::move(stream);
   co_return Ok(ResponseWriter(kOk));
 }

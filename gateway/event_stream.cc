@@ -15,6 +15,7 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
   Reactor(std::shared_ptr<EventStream> owner, int64_t after_change_id, bool resume)
       : owner_(std::move(owner)), stub_(owner_->core_.stub()) {
     request_.set_after_change_id(after_change_id);
+    request_.set_check_only(!owner_->deliver_);
     // Tells the core that after_change_id 0 means "after change 0", not "from now on".
     if (resume) context_.AddMetadata("tchatator-resume", "1");
     if (!owner_->call_.token.empty()) {
@@ -71,12 +72,21 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
 };
 
 EventStream::EventStream(CoreClient& core, asio::any_io_executor executor, CallContext call,
-                         std::function<void(const v1::Change&)> deliver)
+                         std::function<void(const v1::Change&)> deliver,
+                         std::optional<int64_t> after_change_id)
     : core_(core),
       executor_(executor),
       call_(std::move(call)),
       deliver_(std::move(deliver)),
-      retry_timer_(executor) {}
+      retry_timer_(executor),
+      last_change_id_(after_change_id.value_or(0)),
+      delivered_change_id_(last_change_id_),
+      resume_(after_change_id.has_value()) {}
+
+int64_t EventStream::delivered_change_id() {
+  std::lock_guard lock(mu_);
+  return delivered_change_id_;
+}
 
 asio::awaitable<CallResult<bool>> EventStream::Open() {
   // `self` keeps the stream alive across the wait. The initiation captures a raw
@@ -107,7 +117,7 @@ void EventStream::Attempt() {
   {
     std::lock_guard lock(mu_);
     if (cancelled_) return;
-    reactor_ = reactor = new Reactor(shared_from_this(), last_change_id_, accepted_);
+    reactor_ = reactor = new Reactor(shared_from_this(), last_change_id_, accepted_ || resume_);
   }
   // Outside the lock: gRPC may call the reactor back before Start returns.
   reactor->Start();
@@ -123,6 +133,7 @@ void EventStream::OnAccepted(int64_t start_change_id, int64_t user_id) {
     accepted_ = true;
     // Changes already received are after the start; keep the later of the two.
     last_change_id_ = std::max(last_change_id_, start_change_id);
+    delivered_change_id_ = std::max(delivered_change_id_, start_change_id);
     done = std::move(on_open_);
     on_open_ = nullptr;
   }
@@ -158,7 +169,13 @@ void EventStream::OnChange(const v1::Change& change) {
     last_change_id_ = change.change_id();
   }
   asio::post(executor_, [self = shared_from_this(), change] {
-    if (!self->cancelled_) self->deliver_(change);
+    {
+      std::lock_guard lock(self->mu_);
+      // A core of an earlier release streams changes even to a check.
+      if (self->cancelled_ || !self->deliver_) return;
+      self->delivered_change_id_ = change.change_id();
+    }
+    self->deliver_(change);
   });
 }
 
@@ -179,6 +196,7 @@ void EventStream::OnEnded(const grpc::Status& status, std::string error_token) {
       retry = accepted_ && !cancelled_ &&
               (switched || status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+      if (!retry) ended_ = true;
     }
   }
   if (refused) {
@@ -207,6 +225,7 @@ void EventStream::Cancel() {
   {
     std::lock_guard lock(mu_);
     cancelled_ = true;
+    ended_ = true;
     if (reactor_ != nullptr) reactor_->Cancel();
     listener_id = listener_id_;
     listener_id_ = 0;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <asio/any_io_executor.hpp>
@@ -23,13 +24,18 @@ namespace tchatator::gateway {
 // any, from the change the core started after, sent in its initial metadata), so no
 // committed change is skipped. Each attempt runs on the channel `core` has in force when
 // it starts; when `core` switches channel (core-address reloaded), an accepted stream is
-// reopened at once on the new one, from the last change received. Thread-safe; Cancel
+// reopened at once on the new one, from the last change received. Without `deliver`,
+// the stream only checks the session (SubscribeRequest.check_only): Open says whether
+// the core accepts it and user_id() whose it is; no change is taken. Thread-safe; Cancel
 // before dropping the last reference.
 class EventStream : public std::enable_shared_from_this<EventStream> {
  public:
-  // `core` must outlive the stream's Cancel.
+  // `core` must outlive the stream's Cancel. With `after_change_id`, the stream starts
+  // after that change, as one resumed (SubscribeRequest.after_change_id), instead of from
+  // now on.
   EventStream(CoreClient& core, asio::any_io_executor executor, CallContext call,
-              std::function<void(const v1::Change&)> deliver);
+              std::function<void(const v1::Change&)> deliver,
+              std::optional<int64_t> after_change_id = std::nullopt);
 
   // Opens the stream; completes with OK once the core accepted the session, or with the
   // refusal (its token in `error_token`).
@@ -41,6 +47,18 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   // The user whose events these are, as the core said when it accepted the stream (0
   // before, or if it did not say).
   int64_t user_id() const { return user_id_.load(); }
+
+  // Whether the stream has ended for good after it was accepted (the session ended, the
+  // user was banned, Cancel): it delivers nothing more and is not reopened.
+  bool ended() const { return ended_.load(); }
+
+  // The session whose token the stream carries.
+  const std::string& token() const { return call_.token; }
+
+  // The last change handed to `deliver` (before any, the change the stream started
+  // after). Once Cancel has been called on `executor`, nothing more is handed over, so
+  // a stream opened after this change misses and repeats nothing.
+  int64_t delivered_change_id();
 
  private:
   class Reactor;
@@ -61,10 +79,13 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   std::mutex mu_;
   Reactor* reactor_ = nullptr;  // the attempt under way, if any
   int64_t last_change_id_ = 0;
+  int64_t delivered_change_id_ = 0;
+  bool resume_ = false;  // the first attempt resumes after last_change_id_
   bool accepted_ = false;
   bool switching_ = false;    // reactor_ is being cancelled to move to a new channel
   uint64_t listener_id_ = 0;  // of the switch listener, once accepted
   std::atomic<bool> cancelled_ = false;
+  std::atomic<bool> ended_ = false;
   std::atomic<int64_t> user_id_ = 0;
   std::function<void(CallResult<bool>)> on_open_;  // until the first attempt settles
 };

@@ -1346,6 +1346,43 @@ TEST_F(CoreServerTest, AStreamResumedBeyondEveryChangeStartsFromTheLatest) {
   context.TryCancel();
 }
 
+TEST_F(CoreServerTest, ACheckOnlySubscribeSaysWhoseSessionItIsAndTakesNothing) {
+  // What a gateway sends to check the session of a SUBSCRIBE on a subscribed connection:
+  // a change it took would be marked read and written nowhere.
+  const std::unique_ptr<LiveServer> live = StartLiveServer();
+  ASSERT_NE(live, nullptr);
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  const Account pro = NewAccount(v1::ROLE_PRO);
+  const int64_t unread = Send(pro, member, "not for the check");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata("authorization", "Bearer " + member.token);
+  context.AddMetadata("tchatator-resume", "1");  // from change 0: the message's included
+  v1::SubscribeRequest request;
+  request.set_check_only(true);
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader =
+      live->chat->Subscribe(&context, request);
+  v1::Change change;
+  EXPECT_FALSE(reader->Read(&change)) << change.DebugString();
+  EXPECT_TRUE(reader->Finish().ok());
+  const auto& metadata = context.GetServerInitialMetadata();
+  ASSERT_EQ(metadata.count("tchatator-user-id"), 1u);
+  EXPECT_EQ(std::string(metadata.find("tchatator-user-id")->second.data(),
+                        metadata.find("tchatator-user-id")->second.size()),
+            std::to_string(member.id));
+  EXPECT_EQ(Db("SELECT count(*) FROM messages WHERE read_at IS NULL AND id = " +
+               std::to_string(unread)),
+            "1");
+  // A check of a session that ended is refused as a subscription is.
+  grpc::ClientContext ended;
+  ended.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ended.AddMetadata("authorization", "Bearer bogus");
+  std::unique_ptr<grpc::ClientReader<v1::Change>> refused = live->chat->Subscribe(&ended, request);
+  EXPECT_FALSE(refused->Read(&change));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Trailer(ended, "tchatator-error"), "not-authenticated");
+}
+
 TEST_F(CoreServerTest, ACoreThatLosesItsDatabaseEndsItsLiveStreamsUnavailable) {
   // Ended UNAVAILABLE, a gateway's stream reopens on a core that has its database (or on
   // this one once it has it again), where it left off; left open, it would deliver

@@ -301,6 +301,69 @@ TEST(MultiInstanceTest, SubscribeAgainChecksItsSessionAndKeepsOneSubscription) {
   EXPECT_EQ(p_sub.ReadFor(500ms), "");
 }
 
+// Events stop when the subscription's session ends or its user is banned; SUBSCRIBE
+// again with a live session of the user starts them again on the same connection, from
+// the last event written: what came meanwhile is written then, nothing twice.
+TEST(MultiInstanceTest, SubscribeAgainAfterTheSessionEndedResumesTheEvents) {
+  TwoInstances env;
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectA(), "pro");
+  Session admin = LoginOn(env, env.ConnectA(), "admin");
+  ASSERT_FALSE(HasFailure());
+  Client p_sub = env.ConnectB();
+  const auto login = [&] {
+    const Response r = p_sub.Request("LOGIN", {{"api-token", p.user.api_key}});
+    EXPECT_TRUE(IsOk(r, {"token", "user-id", "role"})) << r;
+    return r.Get("token");
+  };
+  const auto send = [&](const std::string& text) {
+    const Response r = SendMsg(m.conn, m.token, p.user.id, text);
+    EXPECT_TRUE(IsOk(r, {"message-id", "sent-at"})) << r;
+    return r.Get("message-id");
+  };
+  const auto expect_event = [&](const std::string& id, const std::string& text) {
+    EXPECT_TRUE(
+        IsMessageEvent(p_sub.Read(5s), "new_message", id, m.user.id, p.user.id, text));
+  };
+  const std::string first = login();
+  ASSERT_TRUE(Subscribe(p_sub, first));
+  const std::string s1 = send("un");
+  expect_event(s1, "un");
+
+  // The session ends on another connection; no change comes before the next SUBSCRIBE,
+  // so the stream does not know yet.
+  Client elsewhere = env.ConnectA();
+  ASSERT_TRUE(IsOk(elsewhere.Request("USER_INFO", {{"token", first}, {"user-id", Id(p.user.id)}}),
+                   {"user-id", "name", "role"}));
+  ASSERT_TRUE(elsewhere.Send("DISCONNECTED\n"));
+  ASSERT_EQ(elsewhere.Read(3s).raw, "200/OK\n\n");
+  const std::string second = login();
+  ASSERT_TRUE(Subscribe(p_sub, second));
+  const std::string s2 = send("deux");
+  expect_event(s2, "deux");
+
+  // An administrator's ban ends the stream at the next change; once lifted, SUBSCRIBE
+  // with the same session writes what came meanwhile, then the rest.
+  ASSERT_TRUE(IsOk(admin.conn.Request("BAN_USER", {{"token", admin.token},
+                                                   {"user-id", Id(p.user.id)}}),
+                   {"user-id"}));
+  const std::string s3 = send("trois, pendant le bannissement");
+  EXPECT_EQ(p_sub.ReadFor(500ms), "");
+  const std::string ended = "user=" + Id(p.user.id) + " ip=127.0.0.1 Subscribe ended";
+  ASSERT_TRUE(WaitForLogLine(env.stack().dir() + "/core-b.log", ended, 0, 5s).has_value())
+      << "core B never ended the stream";
+  ASSERT_TRUE(IsOk(admin.conn.Request("UNBAN_USER", {{"token", admin.token},
+                                                     {"user-id", Id(p.user.id)}}),
+                   {"user-id"}));
+  ASSERT_TRUE(Subscribe(p_sub, second));
+  expect_event(s3, "trois, pendant le bannissement");
+  const std::string s4 = send("quatre");
+  expect_event(s4, "quatre");
+  // Written once each, and read: nothing left for GET_UNREAD.
+  EXPECT_EQ(p_sub.ReadFor(500ms), "");
+  EXPECT_EQ(p.conn.Request("GET_UNREAD", {{"token", p.token}}).raw, "200/OK\ncount:0\n\n");
+}
+
 // A subscriber that lost its connection catches up on the other gateway: GET_UNREAD has
 // what it missed (edited content, not the deleted message, not what an event delivered)
 // and NEW_CHG_AVAILABLE every change since the session's previous poll, in order.

@@ -138,6 +138,22 @@ std::string FakeKey(Method method, std::string_view token, const std::vector<std
   return key;
 }
 
+std::string SubscribeModeName(SubscribeMode mode) {
+  switch (mode) {
+    case SubscribeMode::kFirst:
+      return "first";
+    case SubscribeMode::kCheck:
+      return "check";
+    case SubscribeMode::kResume:
+      return "resume";
+  }
+  return "";
+}
+
+std::string SubscribeDecisionKey(std::string_view token) {
+  return FakeKey(Method::kSubscribe, token, {"0"});
+}
+
 FakeAnswer Decide(Method method, std::string_view token, std::string_view key) {
   FakeAnswer a;
   const uint64_t h = Hash(key);
@@ -459,11 +475,14 @@ class FakeCore::Service final : public v1::ChatService::CallbackService {
   FakeCore& core_;
 };
 
-// An accepted Subscribe: initial metadata, the changes, then open until cancelled.
+// An accepted Subscribe: initial metadata, the changes, then open until cancelled. A
+// resumed stream (a gateway's SUBSCRIBE again with another session) has no changes; a
+// check ends at once once accepted.
 class FakeCore::Service::Stream final : public grpc::ServerWriteReactor<v1::Change> {
  public:
-  Stream(FakeCore& core, grpc::CallbackServerContext* c, const FakeAnswer& a)
-      : core_(core), changes_(ChangesPayload(a.seed)) {
+  Stream(FakeCore& core, grpc::CallbackServerContext* c, const FakeAnswer& a, SubscribeMode mode)
+      : core_(core) {
+    if (mode == SubscribeMode::kFirst) changes_ = ChangesPayload(a.seed);
     core_.StreamOpened();
     if (a.code != grpc::StatusCode::OK) {
       AddTrailers(c, a);
@@ -478,6 +497,11 @@ class FakeCore::Service::Stream final : public grpc::ServerWriteReactor<v1::Chan
     }
     c->AddInitialMetadata("tchatator-subscribed", "1");
     StartSendInitialMetadata();
+    if (mode == SubscribeMode::kCheck) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+      return;
+    }
     WriteNext();
   }
 
@@ -527,10 +551,17 @@ class FakeCore::Service::Stream final : public grpc::ServerWriteReactor<v1::Chan
 grpc::ServerWriteReactor<v1::Change>* FakeCore::Service::Subscribe(
     grpc::CallbackServerContext* c, const v1::SubscribeRequest* q) {
   const std::string token = TokenOf(c);
-  std::string key = FakeKey(Method::kSubscribe, token, {std::to_string(q->after_change_id())});
-  const FakeAnswer a = Decide(Method::kSubscribe, token, key);
+  const SubscribeMode mode = q->check_only()                             ? SubscribeMode::kCheck
+                             : MetadataOf(c, "tchatator-resume").empty() ? SubscribeMode::kFirst
+                                                                         : SubscribeMode::kResume;
+  std::string key = FakeKey(Method::kSubscribe, token,
+                            {mode == SubscribeMode::kFirst ? std::to_string(q->after_change_id())
+                                                           : SubscribeModeName(mode)});
+  // The three calls of one session get one answer: a check accepted, the stream that
+  // follows it is accepted too.
+  const FakeAnswer a = Decide(Method::kSubscribe, token, SubscribeDecisionKey(token));
   core_.Record(MetadataOf(c, "x-client-ip"), std::move(key));
-  return new Stream(core_, c, a);
+  return new Stream(core_, c, a, mode);
 }
 
 // ---------------------------------------------------------------------------------

@@ -47,6 +47,15 @@ std::string_view MethodName(Method method);
 // one string. Two calls with the same key get the same answer.
 std::string FakeKey(Method method, std::string_view token, const std::vector<std::string>& fields);
 
+// A Subscribe: a connection's first (keyed by its after_change_id), a check of the
+// session (SubscribeRequest.check_only, keyed "check"), or the stream a gateway opens
+// from where another stopped (tchatator-resume metadata, keyed "resume").
+enum class SubscribeMode { kFirst, kCheck, kResume };
+std::string SubscribeModeName(SubscribeMode mode);
+// What decides every Subscribe of `token`, whatever its mode: the key of a first one
+// from change 0.
+std::string SubscribeDecisionKey(std::string_view token);
+
 // How the fake answers a call.
 struct FakeAnswer {
   grpc::StatusCode code = grpc::StatusCode::OK;

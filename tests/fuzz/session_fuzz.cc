@@ -316,6 +316,7 @@ struct Model {
   std::vector<std::pair<std::string, std::string>> login_aliases;
   std::string last_token;     // the session the core accepted last: DISCONNECTED ends it
   bool subscribed = false;
+  std::string stream_token;  // the session the subscription follows
 };
 
 struct Plan {
@@ -349,7 +350,9 @@ class Oracle {
   }
 
  private:
-  FakeAnswer Call(Method method, std::string_view token, std::vector<std::string> fields) {
+  // `decided_by`: the key the fake decides the call by, when not its own.
+  FakeAnswer Call(Method method, std::string_view token, std::vector<std::string> fields,
+                  std::optional<std::string> decided_by = std::nullopt) {
     if (!LegalBearer(token)) {
       // Only DISCONNECTED gets here (Answer refuses such a token before anything else):
       // the session to end is one no token can name. The gateway must not call the
@@ -362,7 +365,7 @@ class Oracle {
       return a;
     }
     std::string key = FakeKey(method, token, fields);
-    FakeAnswer a = Decide(method, token, key);
+    FakeAnswer a = Decide(method, token, decided_by.value_or(key));
     plan_.calls.push_back(std::move(key));
     return a;
   }
@@ -532,16 +535,28 @@ class Oracle {
       }
 
       case Command::kSubscribe: {
-        FakeAnswer a = Call(Method::kSubscribe, token, {"0"});
+        // Subscribed already: a stream that only checks the session comes first (the
+        // fake core names no user, so it is the same user's).
+        const std::string mode =
+            m_.subscribed ? SubscribeModeName(SubscribeMode::kCheck) : std::string("0");
+        FakeAnswer a = Call(Method::kSubscribe, token, {mode}, SubscribeDecisionKey(token));
         if (a.code == grpc::StatusCode::OK && SubscribeEndsAtOnce(a.seed)) {
           // The stream ended without being accepted.
           a.code = grpc::StatusCode::UNAVAILABLE;
         }
         if (a.code != grpc::StatusCode::OK) return Failure(a, what);
-        // Subscribed already: that stream only checked the session (the fake core names
-        // no user, so it is the same user's), and delivers nothing.
-        if (m_.subscribed) return Ok(what);
+        if (m_.subscribed) {
+          // Another session of the user: the subscription follows it, on a stream that
+          // resumes where the other stopped (nothing new in the fake: no events).
+          if (token != m_.stream_token) {
+            Call(Method::kSubscribe, token, {SubscribeModeName(SubscribeMode::kResume)},
+                 SubscribeDecisionKey(token));
+            m_.stream_token = token;
+          }
+          return Ok(what);
+        }
         m_.subscribed = true;
+        m_.stream_token = token;
         for (const v1::Change& c : ChangesPayload(a.seed)) {
           Expected event{"EVENT", "change", {{}}, "event of " + what};
           AddChange(event.Record(), c);

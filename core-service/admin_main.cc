@@ -24,6 +24,7 @@ constexpr char kUsage[] =
     "  health                                         prints status:SERVING or NOT_SERVING\n"
     "\n"
     "--core defaults to 127.0.0.1:50051; --admin-key defaults to $TCHATATOR_ADMIN_API_KEY.\n"
+    "Each flag at most once, as --flag VALUE or --flag=VALUE.\n"
     "Exit status: 0 done (health: serving), 1 refused, failed or not serving (reason on\n"
     "stderr), 2 bad usage.\n";
 
@@ -84,25 +85,31 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (arg.starts_with("--")) {
-      if (i + 1 >= argc) return Usage(arg + " needs a value");
-      std::string value = argv[++i];
-      if (arg == "--core") {
-        core = value;
-      } else if (arg == "--admin-key") {
-        admin_key = value;
+      // --flag value, or --flag=value.
+      std::string name = arg.substr(2), value;
+      if (const size_t eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name.resize(eq);
+      } else if (i + 1 < argc) {
+        value = argv[++i];
       } else {
-        flags[arg.substr(2)] = value;
+        return Usage(arg + " needs a value");
       }
+      // A typo, or a second thought: either way not for us to pick one.
+      if (!flags.emplace(name, value).second) return Usage("--" + name + " is given twice");
     } else {
       words.push_back(arg);
     }
   }
+  if (auto it = flags.find("core"); it != flags.end()) core = it->second;
+  if (auto it = flags.find("admin-key"); it != flags.end()) admin_key = it->second;
   std::string command_line;
   for (const std::string& word : words) command_line += (command_line.empty() ? "" : " ") + word;
+  if (words.empty()) return Usage("expected a command");
   const auto known = FlagsOf().find(command_line);
-  if (known == FlagsOf().end()) return Usage("expected a command");
+  if (known == FlagsOf().end()) return Usage("unknown command '" + command_line + "'");
   for (const auto& [flag, value] : flags) {
-    if (!known->second.contains(flag)) {
+    if (flag != "core" && flag != "admin-key" && !known->second.contains(flag)) {
       return Usage("'" + command_line + "' takes no --" + flag);
     }
   }

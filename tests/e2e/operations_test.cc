@@ -482,6 +482,20 @@ TEST(OperationsAdminTest, BadUsageIsExitTwoAndDoesNothing) {
   EXPECT_NE(out.find("tchatator-admin: 'user add' takes no --dry-run\n"), std::string::npos)
       << out;
   EXPECT_EQ(stack.db().Query(users), before);
+  // A flag given twice is not settled by picking one: no member turned pro by a typo.
+  out = RunShell(stack.AdminCommand() + " user add --role member --name Ty --role pro", code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("tchatator-admin: --role is given twice\n"), std::string::npos) << out;
+  out = RunShell(stack.AdminCommand() + " --core 127.0.0.1:1 health", code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("tchatator-admin: --core is given twice\n"), std::string::npos) << out;
+  EXPECT_EQ(stack.db().Query(users), before);
+  out = RunShell(stack.AdminCommand() + " user get --user-id " + std::to_string(user.id) +
+                     " extra",
+                 code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("tchatator-admin: unknown command 'user get extra'\n"), std::string::npos)
+      << out;
   out = RunShell(stack.AdminCommand() + " user get --user-id " + std::to_string(user.id) +
                      " --bogus 1",
                  code);
@@ -499,6 +513,9 @@ TEST(OperationsAdminTest, BadUsageIsExitTwoAndDoesNothing) {
   EXPECT_EQ(code, 1) << out;
   EXPECT_TRUE(out.starts_with("tchatator-admin: PERMISSION_DENIED invalid-api-key: ")) << out;
   out = RunShell(stack.AdminCommand() + " user get --user-id " + std::to_string(user.id), code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(out.starts_with("user-id:" + std::to_string(user.id) + "\n")) << out;
+  out = RunShell(stack.AdminCommand() + " user get --user-id=" + std::to_string(user.id), code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(out.starts_with("user-id:" + std::to_string(user.id) + "\n")) << out;
 }

@@ -18,23 +18,20 @@ constexpr size_t kMaxNameChars = 200;
 
 // A user's name, shown on one line of the wire (`name:`, `peer-name:`) and by
 // terminals: 1 to kMaxNameChars characters of valid UTF-8, no control character (C0,
-// DEL, C1: tab, escape sequences) nor line or paragraph separator, not only spaces.
+// DEL, C1: tab, escape sequences) nor line or paragraph separator, not only blank
+// characters (IsBlank: a name must show).
 bool IsValidName(std::string_view name) {
-  const std::optional<size_t> chars = Utf8Length(name);
-  if (!chars || *chars == 0 || *chars > kMaxNameChars) return false;
-  if (StripAsciiWhitespace(name).empty()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(name[i]);
-    if (byte < 0x20 || byte == 0x7F) return false;
-    const auto next = [&](size_t k) {
-      return i + k < name.size() ? static_cast<unsigned char>(name[i + k]) : 0;
-    };
-    // U+0080 to U+009F; U+2028 and U+2029 (valid UTF-8, so the bytes exist).
-    if (byte == 0xC2 && next(1) >= 0x80 && next(1) <= 0x9F) return false;
-    if (byte == 0xE2 && next(1) == 0x80 && (next(2) == 0xA8 || next(2) == 0xA9)) return false;
+  const std::optional<std::u32string> chars = DecodeUtf8(name);
+  if (!chars || chars->empty() || chars->size() > kMaxNameChars) return false;
+  bool shows = false;
+  for (const char32_t c : *chars) {
+    // Controls, C1 controls and the Unicode line and paragraph separators.
+    if (c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029) return false;
+    shows = shows || !IsBlank(c);
   }
-  return true;
+  return shows;
 }
+
 // The api_key_hash of the built-in administrator starts with this: not hexadecimal, so
 // no key's SHA-256 is ever equal to it or starts with it. Before the marker followed
 // the key (AdminMarker), it was this alone.

@@ -46,6 +46,24 @@ TEST(Utf8LengthTest, BoundariesOfEachLength) {
   }
 }
 
+TEST(DecodeUtf8Test, CodePointsInOrderOrNothing) {
+  EXPECT_EQ(DecodeUtf8(""), std::u32string());
+  EXPECT_EQ(DecodeUtf8("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x8d\xb7"),
+            std::u32string({U'a', 0xE9, 0x20AC, 0x1F377}));
+  EXPECT_EQ(DecodeUtf8("ok\xc0\x80"), std::nullopt);
+  EXPECT_EQ(DecodeUtf8("\xed\xa0\x80"), std::nullopt);
+}
+
+TEST(IsBlankTest, SpacesAndInvisibleCharactersOnly) {
+  for (char32_t c : {0x09, 0x0A, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000, 0x200A, 0x200B,
+                     0x200D, 0x2028, 0x202F, 0x205F, 0x2060, 0x3000, 0x3164, 0xFEFF}) {
+    EXPECT_TRUE(IsBlank(c)) << std::hex << static_cast<uint32_t>(c);
+  }
+  for (char32_t c : {0x08, 0x21, 0x41, 0x7F, 0xA9, 0x200E, 0x2027, 0x2030, 0x3001, 0x1F377}) {
+    EXPECT_FALSE(IsBlank(c)) << std::hex << static_cast<uint32_t>(c);
+  }
+}
+
 TEST(Utf8LengthTest, InvalidSequencesAreRefused) {
   for (std::string_view bad : {
            "\x80",                // lone continuation byte

@@ -184,6 +184,12 @@ TEST_F(AccountServiceTest, CreateUserRejectsBadNames) {
       "c1 \xc2\x9b csi",
       "line\xe2\x80\xa8separator",
       "paragraph\xe2\x80\xa9separator",
+      // Only blank characters: nothing shows.
+      "\xc2\xa0",                       // no-break space
+      "\xe3\x80\x80\xe3\x80\x80",           // ideographic spaces
+      " \xe2\x80\x83 \xe2\x80\x8b ",          // an em space and a zero-width space
+      "\xe2\x80\xaf\xe2\x81\x9f\xef\xbb\xbf",  // narrow no-break, math space, BOM
+      "\xe3\x85\xa4",                     // Hangul filler
   };
   for (const std::string& name : bad) {
     SCOPED_TRACE(name);

@@ -406,33 +406,43 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
     probe->Cancel();
     Settle(probed, call, state);
     if (!probed.status.ok()) co_return Failure(probed);
-    // 0: a core of the previous release, which does not say; then it cannot be told.
     const int64_t theirs = probe->user_id(), ours = state.events->user_id();
     if (theirs != 0 && ours != 0 && theirs != ours) {
       co_return ErrorReply(kDenied, "forbidden",
                            "this connection receives another user's events");
     }
-    if (!state.events->ended() && state.events->token() == call.token) {
+    // 0: a core of the previous release, which does not say whose; then the stream
+    // cannot safely follow another session.
+    if (theirs == 0 || ours == 0 ||
+        (!state.events->ended() && state.events->token() == call.token)) {
       co_return Ok(ResponseWriter(kOk));
     }
     // Another session of the same user (the stream's may have ended, or end without a
-    // word until the next change), or a stream that ended for good (session over, user
-    // banned): the events follow this session from where the old stream stopped.
-    state.events->Cancel();
+    // word at the next change), or a stream that ended for good (session over, user
+    // banned): the events follow this session from where the old stream is.
     after_change_id = state.events->delivered_change_id();
-    state.events = nullptr;
   }
+  // What the old stream delivers until the new one is accepted, the new one skips.
+  auto skip_through = std::make_shared<int64_t>(0);
   std::function<void(const v1::Change&)> deliver =
-      [push = state.push_event](const v1::Change& change) {
-        if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
+      [push = state.push_event, skip_through](const v1::Change& change) {
+        if (push && change.change_id() > *skip_through) {
+          push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
+        }
       };
   auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver),
                                               after_change_id);
   CallResult<bool> result = co_await stream->Open();
   Settle(result, call, state);
   if (!result.status.ok()) {
+    // The connection keeps the stream it had, if any.
     stream->Cancel();
     co_return Failure(result);
+  }
+  if (state.events) {
+    // On this strand, as every delivery: nothing of the old stream comes after this.
+    state.events->Cancel();
+    *skip_through = state.events->delivered_change_id();
   }
   state.events = std::move(stream);
   co_return Ok(ResponseWriter(kOk));

@@ -26,7 +26,9 @@ namespace tchatator::gateway {
 // it starts; when `core` switches channel (core-address reloaded), an accepted stream is
 // reopened at once on the new one, from the last change received. Without `deliver`,
 // the stream only checks the session (SubscribeRequest.check_only): Open says whether
-// the core accepts it and user_id() whose it is; no change is taken. Thread-safe; Cancel
+// the core accepts it and user_id() whose it is, and the core takes no change (a core
+// of an earlier release, which ignores check_only, streams changes until Cancel; they
+// are dropped). Thread-safe; Cancel
 // before dropping the last reference.
 class EventStream : public std::enable_shared_from_this<EventStream> {
  public:
@@ -48,8 +50,9 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   // before, or if it did not say).
   int64_t user_id() const { return user_id_.load(); }
 
-  // Whether the stream has ended for good after it was accepted (the session ended, the
-  // user was banned, Cancel): it delivers nothing more and is not reopened.
+  // Whether the stream has ended for good after it was accepted: any end but the core
+  // going away (the session ended, the user was banned, Cancel...). It delivers nothing
+  // more and is not reopened.
   bool ended() const { return ended_.load(); }
 
   // The session whose token the stream carries.

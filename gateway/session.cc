@@ -213,7 +213,11 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
   for (size_t served = 1;; ++served) {
     const std::string_view command = SpecOf(request.command).name;
     Reply reply = co_await dispatcher_.Dispatch(std::move(request), state_);
-    if (closed_) co_return;
+    if (closed_) {
+      // Close() cancelled the stream it found; a SUBSCRIBE under way may have opened one.
+      if (state_.events) state_.events->Cancel();
+      co_return;
+    }
     Answer(reply, command, /*served=*/true);
     if (reply.close || draining_) {
       CloseAfterFlush();

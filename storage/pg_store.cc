@@ -175,7 +175,7 @@ std::vector<Statement> Statements() {
        "UPDATE restrictions SET lifted_at = tch_ts($4)"
        " WHERE target_id = $1 AND kind = $2 AND lifted_at IS NULL"
        " AND ($3::bigint IS NULL OR set_by = $3)"},
-      // tch_send_batch's check of the restrictions (migration 0012), for one pair.
+      // tch_send_batch's check of the restrictions (migrations 0012 and 0013), for one pair.
       {"send_restriction",
        "SELECT coalesce(bool_or(kind = 'ban'), false), tch_us(max(until)) FROM restrictions"
        " WHERE target_id = $1 AND lifted_at IS NULL AND (scope_id IS NULL OR scope_id = $2)"

@@ -71,6 +71,42 @@ TEST_F(StatusTest, OthersMessageIs403NotOwner) {
   EXPECT_EQ(stack().db().Query("SELECT deleted_at IS NULL FROM messages WHERE id = " + id), "t");
 }
 
+TEST_F(StatusTest, BlockedAndBannedAre403ForSendsAndEditsNotDeletes) {
+  Session m = LoginNew(stack(), "member");
+  Session p = LoginNew(stack(), "pro");
+  const Response first = SendMsg(m.conn, m.token, p.user.id, "premier");
+  const Response second = SendMsg(m.conn, m.token, p.user.id, "second");
+  ASSERT_TRUE(IsOk(first, {"message-id", "sent-at"}));
+  ASSERT_TRUE(IsOk(second, {"message-id", "sent-at"}));
+  const Response block = p.conn.Request(
+      "BLOCK_USER", {{"token", p.token}, {"user-id", std::to_string(m.user.id)},
+                     {"duration-hours", "2"}});
+  ASSERT_TRUE(IsOk(block, {"user-id", "until"}));
+  const auto edit = [&](const Response& sent) {
+    return m.conn.Request("UPDT_MSG", {{"token", m.token},
+                                       {"message-id", sent.Get("message-id")},
+                                       {"content", "réécrit"}});
+  };
+  for (const Response& r : {SendMsg(m.conn, m.token, p.user.id, "encore"), edit(first)}) {
+    EXPECT_TRUE(IsError(r, "403/DENIED", "blocked", {"until"}));
+    EXPECT_EQ(r.Get("until"), block.Get("until")) << r;
+  }
+  ASSERT_TRUE(IsOk(p.conn.Request("BAN_USER",
+                                  {{"token", p.token}, {"user-id", std::to_string(m.user.id)}}),
+                   {"user-id"}));
+  for (const Response& r : {SendMsg(m.conn, m.token, p.user.id, "encore"), edit(first)}) {
+    EXPECT_TRUE(IsError(r, "403/DENIED", "banned"));
+    EXPECT_EQ(r.Get("until"), "") << r;
+  }
+  EXPECT_TRUE(IsOk(m.conn.Request("DEL_MSG", {{"token", m.token},
+                                              {"message-id", second.Get("message-id")}}),
+                   {"message-id"}));
+  EXPECT_EQ(stack().db().Query("SELECT string_agg(content, ',' ORDER BY id) FROM messages"
+                               " WHERE sender_id = " + std::to_string(m.user.id)),
+            "premier,second");
+  EXPECT_TRUE(Alive(m.conn));
+}
+
 TEST_F(StatusTest, UnknownMessageIs404) {
   Session m = LoginNew(stack(), "member");
   const User pro = stack().AddUser("pro");

@@ -496,6 +496,8 @@ class FakeCore::Service::Stream final : public grpc::ServerWriteReactor<v1::Chan
       return;
     }
     c->AddInitialMetadata("tchatator-subscribed", "1");
+    // One user behind every session: a SUBSCRIBE again is always the same user's.
+    c->AddInitialMetadata("tchatator-user-id", "7");
     StartSendInitialMetadata();
     if (mode == SubscribeMode::kCheck) {
       finished_ = true;
@@ -557,9 +559,10 @@ grpc::ServerWriteReactor<v1::Change>* FakeCore::Service::Subscribe(
   std::string key = FakeKey(Method::kSubscribe, token,
                             {mode == SubscribeMode::kFirst ? std::to_string(q->after_change_id())
                                                            : SubscribeModeName(mode)});
-  // The three calls of one session get one answer: a check accepted, the stream that
-  // follows it is accepted too.
-  const FakeAnswer a = Decide(Method::kSubscribe, token, SubscribeDecisionKey(token));
+  // A first stream and a check of one session get one answer; a resumed stream its own,
+  // so that one refused after an accepted check happens too.
+  const FakeAnswer a = Decide(Method::kSubscribe, token,
+                              mode == SubscribeMode::kResume ? key : SubscribeDecisionKey(token));
   core_.Record(MetadataOf(c, "x-client-ip"), std::move(key));
   return new Stream(core_, c, a, mode);
 }

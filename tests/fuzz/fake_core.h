@@ -52,8 +52,8 @@ std::string FakeKey(Method method, std::string_view token, const std::vector<std
 // from where another stopped (tchatator-resume metadata, keyed "resume").
 enum class SubscribeMode { kFirst, kCheck, kResume };
 std::string SubscribeModeName(SubscribeMode mode);
-// What decides every Subscribe of `token`, whatever its mode: the key of a first one
-// from change 0.
+// What decides a first Subscribe of `token` and a check: the key of a first one from
+// change 0. A resumed Subscribe is decided by its own key.
 std::string SubscribeDecisionKey(std::string_view token);
 
 // How the fake answers a call.

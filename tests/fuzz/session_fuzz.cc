@@ -536,7 +536,7 @@ class Oracle {
 
       case Command::kSubscribe: {
         // Subscribed already: a stream that only checks the session comes first (the
-        // fake core names no user, so it is the same user's).
+        // fake core names one user for every session, so it is the same user's).
         const std::string mode =
             m_.subscribed ? SubscribeModeName(SubscribeMode::kCheck) : std::string("0");
         FakeAnswer a = Call(Method::kSubscribe, token, {mode}, SubscribeDecisionKey(token));
@@ -547,10 +547,16 @@ class Oracle {
         if (a.code != grpc::StatusCode::OK) return Failure(a, what);
         if (m_.subscribed) {
           // Another session of the user: the subscription follows it, on a stream that
-          // resumes where the other stopped (nothing new in the fake: no events).
+          // resumes where the other is (nothing new in the fake: no events). Refused,
+          // the connection keeps the stream it had.
           if (token != m_.stream_token) {
-            Call(Method::kSubscribe, token, {SubscribeModeName(SubscribeMode::kResume)},
-                 SubscribeDecisionKey(token));
+            m_.last_token = token;  // the check proved the session
+            FakeAnswer resumed =
+                Call(Method::kSubscribe, token, {SubscribeModeName(SubscribeMode::kResume)});
+            if (resumed.code == grpc::StatusCode::OK && SubscribeEndsAtOnce(resumed.seed)) {
+              resumed.code = grpc::StatusCode::UNAVAILABLE;
+            }
+            if (resumed.code != grpc::StatusCode::OK) return Failure(resumed, what);
             m_.stream_token = token;
           }
           return Ok(what);

@@ -35,8 +35,10 @@ grpc::ServerUnaryReactor* AccountService::CreateUser(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* AccountService::RegenerateApiKey(
     grpc::CallbackServerContext* context, const v1::RegenerateApiKeyRequest* request,
     v1::RegenerateApiKeyResponse* response) {
-  return AsAdmin(context, "RegenerateApiKey", [this, request, response]() -> absl::Status {
-    absl::StatusOr<NewAccount> account = logic_.RegenerateApiKey(request->user_id());
+  return AsAdmin(context, "RegenerateApiKey",
+                 [this, context, request, response]() -> absl::Status {
+    absl::StatusOr<NewAccount> account =
+        logic_.RegenerateApiKey(request->user_id(), CommitBy(*context));
     if (!account.ok()) return account.status();
     response->set_user_id(account->user_id);
     response->set_api_key(account->api_key);

@@ -203,7 +203,7 @@ absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
     if (row.id == kept.id && current.ok()) continue;
     const std::string to =
         row.id == kept.id ? marker : StrCat("retired-", kBuiltInAdminMarker, ":", row.id);
-    const absl::Status moved = store_.SetApiKeyHash(row.id, to);
+    const absl::Status moved = store_.SetApiKeyHash(row.id, to, absl::InfiniteFuture());
     if (absl::IsAlreadyExists(moved)) {  // another core moved a row there first
       raced = raced || row.id == kept.id;
       continue;
@@ -230,7 +230,7 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
   absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(key_hash);
   if (user.ok() && user->role == Role::kAdmin) {
     // Ends the sessions opened under the old hash (storage::Store::SetApiKeyHash).
-    absl::Status adopted = store_.SetApiKeyHash(user->id, marker);
+    absl::Status adopted = store_.SetApiKeyHash(user->id, marker, absl::InfiniteFuture());
     // Another core adopted it (or created one) at the same moment.
     if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(marker);
     if (!adopted.ok()) return adopted;
@@ -382,9 +382,10 @@ absl::StatusOr<storage::Message> ChatLogic::Update(const Caller& caller, int64_t
   return updated;
 }
 
-absl::Status ChatLogic::Delete(const Caller& caller, int64_t message_id) {
+absl::Status ChatLogic::Delete(const Caller& caller, int64_t message_id, absl::Time deadline) {
   if (absl::Status s = OwnMessage(caller, message_id, true).status(); !s.ok()) return s;
-  return Tokenize(store_.SoftDeleteMessage(message_id, clock_.Now()), "unknown-message");
+  return Tokenize(store_.SoftDeleteMessage(message_id, clock_.Now(), deadline),
+                  "unknown-message");
 }
 
 absl::StatusOr<std::vector<storage::Message>> ChatLogic::TakeUnread(const Caller& caller,
@@ -524,7 +525,7 @@ absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view nam
   return account;
 }
 
-absl::StatusOr<NewAccount> ChatLogic::RegenerateApiKey(int64_t user_id) {
+absl::StatusOr<NewAccount> ChatLogic::RegenerateApiKey(int64_t user_id, absl::Time deadline) {
   // The built-in administrator's key is the configured one: a key of its own would
   // split it in two (the configured key would then create a new one).
   absl::StatusOr<std::vector<storage::User>> built_in =
@@ -536,7 +537,8 @@ absl::StatusOr<NewAccount> ChatLogic::RegenerateApiKey(int64_t user_id) {
                  "the built-in administrator's key is admin-api-key in the configuration");
   }
   NewAccount account{user_id, RandomSecret()};
-  if (absl::Status s = store_.SetApiKeyHash(user_id, Sha256Hex(account.api_key)); !s.ok()) {
+  if (absl::Status s = store_.SetApiKeyHash(user_id, Sha256Hex(account.api_key), deadline);
+      !s.ok()) {
     return Tokenize(s, "unknown-user");
   }
   return account;

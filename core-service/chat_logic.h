@@ -87,8 +87,9 @@ class ChatLogic {
   // the message's recipient would be refused so.
   absl::StatusOr<storage::Message> Update(const Caller& caller, int64_t message_id,
                                           std::string_view content);
-  // As Update; an admin may delete any message.
-  absl::Status Delete(const Caller& caller, int64_t message_id);
+  // As Update (not-owner, unknown-message); an admin may delete any message. Nothing is
+  // deleted once `deadline` (real time) has passed: DEADLINE_EXCEEDED.
+  absl::Status Delete(const Caller& caller, int64_t message_id, absl::Time deadline);
   // Every unread message to the caller, oldest first, now read; nothing is read once
   // `deadline` (real time) has passed: DEADLINE_EXCEEDED.
   absl::StatusOr<std::vector<storage::Message>> TakeUnread(const Caller& caller,
@@ -135,7 +136,9 @@ class ChatLogic {
   // A new key for the user; the old one stops working and every session of the user
   // ends, at once (a LOGIN with the old key in flight opens none). NOT_FOUND unknown-user;
   // PERMISSION_DENIED forbidden for the built-in administrator (its key is admin-api-key).
-  absl::StatusOr<NewAccount> RegenerateApiKey(int64_t user_id);
+  // Nothing changes once `deadline` (real time) has passed: DEADLINE_EXCEEDED, so that a
+  // key never goes unseen while the old one stops working.
+  absl::StatusOr<NewAccount> RegenerateApiKey(int64_t user_id, absl::Time deadline);
   absl::StatusOr<storage::User> GetUser(int64_t user_id);
 
   // Makes the built-in administrator follow admin-api-key as configured now: if the key

@@ -71,26 +71,6 @@ grpc::ServerUnaryReactor* ChatService::Logout(grpc::CallbackServerContext* conte
   });
 }
 
-namespace {
-
-// `t` as an absl::Time; the far future for "no deadline".
-absl::Time FromSystemTime(std::chrono::system_clock::time_point t) {
-  return t == std::chrono::system_clock::time_point::max() ? absl::InfiniteFuture()
-                                                           : absl::FromChrono(t);
-}
-
-// When a take (ListUnread, PollChanges) must have committed: shortly before the
-// caller's deadline (a tenth of the time left, 100 ms at most), so that a caller that
-// gives up at its deadline has, as a rule, not been sent a take that then commits.
-absl::Time CommitBy(const grpc::CallbackServerContext& context) {
-  const absl::Time deadline = FromSystemTime(context.deadline());
-  if (deadline == absl::InfiniteFuture()) return deadline;
-  const absl::Duration left = std::max(absl::ZeroDuration(), deadline - absl::Now());
-  return deadline - std::min(absl::Milliseconds(100), left / 10);
-}
-
-}  // namespace
-
 void ChatService::Send(std::string_view token, const v1::SendMessageRequest& request,
                        absl::Time deadline, v1::SendMessageResponse* response,
                        RpcRunner::Finisher finish) {
@@ -261,8 +241,10 @@ grpc::ServerUnaryReactor* ChatService::UpdateMessage(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ChatService::DeleteMessage(grpc::CallbackServerContext* context,
                                                      const v1::DeleteMessageRequest* request,
                                                      v1::DeleteMessageResponse* response) {
-  return Authenticated(context, "DeleteMessage", [this, request, response](const Caller& caller) {
-    if (absl::Status s = logic_.Delete(caller, request->message_id()); !s.ok()) return s;
+  return Authenticated(context, "DeleteMessage",
+                       [this, context, request, response](const Caller& caller) {
+    absl::Status s = logic_.Delete(caller, request->message_id(), CommitBy(*context));
+    if (!s.ok()) return s;
     response->set_message_id(request->message_id());
     return absl::OkStatus();
   });

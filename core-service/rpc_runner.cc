@@ -80,6 +80,18 @@ std::string BearerToken(const grpc::ServerContextBase& context) {
   return std::string(value.substr(kBearer.size()));
 }
 
+absl::Time FromSystemTime(std::chrono::system_clock::time_point t) {
+  return t == std::chrono::system_clock::time_point::max() ? absl::InfiniteFuture()
+                                                           : absl::FromChrono(t);
+}
+
+absl::Time CommitBy(const grpc::ServerContextBase& context) {
+  const absl::Time deadline = FromSystemTime(context.deadline());
+  if (deadline == absl::InfiniteFuture()) return deadline;
+  const absl::Duration left = std::max(absl::ZeroDuration(), deadline - absl::Now());
+  return deadline - std::min(absl::Milliseconds(100), left / 10);
+}
+
 void RpcRunner::LogCall(std::string_view method, const std::string& user, const std::string& ip,
                         const std::string& request_id, const absl::Status& status) {
   std::string line = StrCat(method, " ", absl::StatusCodeToString(status.code()));

@@ -2,6 +2,7 @@
 #define TCHATATOR_CORE_SERVICE_RPC_RUNNER_H_
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include <asio/thread_pool.hpp>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/strings.h"
 #include "common/log.h"
 #include "core-service/errors.h"
@@ -44,6 +46,15 @@ std::string ClientIp(const grpc::ServerContextBase& context);
 
 // The secret of an "authorization: Bearer <secret>" header, or empty.
 std::string BearerToken(const grpc::ServerContextBase& context);
+
+// `t` as an absl::Time; the far future for "no deadline" (time_point::max()).
+absl::Time FromSystemTime(std::chrono::system_clock::time_point t);
+
+// When a call's transaction must have committed (a take, a deletion, a new key):
+// shortly before the caller's deadline (a tenth of the time left, 100 ms at most), so
+// that a caller that gives up at its deadline has, as a rule, not been answered
+// DEADLINE_EXCEEDED for something that then commits. The far future without deadline.
+absl::Time CommitBy(const grpc::ServerContextBase& context);
 
 // Runs unary RPC bodies on a worker pool, so that database work never blocks gRPC's
 // callback threads, then finishes the call and logs one line for it. The workers also

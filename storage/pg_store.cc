@@ -235,11 +235,12 @@ int64_t AddChange(pqxx::work& txn, int64_t user_id, ChangeKind kind, int64_t mes
       .as<int64_t>();
 }
 
-// OK while `deadline` (real time) is ahead: what a take marked read is committed, and
-// its caller is still there to receive it. Past it, the take is rolled back.
+// OK while `deadline` (real time) is ahead: what the transaction did (a take marked
+// read, a new key) is committed, and its caller is still there to be told. Past it, the
+// transaction is rolled back.
 absl::Status BeforeDeadline(absl::Time deadline) {
   if (absl::Now() < deadline) return absl::OkStatus();
-  return absl::DeadlineExceededError("the caller's deadline passed: nothing taken");
+  return absl::DeadlineExceededError("the caller's deadline passed: nothing committed");
 }
 
 // Builds the text form of a PostgreSQL array, e.g. {1,2} or {"a","b\"c"}.
@@ -657,7 +658,8 @@ absl::StatusOr<int64_t> PgStore::CreateUser(Role role, std::string_view name,
   });
 }
 
-absl::Status PgStore::SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) {
+absl::Status PgStore::SetApiKeyHash(int64_t user_id, std::string_view api_key_hash,
+                                    absl::Time deadline) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
     pqxx::result r = txn.exec_prepared("set_key", user_id, std::string(api_key_hash));
     if (r.affected_rows() == 0) {
@@ -670,6 +672,7 @@ absl::Status PgStore::SetApiKeyHash(int64_t user_id, std::string_view api_key_ha
       return absl::OkStatus();
     }
     txn.exec_prepared("end_user_sessions", user_id);
+    if (absl::Status s = BeforeDeadline(deadline); !s.ok()) return s;
     txn.commit();
     return absl::OkStatus();
   });
@@ -828,13 +831,15 @@ absl::StatusOr<Message> PgStore::UpdateMessageContent(int64_t message_id,
   });
 }
 
-absl::Status PgStore::SoftDeleteMessage(int64_t message_id, absl::Time now) {
+absl::Status PgStore::SoftDeleteMessage(int64_t message_id, absl::Time now,
+                                        absl::Time deadline) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
     txn.exec_prepared("lock_recipient_of", message_id);
     pqxx::result r = txn.exec_prepared("delete_message", message_id, ToMicros(now));
     if (r.empty()) return absl::NotFoundError("no such message");
     const int64_t recipient = r[0][0].as<int64_t>();
     const int64_t change = AddChange(txn, recipient, ChangeKind::kMessageDeleted, message_id, now);
+    if (absl::Status s = BeforeDeadline(deadline); !s.ok()) return s;
     txn.commit();
     SendHints(txn.conn(), {StrCat(recipient, ":", change)});
     return absl::OkStatus();

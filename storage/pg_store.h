@@ -47,7 +47,8 @@ class PgStore : public Store {
   absl::Status RecordLoginFailure(std::string_view ip, absl::Time now) override;
   absl::StatusOr<int64_t> CreateUser(Role role, std::string_view name,
                                      std::string_view api_key_hash) override;
-  absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) override;
+  absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash,
+                             absl::Time deadline) override;
   absl::StatusOr<User> GetUser(int64_t user_id) override;
   absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) override;
   absl::StatusOr<std::vector<User>> FindAdminsByKeyPrefix(std::string_view prefix) override;
@@ -73,7 +74,8 @@ class PgStore : public Store {
   absl::StatusOr<Message> GetMessage(int64_t message_id) override;
   absl::StatusOr<Message> UpdateMessageContent(int64_t message_id, std::string_view content,
                                                absl::Time now) override;
-  absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now) override;
+  absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now,
+                                 absl::Time deadline) override;
   absl::StatusOr<SendOutcome> SendRestriction(int64_t sender_id, int64_t recipient_id,
                                               absl::Time now) override;
   absl::StatusOr<std::vector<Message>> TakeUnread(int64_t recipient_id, absl::Time now,

@@ -137,8 +137,10 @@ class Store {
   // Replaces the user's key hash and ends every session of the user, in one
   // transaction: sessions opened with the old key end with it. A hash the user holds
   // already changes nothing and ends no session (two cores making the same move at once
-  // end the sessions once). NotFound if there is no such user.
-  virtual absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash) = 0;
+  // end the sessions once). NotFound if there is no such user. Once `deadline` (real
+  // time, as for TakeUnread) has passed, nothing changes: DeadlineExceeded.
+  virtual absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash,
+                                     absl::Time deadline) = 0;
   virtual absl::StatusOr<User> GetUser(int64_t user_id) = 0;
   virtual absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) = 0;
   // The admins whose key hash starts with `prefix` (a marker that no key's hash can
@@ -200,8 +202,10 @@ class Store {
   virtual absl::StatusOr<Message> UpdateMessageContent(int64_t message_id,
                                                        std::string_view content,
                                                        absl::Time now) = 0;
-  // NotFound if absent or already deleted.
-  virtual absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now) = 0;
+  // NotFound if absent or already deleted. Once `deadline` (as for SetApiKeyHash) has
+  // passed, nothing is deleted: DeadlineExceeded.
+  virtual absl::Status SoftDeleteMessage(int64_t message_id, absl::Time now,
+                                         absl::Time deadline) = 0;
   // What a restriction in force at `now` makes of a message from `sender_id` to
   // `recipient_id`, as a send checks it: kBanned, else kBlocked with the latest `until`
   // of the blocks, else kSent (nothing in force).

@@ -190,7 +190,7 @@ TEST_F(PgStoreTest, FindUserByApiKeyHash) {
 
 TEST_F(PgStoreTest, SetApiKeyHashReplacesTheOldHash) {
   const int64_t id = NewUser(Role::kMember);  // hash-1
-  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash")).ok());
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash"), kNoDeadline).ok());
   EXPECT_EQ(store_->FindUserByApiKeyHash(Key("hash-1")).status().code(),
             absl::StatusCode::kNotFound);
   absl::StatusOr<User> u = store_->FindUserByApiKeyHash(Key("new-hash"));
@@ -205,7 +205,7 @@ TEST_F(PgStoreTest, SetApiKeyHashEndsEverySessionOfTheUserAndNoOther) {
   ASSERT_TRUE(store_->CreateSession(Key("laptop"), id, KeyOf(id), kT0, kT0 + absl::Hours(1)).ok());
   ASSERT_TRUE(
       store_->CreateSession(Key("other"), other, KeyOf(other), kT0, kT0 + absl::Hours(1)).ok());
-  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash")).ok());
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash"), kNoDeadline).ok());
   EXPECT_EQ(store_->FindSession(Key("phone"), kT0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->FindSession(Key("laptop"), kT0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(store_->FindSession(Key("other"), kT0).ok());
@@ -219,10 +219,10 @@ TEST_F(PgStoreTest, SetApiKeyHashEndsEverySessionOfTheUserAndNoOther) {
 // move must not end the session opened under the marker after the first.
 TEST_F(PgStoreTest, SetApiKeyHashToTheHashTheUserHoldsEndsNoSession) {
   const int64_t id = NewUser(Role::kAdmin);
-  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("marker")).ok());
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("marker"), kNoDeadline).ok());
   ASSERT_TRUE(
       store_->CreateSession(Key("fresh"), id, Key("marker"), kT0, kT0 + absl::Hours(1)).ok());
-  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("marker")).ok());
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("marker"), kNoDeadline).ok());
   EXPECT_TRUE(store_->FindSession(Key("fresh"), kT0).ok());
   absl::StatusOr<User> u = store_->FindUserByApiKeyHash(Key("marker"));
   ASSERT_TRUE(u.ok()) << u.status().ToString();
@@ -232,7 +232,7 @@ TEST_F(PgStoreTest, SetApiKeyHashToTheHashTheUserHoldsEndsNoSession) {
 TEST_F(PgStoreTest, CreateSessionWithAReplacedKeyIsNotFoundAndOpensNothing) {
   const int64_t id = NewUser(Role::kMember);
   const std::string old_hash = KeyOf(id);
-  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash")).ok());
+  ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash"), kNoDeadline).ok());
   EXPECT_EQ(store_->CreateSession(Key("tok"), id, old_hash, kT0, kT0 + absl::Hours(1)).code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->FindSession(Key("tok"), kT0).status().code(), absl::StatusCode::kNotFound);
@@ -278,7 +278,8 @@ TEST_F(PgStoreTest, ASessionOpenedWhileItsKeyIsBeingReplacedDoesNotOutliveTheOld
 
 TEST_F(PgStoreTest, SetApiKeyHashOfUnknownUserIsNotFound) {
   const int64_t id = NewUser(Role::kMember);
-  EXPECT_EQ(store_->SetApiKeyHash(id + 1, "x").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetApiKeyHash(id + 1, "x", kNoDeadline).code(),
+            absl::StatusCode::kNotFound);
   // Nothing changed for the existing user.
   EXPECT_TRUE(store_->FindUserByApiKeyHash(Key("hash-1")).ok());
 }
@@ -428,7 +429,7 @@ TEST_F(PgStoreTest, UpdateMessageContentOfUnknownOrDeletedIsNotFound) {
   const Message sent = Insert(a, b, "before", kT0);
   EXPECT_EQ(store_->UpdateMessageContent(sent.id + 1, "x", kT0).status().code(),
             absl::StatusCode::kNotFound);
-  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0).ok());
+  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0, kNoDeadline).ok());
   EXPECT_EQ(store_->UpdateMessageContent(sent.id, "x", kT0).status().code(),
             absl::StatusCode::kNotFound);
   absl::StatusOr<Message> stored = store_->GetMessage(sent.id);
@@ -441,7 +442,7 @@ TEST_F(PgStoreTest, SoftDeleteKeepsTheRowAndMarksItDeleted) {
   const int64_t a = NewUser(Role::kMember);
   const int64_t b = NewUser(Role::kPro);
   const Message sent = Insert(a, b, "secret", kT0);
-  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0 + absl::Seconds(5)).ok());
+  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0 + absl::Seconds(5), kNoDeadline).ok());
   absl::StatusOr<Message> m = store_->GetMessage(sent.id);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_TRUE(m->deleted);
@@ -455,9 +456,11 @@ TEST_F(PgStoreTest, SoftDeleteOfUnknownOrAlreadyDeletedIsNotFound) {
   const int64_t a = NewUser(Role::kMember);
   const int64_t b = NewUser(Role::kPro);
   const Message sent = Insert(a, b, "x", kT0);
-  EXPECT_EQ(store_->SoftDeleteMessage(sent.id + 1, kT0).code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0).ok());
-  EXPECT_EQ(store_->SoftDeleteMessage(sent.id, kT0).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->SoftDeleteMessage(sent.id + 1, kT0, kNoDeadline).code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->SoftDeleteMessage(sent.id, kT0, kNoDeadline).ok());
+  EXPECT_EQ(store_->SoftDeleteMessage(sent.id, kT0, kNoDeadline).code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(PgStoreTest, TakeUnreadReturnsOldestFirstAndMarksRead) {
@@ -519,7 +522,7 @@ TEST_F(PgStoreTest, TakeUnreadSkipsDeletedMessages) {
   const int64_t pro = NewUser(Role::kPro);
   const Message kept = Insert(pro, member, "kept", kT0);
   const Message gone = Insert(pro, member, "gone", kT0);
-  ASSERT_TRUE(store_->SoftDeleteMessage(gone.id, kT0).ok());
+  ASSERT_TRUE(store_->SoftDeleteMessage(gone.id, kT0, kNoDeadline).ok());
   absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(member, kT0, kNoDeadline);
   ASSERT_TRUE(unread.ok());
   ASSERT_EQ(unread->size(), 1u);
@@ -554,6 +557,32 @@ TEST_F(PgStoreTest, TakesPastTheirDeadlineTakeNothing) {
   ASSERT_TRUE(unread.ok()) << unread.status();
   ASSERT_EQ(unread->size(), 1u);
   EXPECT_EQ((*unread)[0].id, m2.id);
+}
+
+TEST_F(PgStoreTest, ANewKeyOrADeletionPastItsDeadlineChangesNothing) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, KeyOf(pro), kT0, kT0 + absl::Hours(1)).ok());
+  const Message m = Insert(member, pro, "à garder", kT0);
+  const absl::Time gone_by = absl::Now() - absl::Seconds(1);
+  const std::string changes = "SELECT count(*) FROM changes WHERE message_id = " +
+                              std::to_string(m.id);
+  const std::string before = Query(changes);
+
+  EXPECT_EQ(store_->SetApiKeyHash(pro, Key("new"), gone_by).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(store_->FindUserByApiKeyHash(KeyOf(pro)).value_or(User{}).id, pro);
+  EXPECT_TRUE(store_->FindSession(Key("tok"), kT0).ok());
+  EXPECT_EQ(store_->SoftDeleteMessage(m.id, kT0, gone_by).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(Query("SELECT deleted_at IS NULL FROM messages WHERE id = " + std::to_string(m.id)),
+            "t");
+  EXPECT_EQ(Query(changes), before);
+
+  ASSERT_TRUE(store_->SetApiKeyHash(pro, Key("new"), kNoDeadline).ok());
+  EXPECT_EQ(store_->FindUserByApiKeyHash(Key("new")).value_or(User{}).id, pro);
+  EXPECT_FALSE(store_->FindSession(Key("tok"), kT0).ok());
+  ASSERT_TRUE(store_->SoftDeleteMessage(m.id, kT0, kNoDeadline).ok());
 }
 
 TEST_F(PgStoreTest, TakeUnreadDeliversTheEditedContent) {
@@ -1430,7 +1459,7 @@ TEST_F(PgStoreTest, EveryCommittedChangeIsHintedWithItsUserAndChangeId) {
   HintListener listener(db_->url());
   const Message m = Insert(member, pro, "hint me", kT0);
   ASSERT_TRUE(store_->UpdateMessageContent(m.id, "edited", kT0).ok());
-  ASSERT_TRUE(store_->SoftDeleteMessage(m.id, kT0).ok());
+  ASSERT_TRUE(store_->SoftDeleteMessage(m.id, kT0, kNoDeadline).ok());
   // A refused send changes nothing: no hint.
   absl::StatusOr<SendOutcome> refused =
       store_->SendMessage(member, member, Role::kPro, "no", kT0, kUnlimited);

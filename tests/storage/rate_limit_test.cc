@@ -165,7 +165,9 @@ TEST_F(RateLimitTest, DeletedMessagesStillCount) {
     ASSERT_TRUE(m.ok());
     ids.push_back(m->id);
   }
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->SoftDeleteMessage(ids[i], kT0).ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_->SoftDeleteMessage(ids[i], kT0, absl::InfiniteFuture()).ok());
+  }
   EXPECT_EQ(Refusal(kT0 + absl::Seconds(1)), "59");
 }
 

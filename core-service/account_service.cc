@@ -10,9 +10,9 @@ grpc::ServerUnaryReactor* AccountService::AsAdmin(grpc::CallbackServerContext* c
                                                   std::string_view method, Body body) {
   return runner_.Run(context, method,
                      [this, context, body = std::move(body)](std::string& user) -> absl::Status {
-                       if (absl::Status s = logic_.AuthorizeAdmin(BearerToken(*context)); !s.ok()) {
-                         return s;
-                       }
+                       absl::Status s =
+                           logic_.AuthorizeAdmin(BearerToken(*context), ClientIp(*context));
+                       if (!s.ok()) return s;
                        user = "admin-key";
                        return body();
                      });

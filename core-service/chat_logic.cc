@@ -98,16 +98,7 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
                                              std::string_view client_ip) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
   const int64_t failure_limit = client_ip.empty() ? 0 : settings->max_failed_logins_per_minute;
-  if (failure_limit > 0) {
-    absl::StatusOr<int64_t> wait = store_.LoginRetryAfter(client_ip, failure_limit, clock_.Now());
-    if (!wait.ok()) return wait.status();
-    if (*wait > 0) {
-      absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
-                                   "too many failed logins from this address: retry later");
-      limited.SetPayload(storage::kRetryAfterPayload, absl::Cord(StrCat(*wait)));
-      return limited;
-    }
-  }
+  if (absl::Status s = CheckLoginHold(client_ip, failure_limit); !s.ok()) return s;
   // Every refusal below counts as a failure of this address.
   auto refuse = [&](absl::Status refusal) -> absl::Status {
     if (failure_limit > 0) {
@@ -502,9 +493,27 @@ absl::Status ChatLogic::Lift(const Caller& caller, int64_t target_id,
   return store_.LiftRestrictions(target_id, kind, set_by, clock_.Now()).status();
 }
 
-absl::Status ChatLogic::AuthorizeAdmin(std::string_view key) const {
-  const std::string& admin_key = settings_.Get()->admin_api_key;
+absl::Status ChatLogic::CheckLoginHold(std::string_view client_ip, int64_t limit) {
+  if (limit <= 0) return absl::OkStatus();
+  absl::StatusOr<int64_t> wait = store_.LoginRetryAfter(client_ip, limit, clock_.Now());
+  if (!wait.ok()) return wait.status();
+  if (*wait == 0) return absl::OkStatus();
+  absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
+                               "too many failed logins from this address: retry later");
+  limited.SetPayload(storage::kRetryAfterPayload, absl::Cord(StrCat(*wait)));
+  return limited;
+}
+
+absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view client_ip) {
+  const std::shared_ptr<const Settings> settings = settings_.Get();
+  // Guessing the admin key is guessing a secret, as a LOGIN is: the same limit.
+  const int64_t failure_limit = client_ip.empty() ? 0 : settings->max_failed_logins_per_minute;
+  if (absl::Status s = CheckLoginHold(client_ip, failure_limit); !s.ok()) return s;
+  const std::string& admin_key = settings->admin_api_key;
   if (admin_key.empty() || !ConstantTimeEquals(key, admin_key)) {
+    if (failure_limit > 0) {
+      if (absl::Status s = store_.RecordLoginFailure(client_ip, clock_.Now()); !s.ok()) return s;
+    }
     // A bad API key is 403 invalid-api-key (contract 2.2), as for LOGIN.
     return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key",
                  "the admin API key is required");

@@ -128,8 +128,11 @@ class ChatLogic {
   absl::Status Lift(const Caller& caller, int64_t target_id, storage::RestrictionKind kind);
 
   // AccountService. Each one first needs AuthorizeAdmin.
-  // UNAUTHENTICATED when no admin key is configured or `key` is not it.
-  absl::Status AuthorizeAdmin(std::string_view key) const;
+  // PERMISSION_DENIED invalid-api-key when no admin key is configured or `key` is not
+  // it, which counts as a failed LOGIN of `client_ip` (max-failed-logins-per-minute);
+  // RESOURCE_EXHAUSTED rate-limited (retry-after) while that address is held, whatever
+  // the key, as for Login.
+  absl::Status AuthorizeAdmin(std::string_view key, std::string_view client_ip);
   // INVALID_ARGUMENT bad-value for a name that is empty, over 200 characters, only
   // spaces, or holds a control character (line breaks, tabs, escapes, C1, U+2028/9).
   absl::StatusOr<NewAccount> CreateUser(storage::Role role, std::string_view name);
@@ -153,6 +156,10 @@ class ChatLogic {
   const Clock& clock() const { return clock_; }
 
  private:
+  // RESOURCE_EXHAUSTED rate-limited (retry-after) while `client_ip` has `limit` failed
+  // logins in the last minute; OK otherwise, and always when `limit` is 0.
+  absl::Status CheckLoginHold(std::string_view client_ip, int64_t limit);
+
   // The user the admin API key logs in as (its key hash is `marker`), created on first
   // use, or adopted, ending its sessions: from the row of a replaced key, or from the row
   // an older core stored under `key_hash`, the configured key's own hash.

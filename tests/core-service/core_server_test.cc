@@ -101,6 +101,8 @@ TEST_F(AccountServiceTest, CreateUserReturnsIdAndAFreshApiKey) {
 }
 
 TEST_F(AccountServiceTest, EveryCallNeedsTheAdminKey) {
+  // 33 wrong keys from one address: the limit on failures has a test of its own.
+  Reconfigure([](Settings& s) { s.max_failed_logins_per_minute = 0; });
   const Account member = NewAccount(v1::ROLE_MEMBER);
   const std::vector<std::optional<std::string>> wrong = {
       std::nullopt,
@@ -129,6 +131,29 @@ TEST_F(AccountServiceTest, EveryCallNeedsTheAdminKey) {
   // Nothing changed: no user created, the member's key still works.
   EXPECT_EQ(Db("SELECT count(*)" + NewUsers() + " AND name = 'intruder'"), "0");
   EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+}
+
+TEST_F(AccountServiceTest, TenWrongAdminKeysFromOneAddressHoldItsAdminCallsAndLoginsForAMinute) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  for (int i = 0; i < 10; ++i) {
+    const std::string guess = "guess" + std::to_string(i);
+    EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_ADMIN, "intruder", Bearer(guess)),
+                        grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key"))
+        << i;
+    clock_.Advance(absl::Seconds(1));
+  }
+  // The right key too, and LOGIN: the first failure was 10 s ago.
+  const Reply held = GetUserCall(member.id, Bearer(kAdminKey));
+  EXPECT_TRUE(IsError(held, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited"));
+  EXPECT_EQ(held.retry_after, "50");
+  EXPECT_EQ(LoginCall(member.api_key).retry_after, "50");
+  const std::string address = TestClientIp();
+  TestClientIp() = "203.0.113.20";
+  EXPECT_TRUE(IsOk(GetUserCall(member.id, Bearer(kAdminKey))));
+  TestClientIp() = address;
+  clock_.Advance(absl::Seconds(50));
+  EXPECT_TRUE(IsOk(GetUserCall(member.id, Bearer(kAdminKey))));
+  EXPECT_EQ(Db("SELECT count(*)" + NewUsers() + " AND name = 'intruder'"), "0");
 }
 
 TEST_F(AccountServiceTest, WithoutAConfiguredAdminKeyEveryCallIsRefused) {

@@ -1,6 +1,7 @@
 #include "common/utf8.h"
 
 #include <cstdint>
+#include <utility>
 
 namespace tchatator {
 namespace {
@@ -58,27 +59,21 @@ std::optional<std::u32string> DecodeUtf8(std::string_view text) {
 }
 
 bool IsBlank(char32_t c) {
-  switch (c) {
-    case 0x20:
-    case 0x85:
-    case 0xA0:
-    case 0x115F:  // Hangul fillers: drawn as nothing
-    case 0x1160:
-    case 0x1680:
-    case 0x180E:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x2060:
-    case 0x3000:
-    case 0x3164:
-    case 0xFEFF:
-    case 0xFFA0:
-      return true;
-    default:
-      return (c >= 0x09 && c <= 0x0D) || (c >= 0x2000 && c <= 0x200D);
+  // Unicode 15's White_Space and Default_Ignorable_Code_Point, and U+2800 (the braille
+  // blank), as closed ranges.
+  static constexpr std::pair<char32_t, char32_t> kBlank[] = {
+      {0x0009, 0x000D}, {0x0020, 0x0020}, {0x0085, 0x0085}, {0x00A0, 0x00A0},
+      {0x00AD, 0x00AD}, {0x034F, 0x034F}, {0x061C, 0x061C}, {0x115F, 0x1160},
+      {0x1680, 0x1680}, {0x17B4, 0x17B5}, {0x180B, 0x180F}, {0x2000, 0x200F},
+      {0x2028, 0x202F}, {0x205F, 0x206F}, {0x2800, 0x2800}, {0x3000, 0x3000},
+      {0x3164, 0x3164}, {0xFE00, 0xFE0F}, {0xFEFF, 0xFEFF}, {0xFFA0, 0xFFA0},
+      {0xFFF0, 0xFFF8}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
+  };
+  for (const auto& [first, last] : kBlank) {
+    if (c < first) return false;
+    if (c <= last) return true;
   }
+  return false;
 }
 
 }  // namespace tchatator

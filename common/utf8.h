@@ -15,9 +15,9 @@ std::optional<size_t> Utf8Length(std::string_view text);
 // The code points of `text` if it is valid UTF-8 (as for Utf8Length), else nullopt.
 std::optional<std::u32string> DecodeUtf8(std::string_view text);
 
-// Whether `c` shows as blank: Unicode's White_Space characters, and the zero-width and
-// filler characters that are drawn as nothing (U+200B to U+200D, U+2060, U+FEFF,
-// U+180E, the Hangul fillers).
+// Whether `c` shows as nothing but space: Unicode's White_Space and
+// Default_Ignorable_Code_Point characters (zero-width, format, filler and variation
+// characters) and the braille blank U+2800.
 bool IsBlank(char32_t c);
 
 }  // namespace tchatator

@@ -11,7 +11,7 @@ grpc::ServerUnaryReactor* AccountService::AsAdmin(grpc::CallbackServerContext* c
   return runner_.Run(context, method,
                      [this, context, body = std::move(body)](std::string& user) -> absl::Status {
                        absl::Status s =
-                           logic_.AuthorizeAdmin(BearerToken(*context), ClientIp(*context));
+                           logic_.AuthorizeAdmin(BearerToken(*context), PeerIp(*context));
                        if (!s.ok()) return s;
                        user = "admin-key";
                        return body();

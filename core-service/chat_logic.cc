@@ -21,6 +21,7 @@ constexpr size_t kMaxNameChars = 200;
 // DEL, C1: tab, escape sequences) nor line or paragraph separator, not only blank
 // characters (IsBlank: a name must show).
 bool IsValidName(std::string_view name) {
+  if (name.size() > 4 * kMaxNameChars) return false;  // too long in any encoding
   const std::optional<std::u32string> chars = DecodeUtf8(name);
   if (!chars || chars->empty() || chars->size() > kMaxNameChars) return false;
   bool shows = false;
@@ -504,15 +505,21 @@ absl::Status ChatLogic::CheckLoginHold(std::string_view client_ip, int64_t limit
   return limited;
 }
 
-absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view client_ip) {
+absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view peer_ip) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
-  // Guessing the admin key is guessing a secret, as a LOGIN is: the same limit.
-  const int64_t failure_limit = client_ip.empty() ? 0 : settings->max_failed_logins_per_minute;
-  if (absl::Status s = CheckLoginHold(client_ip, failure_limit); !s.ok()) return s;
   const std::string& admin_key = settings->admin_api_key;
+  // Guessing the admin key is guessing a secret, as a LOGIN is: the same limit, counted
+  // apart, so that failed LOGINs of clients behind the same address hold no operator.
+  // With no key configured there is nothing to guess.
+  const std::string counted_as = StrCat("admin-key@", peer_ip);
+  const int64_t failure_limit =
+      peer_ip.empty() || admin_key.empty() ? 0 : settings->max_failed_logins_per_minute;
+  if (absl::Status s = CheckLoginHold(counted_as, failure_limit); !s.ok()) return s;
   if (admin_key.empty() || !ConstantTimeEquals(key, admin_key)) {
     if (failure_limit > 0) {
-      if (absl::Status s = store_.RecordLoginFailure(client_ip, clock_.Now()); !s.ok()) return s;
+      if (absl::Status s = store_.RecordLoginFailure(counted_as, clock_.Now()); !s.ok()) {
+        return s;
+      }
     }
     // A bad API key is 403 invalid-api-key (contract 2.2), as for LOGIN.
     return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key",
@@ -524,7 +531,7 @@ absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view cl
 absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view name) {
   if (!IsValidName(name)) {
     return Error(absl::StatusCode::kInvalidArgument, "bad-value",
-                 "a name is 1 to 200 characters on one line, not only spaces, with no "
+                 "a name is 1 to 200 characters on one line, not only blank ones, with no "
                  "control character");
   }
   NewAccount account{0, RandomSecret()};

@@ -129,12 +129,14 @@ class ChatLogic {
 
   // AccountService. Each one first needs AuthorizeAdmin.
   // PERMISSION_DENIED invalid-api-key when no admin key is configured or `key` is not
-  // it, which counts as a failed LOGIN of `client_ip` (max-failed-logins-per-minute);
-  // RESOURCE_EXHAUSTED rate-limited (retry-after) while that address is held, whatever
-  // the key, as for Login.
-  absl::Status AuthorizeAdmin(std::string_view key, std::string_view client_ip);
+  // it. A wrong key counts as a failure of `peer_ip` (the caller's own address: no
+  // x-client-ip), apart from LOGIN failures; at max-failed-logins-per-minute failures
+  // in the last minute the address is held, whatever the key, as for Login:
+  // RESOURCE_EXHAUSTED rate-limited (retry-after).
+  absl::Status AuthorizeAdmin(std::string_view key, std::string_view peer_ip);
   // INVALID_ARGUMENT bad-value for a name that is empty, over 200 characters, only
-  // spaces, or holds a control character (line breaks, tabs, escapes, C1, U+2028/9).
+  // blank characters (IsBlank), or holds a control character (line breaks, tabs,
+  // escapes, C1, U+2028/9).
   absl::StatusOr<NewAccount> CreateUser(storage::Role role, std::string_view name);
   // A new key for the user; the old one stops working and every session of the user
   // ends, at once (a LOGIN with the old key in flight opens none). NOT_FOUND unknown-user;

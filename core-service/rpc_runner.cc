@@ -60,13 +60,19 @@ std::string RequestIdIn(std::string_view value) {
 std::string ClientIp(const grpc::ServerContextBase& context) {
   std::string ip = IpAddressIn(ClientMetadata(context, kClientIpKey));
   if (!ip.empty()) return ip;
+  return PeerIp(context);
+}
+
+std::string PeerIp(const grpc::ServerContextBase& context) {
   // "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000".
   std::string peer = context.peer();
   const size_t scheme = peer.find(':');
   const size_t port = peer.rfind(':');
   if (scheme == std::string::npos || port == scheme) return peer;
   std::string address = peer.substr(scheme + 1, port - scheme - 1);
-  if (address.size() >= 2 && address.front() == '[') address = address.substr(1, address.size() - 2);
+  if (address.size() >= 2 && address.front() == '[') {
+    address = address.substr(1, address.size() - 2);
+  }
   return address;
 }
 

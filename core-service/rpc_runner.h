@@ -40,9 +40,11 @@ std::string RequestIdIn(std::string_view value);
 std::string ClientMetadata(const grpc::ServerContextBase& context, std::string_view key);
 
 // The end client's IP: what the gateway says (x-client-ip, when an IP address), else
-// the caller's address without its port. The gRPC port is for trusted backends only:
-// it is not published.
+// PeerIp. The gRPC port is for trusted backends only: it is not published.
 std::string ClientIp(const grpc::ServerContextBase& context);
+
+// The caller's own address, without its port, whatever metadata it sends.
+std::string PeerIp(const grpc::ServerContextBase& context);
 
 // The secret of an "authorization: Bearer <secret>" header, or empty.
 std::string BearerToken(const grpc::ServerContextBase& context);

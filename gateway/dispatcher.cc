@@ -1,9 +1,10 @@
 #include "gateway/dispatcher.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <random>
 #include <optional>
+#include <random>
 
 #include <asio/this_coro.hpp>
 
@@ -411,24 +412,24 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
       co_return ErrorReply(kDenied, "forbidden",
                            "this connection receives another user's events");
     }
-    // 0: a core of the previous release, which does not say whose; then the stream
-    // cannot safely follow another session.
-    if (theirs == 0 || ours == 0 ||
-        (!state.events->ended() && state.events->token() == call.token)) {
+    const bool same_session = state.events->token() == call.token;
+    // 0: a core of the previous release, which does not say whose; then only the same
+    // session can be followed.
+    const bool same_user = theirs != 0 && ours != 0;
+    if ((same_session && !state.events->ended()) || (!same_session && !same_user)) {
       co_return Ok(ResponseWriter(kOk));
     }
     // Another session of the same user (the stream's may have ended, or end without a
     // word at the next change), or a stream that ended for good (session over, user
-    // banned): the events follow this session from where the old stream is.
-    after_change_id = state.events->delivered_change_id();
+    // banned): the events follow this session from the last one written.
+    after_change_id = std::max(*state.written_change_id, state.events->delivered_change_id());
   }
-  // What the old stream delivers until the new one is accepted, the new one skips.
-  auto skip_through = std::make_shared<int64_t>(0);
   std::function<void(const v1::Change&)> deliver =
-      [push = state.push_event, skip_through](const v1::Change& change) {
-        if (push && change.change_id() > *skip_through) {
-          push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
-        }
+      [push = state.push_event, written = state.written_change_id](const v1::Change& change) {
+        // Until the old stream is cancelled, both may bring the same changes.
+        if (change.change_id() <= *written) return;
+        *written = change.change_id();
+        if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
       };
   auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver),
                                               after_change_id);
@@ -439,11 +440,7 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
     stream->Cancel();
     co_return Failure(result);
   }
-  if (state.events) {
-    // On this strand, as every delivery: nothing of the old stream comes after this.
-    state.events->Cancel();
-    *skip_through = state.events->delivered_change_id();
-  }
+  if (state.events) state.events->Cancel();
   state.events = std::move(stream);
   co_return Ok(ResponseWriter(kOk));
 }

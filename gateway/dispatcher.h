@@ -35,6 +35,11 @@ struct ConnectionState {
   // Writes an event frame on the connection (set by the session; runs on its executor).
   std::function<void(std::string)> push_event;
   std::shared_ptr<EventStream> events;  // after SUBSCRIBE
+  // The latest change written as an event here: when a SUBSCRIBE again moves the events
+  // to another stream, both streams' changes (the user's, in order) pass through it, so
+  // none is written twice or out of order. Shared with the streams' deliveries, which
+  // run on the connection's executor.
+  std::shared_ptr<int64_t> written_change_id = std::make_shared<int64_t>(0);
 };
 
 // What to send back for one request.

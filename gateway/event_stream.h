@@ -28,8 +28,7 @@ namespace tchatator::gateway {
 // the stream only checks the session (SubscribeRequest.check_only): Open says whether
 // the core accepts it and user_id() whose it is, and the core takes no change (a core
 // of an earlier release, which ignores check_only, streams changes until Cancel; they
-// are dropped). Thread-safe; Cancel
-// before dropping the last reference.
+// are dropped). Thread-safe; Cancel before dropping the last reference.
 class EventStream : public std::enable_shared_from_this<EventStream> {
  public:
   // `core` must outlive the stream's Cancel. With `after_change_id`, the stream starts
@@ -59,8 +58,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   const std::string& token() const { return call_.token; }
 
   // The last change handed to `deliver` (before any, the change the stream started
-  // after). Once Cancel has been called on `executor`, nothing more is handed over, so
-  // a stream opened after this change misses and repeats nothing.
+  // after): a stream opened after it misses nothing this one would have delivered.
   int64_t delivered_change_id();
 
  private:

@@ -366,6 +366,54 @@ TEST(MultiInstanceTest, SubscribeAgainAfterTheSessionEndedResumesTheEvents) {
   EXPECT_EQ(p.conn.Request("GET_UNREAD", {{"token", p.token}}).raw, "200/OK\ncount:0\n\n");
 }
 
+// SUBSCRIBE again with other sessions of the user while messages arrive: each move of
+// the events to a new stream writes every message once, in order, none lost.
+TEST(MultiInstanceTest, SubscribeAgainWhileMessagesArriveWritesEachOnceInOrder) {
+  TwoInstances env(kNoSendLimits);
+  Session m = LoginOn(env, env.ConnectA(), "member");
+  Session p = LoginOn(env, env.ConnectA(), "pro");
+  ASSERT_FALSE(HasFailure());
+  Client p_sub = env.ConnectB();
+  std::vector<std::string> written;  // message ids of the events, as written
+  // One request on p_sub; the events written before its answer are collected.
+  const auto request = [&](std::string_view command, const std::vector<Field>& params) {
+    EXPECT_TRUE(p_sub.Send(Build(command, params)));
+    for (;;) {
+      Response r = p_sub.Read(5s);
+      if (r.status != "EVENT") return r;
+      written.push_back(r.Get("message-id"));
+    }
+  };
+  const auto subscribe_anew = [&] {
+    const Response login = request("LOGIN", {{"api-token", p.user.api_key}});
+    ASSERT_TRUE(IsOk(login, {"token", "user-id", "role"})) << login;
+    EXPECT_EQ(request("SUBSCRIBE", {{"token", login.Get("token")}}).raw, "200/OK\n\n");
+  };
+  subscribe_anew();
+  constexpr int kMessages = 40;
+  std::vector<std::string> sent;
+  std::thread sender([&] {
+    for (int i = 0; i < kMessages; ++i) {
+      const Response r = SendMsg(m.conn, m.token, p.user.id, "n" + std::to_string(i));
+      EXPECT_TRUE(IsOk(r, {"message-id", "sent-at"})) << r;
+      sent.push_back(r.Get("message-id"));
+      std::this_thread::sleep_for(3ms);
+    }
+  });
+  for (int k = 0; k < 5; ++k) {
+    subscribe_anew();
+    std::this_thread::sleep_for(15ms);
+  }
+  sender.join();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (written.size() < sent.size() && std::chrono::steady_clock::now() < deadline) {
+    const Response r = p_sub.Read(1s);
+    if (r.status == "EVENT") written.push_back(r.Get("message-id"));
+  }
+  EXPECT_EQ(written, sent);
+  EXPECT_EQ(p_sub.ReadFor(300ms), "");
+}
+
 // A subscriber that lost its connection catches up on the other gateway: GET_UNREAD has
 // what it missed (edited content, not the deleted message, not what an event delivered)
 // and NEW_CHG_AVAILABLE every change since the session's previous poll, in order.

@@ -151,7 +151,7 @@ TEST_F(PgFaultTest, HealthFlipsWithoutTraffic) {
 // deadline passed when its take is done, commits nothing. The next try gets the message
 // and its change (contract 2.2: 503 means retry later, and the retry finds what the
 // first try missed).
-TEST(SlowDatabaseTest, ATakeAnswered503TakesNothing) {
+TEST(SlowDatabaseTest, TakesAndDeletionsAnswered503CommitNothing) {
   StackOptions options;
   options.gateway_env["TCHATATOR_CORE_TIMEOUT_MS"] = "1000";
   Stack stack(options);
@@ -178,6 +178,20 @@ TEST(SlowDatabaseTest, ATakeAnswered503TakesNothing) {
   ASSERT_EQ(changes.records.size(), 1u) << changes;
   EXPECT_EQ(changes.records[0].at("change"), "new_message");
   EXPECT_EQ(changes.records[0].at("message-id"), sent.Get("message-id"));
+
+  // A DEL_MSG answered 503 deleted nothing: asking again deletes it (not 404).
+  const std::vector<Field> deletion = {{"token", member.token},
+                                       {"message-id", sent.Get("message-id")}};
+  {
+    testing::TableLock lock(stack.db(), "messages");
+    ASSERT_TRUE(member.conn.Send(Build("DEL_MSG", deletion)));
+    ASSERT_TRUE(testing::WaitForLockWaiter(stack.db())) << "DEL_MSG never reached the database";
+    EXPECT_TRUE(IsError(member.conn.Read(5s), "503/UNAVAIL", "unavailable"));
+  }
+  EXPECT_TRUE(IsOk(member.conn.Request("DEL_MSG", deletion), {"message-id"}));
+  EXPECT_EQ(stack.db().Query("SELECT count(*) FROM changes WHERE kind = 'message_deleted'"
+                             " AND message_id = " + sent.Get("message-id")),
+            "1");
 }
 
 }  // namespace

@@ -59,15 +59,17 @@ std::optional<std::u32string> DecodeUtf8(std::string_view text) {
 }
 
 bool IsBlank(char32_t c) {
-  // Unicode 15's White_Space and Default_Ignorable_Code_Point, and U+2800 (the braille
-  // blank), as closed ranges.
+  // Unicode 15's White_Space and Default_Ignorable_Code_Point, the format controls
+  // that draw nothing alone (interlinear annotation, Egyptian hieroglyph format) and
+  // U+2800 (the braille blank), as closed ranges, in order.
   static constexpr std::pair<char32_t, char32_t> kBlank[] = {
       {0x0009, 0x000D}, {0x0020, 0x0020}, {0x0085, 0x0085}, {0x00A0, 0x00A0},
       {0x00AD, 0x00AD}, {0x034F, 0x034F}, {0x061C, 0x061C}, {0x115F, 0x1160},
       {0x1680, 0x1680}, {0x17B4, 0x17B5}, {0x180B, 0x180F}, {0x2000, 0x200F},
       {0x2028, 0x202F}, {0x205F, 0x206F}, {0x2800, 0x2800}, {0x3000, 0x3000},
       {0x3164, 0x3164}, {0xFE00, 0xFE0F}, {0xFEFF, 0xFEFF}, {0xFFA0, 0xFFA0},
-      {0xFFF0, 0xFFF8}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
+      {0xFFF0, 0xFFFB}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+      {0xE0000, 0xE0FFF},
   };
   for (const auto& [first, last] : kBlank) {
     if (c < first) return false;

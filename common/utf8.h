@@ -17,7 +17,8 @@ std::optional<std::u32string> DecodeUtf8(std::string_view text);
 
 // Whether `c` shows as nothing but space: Unicode's White_Space and
 // Default_Ignorable_Code_Point characters (zero-width, format, filler and variation
-// characters) and the braille blank U+2800.
+// characters), the interlinear annotation and Egyptian hieroglyph format controls, and
+// the braille blank U+2800.
 bool IsBlank(char32_t c);
 
 }  // namespace tchatator

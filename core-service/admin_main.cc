@@ -24,7 +24,7 @@ constexpr char kUsage[] =
     "  health                                         prints status:SERVING or NOT_SERVING\n"
     "\n"
     "--core defaults to 127.0.0.1:50051; --admin-key defaults to $TCHATATOR_ADMIN_API_KEY.\n"
-    "Each flag at most once, as --flag VALUE or --flag=VALUE.\n"
+    "Each flag at most once, with a value: --flag VALUE or --flag=VALUE.\n"
     "Exit status: 0 done (health: serving), 1 refused, failed or not serving (reason on\n"
     "stderr), 2 bad usage.\n";
 
@@ -47,15 +47,18 @@ std::string RoleName(tchatator::v1::Role role) {
 }
 
 int Failed(const grpc::Status& status, const grpc::ClientContext& context) {
-  std::string token;
-  auto it = context.GetServerTrailingMetadata().find("tchatator-error");
-  if (it != context.GetServerTrailingMetadata().end()) {
-    token = std::string(it->second.data(), it->second.size());
-  }
+  const auto trailer = [&context](const char* key) {
+    auto it = context.GetServerTrailingMetadata().find(key);
+    if (it == context.GetServerTrailingMetadata().end()) return std::string();
+    return std::string(it->second.data(), it->second.size());
+  };
+  const std::string token = trailer("tchatator-error");
+  const std::string retry_after = trailer("retry-after");
   // gRPC's codes are absl's, number for number.
   std::cerr << "tchatator-admin: "
             << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))
-            << (token.empty() ? "" : " ") << token << ": " << status.error_message() << "\n";
+            << (token.empty() ? "" : " ") << token << ": " << status.error_message()
+            << (retry_after.empty() ? "" : " (retry in " + retry_after + " s)") << "\n";
   return 1;
 }
 
@@ -95,6 +98,7 @@ int main(int argc, char** argv) {
       } else {
         return Usage(arg + " needs a value");
       }
+      if (value.empty()) return Usage("--" + name + " needs a value");
       // A typo, or a second thought: either way not for us to pick one.
       if (!flags.emplace(name, value).second) return Usage("--" + name + " is given twice");
     } else {

@@ -518,6 +518,29 @@ TEST(OperationsAdminTest, BadUsageIsExitTwoAndDoesNothing) {
   out = RunShell(stack.AdminCommand() + " user get --user-id=" + std::to_string(user.id), code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(out.starts_with("user-id:" + std::to_string(user.id) + "\n")) << out;
+  out = RunShell(stack.AdminCommand() + " user get --user-id= " + std::to_string(user.id), code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("tchatator-admin: --user-id needs a value\n"), std::string::npos) << out;
+}
+
+TEST(OperationsAdminTest, WrongAdminKeysHoldTheCallerAndTheWaitIsPrinted) {
+  Stack stack;
+  const std::string get = std::string(TCHATATOR_ADMIN_BIN) + " --core 127.0.0.1:" +
+                          std::to_string(stack.grpc_port()) + " --admin-key wrong-key user get"
+                          " --user-id 1";
+  int code = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string out = RunShell(get, code);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_TRUE(out.starts_with("tchatator-admin: PERMISSION_DENIED invalid-api-key: ")) << out;
+  }
+  // The right key too, for about a minute.
+  const std::string out = RunShell(stack.AdminCommand() + " user get --user-id 1", code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_TRUE(std::regex_search(
+      out, std::regex("^tchatator-admin: RESOURCE_EXHAUSTED rate-limited: .* \\(retry in "
+                      "(5[0-9]|60) s\\)\n$")))
+      << out;
 }
 
 TEST(OperationsAdminTest, AnAdminKeyGrpcCannotCarryIsBadUsageAndIsNotPrinted) {

@@ -102,9 +102,7 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
   if (absl::Status s = CheckLoginHold(client_ip, failure_limit); !s.ok()) return s;
   // Every refusal below counts as a failure of this address.
   auto refuse = [&](absl::Status refusal) -> absl::Status {
-    if (failure_limit > 0) {
-      if (absl::Status s = store_.RecordLoginFailure(client_ip, clock_.Now()); !s.ok()) return s;
-    }
+    if (absl::Status s = CountLoginFailure(client_ip, failure_limit); !s.ok()) return s;
     return refusal;
   };
   if (api_key.empty() || api_key.size() > kMaxSecretBytes) return refuse(UnknownApiKey());
@@ -505,6 +503,11 @@ absl::Status ChatLogic::CheckLoginHold(std::string_view client_ip, int64_t limit
   return limited;
 }
 
+absl::Status ChatLogic::CountLoginFailure(std::string_view client_ip, int64_t limit) {
+  if (limit <= 0) return absl::OkStatus();
+  return store_.RecordLoginFailure(client_ip, clock_.Now());
+}
+
 absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view peer_ip) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
   const std::string& admin_key = settings->admin_api_key;
@@ -516,11 +519,7 @@ absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view pe
       peer_ip.empty() || admin_key.empty() ? 0 : settings->max_failed_logins_per_minute;
   if (absl::Status s = CheckLoginHold(counted_as, failure_limit); !s.ok()) return s;
   if (admin_key.empty() || !ConstantTimeEquals(key, admin_key)) {
-    if (failure_limit > 0) {
-      if (absl::Status s = store_.RecordLoginFailure(counted_as, clock_.Now()); !s.ok()) {
-        return s;
-      }
-    }
+    if (absl::Status s = CountLoginFailure(counted_as, failure_limit); !s.ok()) return s;
     // A bad API key is 403 invalid-api-key (contract 2.2), as for LOGIN.
     return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key",
                  "the admin API key is required");

@@ -161,6 +161,8 @@ class ChatLogic {
   // RESOURCE_EXHAUSTED rate-limited (retry-after) while `client_ip` has `limit` failed
   // logins in the last minute; OK otherwise, and always when `limit` is 0.
   absl::Status CheckLoginHold(std::string_view client_ip, int64_t limit);
+  // Records a failed login of `client_ip` when a `limit` is in force (not 0).
+  absl::Status CountLoginFailure(std::string_view client_ip, int64_t limit);
 
   // The user the admin API key logs in as (its key hash is `marker`), created on first
   // use, or adopted, ending its sessions: from the row of a replaced key, or from the row

@@ -42,8 +42,10 @@ void Subscription::Begin() {
   absl::StatusOr<Caller> caller = logic_.Authenticate(BearerToken(*context_));
   // Before the first read, and outside mu_, which gRPC's threads take.
   if (caller.ok() && !check_only_) feed_.MarkLive(caller->user_id);
-  absl::StatusOr<int64_t> latest =
-      caller.ok() ? logic_.LatestChangeId(*caller) : absl::StatusOr<int64_t>(0);
+  // A check starts no stream: no need for where one would start.
+  absl::StatusOr<int64_t> latest = caller.ok() && !check_only_
+                                       ? logic_.LatestChangeId(*caller)
+                                       : absl::StatusOr<int64_t>(0);
   const std::string ip = ClientIp(*context_);
   std::lock_guard lock(mu_);
   client_ip_ = ip;

@@ -422,7 +422,8 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
     // Another session of the same user (the stream's may have ended, or end without a
     // word at the next change), or a stream that ended for good (session over, user
     // banned): the events follow this session from the last one written.
-    after_change_id = std::max(*state.written_change_id, state.events->delivered_change_id());
+    after_change_id =
+        std::max(*state.written_change_id, state.events->started_after_change_id());
   }
   std::function<void(const v1::Change&)> deliver =
       [push = state.push_event, written = state.written_change_id](const v1::Change& change) {

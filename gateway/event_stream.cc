@@ -80,12 +80,12 @@ EventStream::EventStream(CoreClient& core, asio::any_io_executor executor, CallC
       deliver_(std::move(deliver)),
       retry_timer_(executor),
       last_change_id_(after_change_id.value_or(0)),
-      delivered_change_id_(last_change_id_),
+      started_after_change_id_(last_change_id_),
       resume_(after_change_id.has_value()) {}
 
-int64_t EventStream::delivered_change_id() {
+int64_t EventStream::started_after_change_id() {
   std::lock_guard lock(mu_);
-  return delivered_change_id_;
+  return started_after_change_id_;
 }
 
 asio::awaitable<CallResult<bool>> EventStream::Open() {
@@ -133,7 +133,7 @@ void EventStream::OnAccepted(int64_t start_change_id, int64_t user_id) {
     accepted_ = true;
     // Changes already received are after the start; keep the later of the two.
     last_change_id_ = std::max(last_change_id_, start_change_id);
-    delivered_change_id_ = std::max(delivered_change_id_, start_change_id);
+    started_after_change_id_ = std::max(started_after_change_id_, start_change_id);
     done = std::move(on_open_);
     on_open_ = nullptr;
   }
@@ -169,13 +169,8 @@ void EventStream::OnChange(const v1::Change& change) {
     last_change_id_ = change.change_id();
   }
   asio::post(executor_, [self = shared_from_this(), change] {
-    {
-      std::lock_guard lock(self->mu_);
-      // A core of an earlier release streams changes even to a check.
-      if (self->cancelled_ || !self->deliver_) return;
-      self->delivered_change_id_ = change.change_id();
-    }
-    self->deliver_(change);
+    // A core of an earlier release streams changes even to a check.
+    if (!self->cancelled_ && self->deliver_) self->deliver_(change);
   });
 }
 

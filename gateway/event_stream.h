@@ -57,9 +57,10 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   // The session whose token the stream carries.
   const std::string& token() const { return call_.token; }
 
-  // The last change handed to `deliver` (before any, the change the stream started
-  // after): a stream opened after it misses nothing this one would have delivered.
-  int64_t delivered_change_id();
+  // The change the stream started after (the core's initial metadata, or
+  // `after_change_id`): a stream opened after it, or after a later change this one
+  // delivered, misses nothing this one would have delivered.
+  int64_t started_after_change_id();
 
  private:
   class Reactor;
@@ -80,7 +81,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   std::mutex mu_;
   Reactor* reactor_ = nullptr;  // the attempt under way, if any
   int64_t last_change_id_ = 0;
-  int64_t delivered_change_id_ = 0;
+  int64_t started_after_change_id_ = 0;
   bool resume_ = false;  // the first attempt resumes after last_change_id_
   bool accepted_ = false;
   bool switching_ = false;    // reactor_ is being cancelled to move to a new channel

@@ -24,6 +24,10 @@ std::shared_ptr<grpc::Channel> OpenCoreChannel(const std::string& target) {
   // GET_UNREAD answers every unread message, however many (contract): gRPC's default
   // 4 MiB would fail such an answer after the core marked its messages read.
   args.SetMaxReceiveMessageSize(-1);
+  // A stream takes in only its read-ahead (64 KiB) that the gateway has not read: with
+  // BDP probing, gRPC lets a Subscribe stream whose client stopped reading take
+  // megabytes from the core, every message of them marked read.
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 

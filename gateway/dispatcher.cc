@@ -425,13 +425,16 @@ asio::awaitable<Reply> Dispatcher::Subscribe(const Request& /*request*/, CallCon
     after_change_id =
         std::max(*state.written_change_id, state.events->started_after_change_id());
   }
-  std::function<void(const v1::Change&)> deliver =
-      [push = state.push_event, written = state.written_change_id](const v1::Change& change) {
-        // Until the old stream is cancelled, both may bring the same changes.
-        if (change.change_id() <= *written) return;
-        *written = change.change_id();
-        if (push) push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish());
-      };
+  EventStream::Deliver deliver = [push = state.push_event, written = state.written_change_id](
+                                     const v1::Change& change, std::function<void()> more) {
+    // Until the old stream is cancelled, both may bring the same changes.
+    if (change.change_id() <= *written || !push) {
+      more();
+      return;
+    }
+    *written = change.change_id();
+    push(std::move(ResponseWriter::Event().ChangeRecord(change)).Finish(), std::move(more));
+  };
   auto stream = std::make_shared<EventStream>(core_, executor, call, std::move(deliver),
                                               after_change_id);
   CallResult<bool> result = co_await stream->Open();

@@ -32,8 +32,9 @@ struct ConnectionState {
   bool authenticated = false; // a LOGIN succeeded, or the core accepted a token
   uint64_t requests = 0;
   std::string request_id;     // of the request served last, for the log
-  // Writes an event frame on the connection (set by the session; runs on its executor).
-  std::function<void(std::string)> push_event;
+  // Writes an event frame on the connection (set by the session), then calls `more` once
+  // the connection can take the next one, or drops it if the connection closes.
+  std::function<void(std::string frame, std::function<void()> more)> push_event;
   std::shared_ptr<EventStream> events;  // after SUBSCRIBE
   // The latest change written as an event here: when a SUBSCRIBE again moves the events
   // to another stream, both streams' changes (the user's, in order) pass through it, so

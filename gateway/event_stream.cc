@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 #include <asio/async_result.hpp>
 #include <asio/post.hpp>
@@ -34,6 +35,13 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
 
   void Cancel() { context_.TryCancel(); }
 
+  // After a pause (OnReadDone's hold): reads on, or lets the call finish.
+  void ReadOn() {
+    StartRead(&change_);
+    RemoveHold();
+  }
+  void Release() { RemoveHold(); }
+
   void OnReadInitialMetadataDone(bool ok) override {
     if (!ok) return;
     const auto& metadata = context_.GetServerInitialMetadata();
@@ -50,8 +58,9 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
-    owner_->OnChange(change_);
-    StartRead(&change_);
+    // The next read waits for the delivery (ReadOn), and the call for it (Release).
+    AddHold();
+    owner_->OnChange(change_, this);
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -72,8 +81,7 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
 };
 
 EventStream::EventStream(CoreClient& core, asio::any_io_executor executor, CallContext call,
-                         std::function<void(const v1::Change&)> deliver,
-                         std::optional<int64_t> after_change_id)
+                         Deliver deliver, std::optional<int64_t> after_change_id)
     : core_(core),
       executor_(executor),
       call_(std::move(call)),
@@ -162,16 +170,42 @@ void EventStream::OnChannelSwitched() {
   reactor_->Cancel();
 }
 
-void EventStream::OnChange(const v1::Change& change) {
+void EventStream::OnChange(const v1::Change& change, Reactor* reactor) {
+  uint64_t pause = 0;
   {
     std::lock_guard lock(mu_);
-    if (cancelled_) return;
-    last_change_id_ = change.change_id();
+    if (!cancelled_) {
+      last_change_id_ = change.change_id();
+      paused_ = reactor;
+      pause = ++pauses_;
+    }
   }
-  asio::post(executor_, [self = shared_from_this(), change] {
+  if (pause == 0) {
+    reactor->Release();
+    return;
+  }
+  asio::post(executor_, [self = shared_from_this(), change, pause] {
+    if (self->cancelled_) return;  // Cancel released the pause
     // A core of an earlier release streams changes even to a check.
-    if (!self->cancelled_ && self->deliver_) self->deliver_(change);
+    if (!self->deliver_) {
+      self->Resume(pause);
+      return;
+    }
+    self->deliver_(change, [weak = self->weak_from_this(), pause] {
+      if (auto stream = weak.lock()) stream->Resume(pause);
+    });
   });
+}
+
+void EventStream::Resume(uint64_t pause) {
+  Reactor* reactor = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (paused_ == nullptr || pauses_ != pause) return;
+    reactor = std::exchange(paused_, nullptr);
+  }
+  // Outside the lock: gRPC may call the reactor back before ReadOn returns.
+  reactor->ReadOn();
 }
 
 void EventStream::OnEnded(const grpc::Status& status, std::string error_token) {
@@ -217,15 +251,18 @@ void EventStream::OnEnded(const grpc::Status& status, std::string error_token) {
 
 void EventStream::Cancel() {
   uint64_t listener_id = 0;
+  Reactor* paused = nullptr;
   {
     std::lock_guard lock(mu_);
     cancelled_ = true;
     ended_ = true;
     if (reactor_ != nullptr) reactor_->Cancel();
+    paused = std::exchange(paused_, nullptr);
     listener_id = listener_id_;
     listener_id_ = 0;
     asio::post(executor_, [self = shared_from_this()] { self->retry_timer_.cancel(); });
   }
+  if (paused != nullptr) paused->Release();
   if (listener_id != 0) core_.RemoveSwitchListener(listener_id);
 }
 

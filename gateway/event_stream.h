@@ -19,7 +19,9 @@
 namespace tchatator::gateway {
 
 // A connection's live events: a ChatService.Subscribe stream whose changes are handed,
-// in order, to `deliver` on `executor`. If the stream breaks after it was accepted
+// in order, to `deliver` on `executor`, one at a time: `deliver` calls its `more` once it
+// can take the next change (at once, or once the connection's backlog has drained), and
+// until then the stream reads nothing more, so the rest stays in the core, unread. If the stream breaks after it was accepted
 // (core restart), it is reopened after a second from the last change received (before
 // any, from the change the core started after, sent in its initial metadata), so no
 // committed change is skipped. Each attempt runs on the channel `core` has in force when
@@ -28,15 +30,17 @@ namespace tchatator::gateway {
 // the stream only checks the session (SubscribeRequest.check_only): Open says whether
 // the core accepts it and user_id() whose it is, and the core takes no change (a core
 // of an earlier release, which ignores check_only, streams changes until Cancel; they
-// are dropped). Thread-safe; Cancel before dropping the last reference.
+// are dropped). Thread-safe; Cancel before dropping the last reference, and when
+// `deliver` drops a `more` without calling it (the stream waits for it until then).
 class EventStream : public std::enable_shared_from_this<EventStream> {
  public:
+  using Deliver = std::function<void(const v1::Change& change, std::function<void()> more)>;
+
   // `core` must outlive the stream's Cancel. With `after_change_id`, the stream starts
   // after that change, as one resumed (SubscribeRequest.after_change_id), instead of from
   // now on.
   EventStream(CoreClient& core, asio::any_io_executor executor, CallContext call,
-              std::function<void(const v1::Change&)> deliver,
-              std::optional<int64_t> after_change_id = std::nullopt);
+              Deliver deliver, std::optional<int64_t> after_change_id = std::nullopt);
 
   // Opens the stream; completes with OK once the core accepted the session, or with the
   // refusal (its token in `error_token`).
@@ -67,7 +71,10 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   void Attempt();
   // The core accepted an attempt that starts after change `start_change_id`.
   void OnAccepted(int64_t start_change_id, int64_t user_id);
-  void OnChange(const v1::Change& change);
+  // `reactor` read `change` and holds its call open until Resume or Cancel.
+  void OnChange(const v1::Change& change, Reactor* reactor);
+  // The delivery of the change read in pause `pause` is done: read the next one.
+  void Resume(uint64_t pause);
   void OnEnded(const grpc::Status& status, std::string error_token);
   // The core client moved to another channel: end the attempt on the old one.
   void OnChannelSwitched();
@@ -75,11 +82,13 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   CoreClient& core_;
   asio::any_io_executor executor_;
   const CallContext call_;
-  const std::function<void(const v1::Change&)> deliver_;
+  const Deliver deliver_;
   asio::steady_timer retry_timer_;
 
   std::mutex mu_;
   Reactor* reactor_ = nullptr;  // the attempt under way, if any
+  Reactor* paused_ = nullptr;   // the attempt waiting for a delivery to read on, if any
+  uint64_t pauses_ = 0;         // pauses so far: tells a late `more` from the current one
   int64_t last_change_id_ = 0;
   int64_t started_after_change_id_ = 0;
   bool resume_ = false;  // the first attempt resumes after last_change_id_

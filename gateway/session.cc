@@ -1,5 +1,7 @@
 #include "gateway/session.h"
 
+#include <netinet/tcp.h>
+
 #include <algorithm>
 #include <array>
 
@@ -65,23 +67,38 @@ Session::Session(asio::ip::tcp::socket socket, std::string client_ip, Dispatcher
 }
 
 Session::~Session() {
+  // Not closed (the gateway stopping): a stream waiting for room would wait for ever.
+  if (state_.events) state_.events->Cancel();
   if (on_close_) on_close_();
 }
 
-void Session::PushEvent(std::string frame) {
-  asio::dispatch(socket_.get_executor(),
-                 [self = shared_from_this(), frame = std::move(frame)]() mutable {
-                   self->Send(std::move(frame));
-                 });
+void Session::PushEvent(std::string frame, std::function<void()> more) {
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this(), frame = std::move(frame),
+                                          more = std::move(more)]() mutable {
+    self->Send(std::move(frame));
+    // Closing: no more events (the stream is cancelled with the connection).
+    if (self->closed_ || self->close_after_flush_) return;
+    if (self->queued_bytes_ < kEventBacklogBytes) {
+      more();
+    } else {
+      self->event_waiters_.push_back(std::move(more));
+    }
+  });
 }
 
 void Session::Start() {
   std::weak_ptr<Session> weak = weak_from_this();
-  state_.push_event = [weak](std::string frame) {
-    if (auto self = weak.lock()) self->PushEvent(std::move(frame));
+  state_.push_event = [weak](std::string frame, std::function<void()> more) {
+    if (auto self = weak.lock()) self->PushEvent(std::move(frame), std::move(more));
   };
   asio::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  // The kernel takes at most this much not yet sent for a client that stops reading
+  // (its send buffer otherwise grows to megabytes): what waits beyond waits here, where
+  // it is counted, or in the core, not yet marked read.
+  socket_.set_option(
+      asio::detail::socket_option::integer<IPPROTO_TCP, TCP_NOTSENT_LOWAT>(kEventBacklogBytes),
+      ignored);
   socket_.non_blocking(true, ignored);
   asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
     self->WaitForInput();
@@ -291,7 +308,7 @@ void Session::Flush() {
                            }
                            self->Flush();
                          });
-      return;
+      break;
     }
     if (ec) {
       Close();
@@ -314,6 +331,11 @@ void Session::Flush() {
       queue_head_ = 0;
     }
   }
+  if (closed_) return;
+  if (!event_waiters_.empty() && queued_bytes_ < kEventBacklogBytes) {
+    for (std::function<void()>& more : std::exchange(event_waiters_, {})) more();
+  }
+  if (waiting_writable_) return;
   if (queue_head_ == queue_.size()) {
     // Everything written: the vector's memory goes too.
     std::vector<std::string>().swap(queue_);
@@ -365,6 +387,7 @@ void Session::Close() {
   written_of_front_ = 0;
   queued_bytes_ = 0;
   largest_queued_ = 0;
+  event_waiters_.clear();
 }
 
 void Session::Watch() {

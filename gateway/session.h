@@ -34,8 +34,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // Starts reading and the watchdog on the socket's executor.
   void Start();
 
-  // Queues an event frame (from any thread); dropped once the connection closes.
-  void PushEvent(std::string frame);
+  // Queues an event frame (from any thread); dropped once the connection closes. Calls
+  // `more` on the connection's executor once fewer than kEventBacklogBytes wait to be
+  // written (at once, usually), or never if the connection closes first.
+  void PushEvent(std::string frame, std::function<void()> more);
+
+  // Events wait in the core rather than here once this many bytes of answers and
+  // events wait to be written: there they are not yet marked read, so a client that
+  // stops reading and goes away finds them with GET_UNREAD.
+  static constexpr size_t kEventBacklogBytes = 64 * 1024;
 
   // Graceful stop: the request in flight is answered, no new one is read (one being
   // read is answered 416 incomplete-request), then the connection closes. Safe from any
@@ -103,6 +110,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // max-output-bytes, so that no answer is ever too large to send.
   size_t largest_queued_ = 0;
   size_t written_of_front_ = 0;  // bytes of queue_[queue_head_] already written
+  // The `more` of each event delivery waiting for the backlog to drain.
+  std::vector<std::function<void()>> event_waiters_;
   bool waiting_writable_ = false;
   bool close_after_flush_ = false;
   bool closed_ = false;

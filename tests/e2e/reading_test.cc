@@ -7,12 +7,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/e2e/stack.h"
@@ -468,6 +470,85 @@ TEST_F(ReadingTest, ConversationsUnreadThroughReadsEditsAndDeletions) {
   // Deleting the only message left with pro2 ends that conversation.
   Delete(pro2, c);
   EXPECT_EQ(conversations(), "200/OK\ncount:1\n" + ConversationBytes(pro1, name1, d, 0) + "\n");
+}
+
+
+// ------------------------------------------------------------------ a subscriber that stops reading
+
+// Live events are marked read when the core's stream takes them. The gateway reads a
+// connection's stream on only while less than 64 KiB wait to be written to it; the rest
+// waits in the core, unread. So a subscriber that stops reading gets every event, in
+// order, once it reads again, and one that goes away without reading finds most of its
+// messages with GET_UNREAD (before, the gateway took up to max-output-bytes, 1 MiB, of
+// events for it, all marked read: every message below).
+TEST_F(ReadingTest, EventsWaitUnreadInTheCoreWhileASubscriberDoesNotRead) {
+  // Three senders, 1 500 messages of 500 characters: about 900 KB of event frames.
+  constexpr int kSenders = 3, kEach = 500;
+  constexpr int kMessages = kSenders * kEach;
+  const std::string filler(480, 'x');
+  std::vector<Session> senders;
+  for (int i = 0; i < kSenders; ++i) senders.push_back(LoginNew(stack(), "member"));
+  Session pro = LoginNew(stack(), "pro");
+  // Sends kEach messages from each sender at once; the ids each sender got, in order.
+  auto send_all = [&](int round) {
+    std::vector<std::vector<int64_t>> ids(kSenders);
+    std::vector<std::thread> threads;
+    for (int s = 0; s < kSenders; ++s) {
+      threads.emplace_back([&, s] {
+        for (int i = 0; i < kEach; ++i) {
+          const std::string content = "r" + std::to_string(round) + " s" + std::to_string(s) +
+                                      " n" + std::to_string(i) + " " + filler;
+          const Response r = SendMsg(senders[s].conn, senders[s].token, pro.user.id, content);
+          if (r.status != "200/OK") {
+            ADD_FAILURE() << r;
+            return;
+          }
+          ids[s].push_back(std::stoll(r.Get("message-id")));
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    return ids;
+  };
+  const int port = stack().gateway_port();
+  {
+    // Reads again after every message was sent: each event comes, once, each sender's
+    // in the order sent.
+    Client sub(port, 4096);
+    ASSERT_TRUE(IsOk(sub.Request("SUBSCRIBE", {{"token", pro.token}})));
+    const std::vector<std::vector<int64_t>> ids = send_all(1);
+    std::vector<size_t> next(kSenders, 0);
+    for (int got = 0; got < kMessages; ++got) {
+      const Response e = sub.Read(10s);
+      ASSERT_EQ(e.status, "EVENT") << "after " << got << " events: " << e;
+      const int64_t id = std::stoll(e.Get("message-id"));
+      const int64_t sender = std::stoll(e.Get("sender-id"));
+      int s = 0;
+      while (s < kSenders && senders[s].user.id != sender) ++s;
+      ASSERT_LT(s, kSenders) << e;
+      ASSERT_LT(next[s], ids[s].size()) << e;
+      ASSERT_EQ(id, ids[s][next[s]]) << "after " << got << " events";
+      ++next[s];
+    }
+    EXPECT_EQ(sub.ReadFor(300ms), "");
+    EXPECT_TRUE(IsOk(pro.conn.Request("GET_UNREAD", {{"token", pro.token}}), {"count"}));
+  }
+  {
+    // Goes away without reading.
+    Client sub(port, 4096);
+    ASSERT_TRUE(IsOk(sub.Request("SUBSCRIBE", {{"token", pro.token}})));
+    send_all(2);
+    sub.Close();
+  }
+  const Response unread = pro.conn.Request("GET_UNREAD", {{"token", pro.token}});
+  ASSERT_EQ(unread.status, "200/OK") << unread;
+  const int left = std::stoi(unread.Get("count"));
+  // Marked read without reaching the client: what the kernel's buffers, the gateway's
+  // 64 KiB, gRPC's window and the core's 100 changes held, each about 520-byte frames.
+  EXPECT_GE(left, kMessages * 2 / 3) << kMessages - left << " marked read, never read";
+  EXPECT_LE(left, kMessages);
+  std::printf("[ measured ] %d of %d messages marked read without reaching the client\n",
+              kMessages - left, kMessages);
 }
 
 }  // namespace

@@ -160,9 +160,9 @@ size_t CharCount(std::string_view text) {
 
 // ------------------------------------------------------------------------ raw client
 
-Client::Client(int port) : Client("127.0.0.1", port) {}
+Client::Client(int port, int receive_buffer) : Client("127.0.0.1", port, receive_buffer) {}
 
-Client::Client(const std::string& ip, int port) {
+Client::Client(const std::string& ip, int port, int receive_buffer) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -171,6 +171,10 @@ Client::Client(const std::string& ip, int port) {
   }
   fd_ = socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0) throw std::runtime_error("socket() failed");
+  // Before connect: the window offered follows the buffer.
+  if (receive_buffer > 0) {
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
   if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     const int error = errno;
     close(fd_);

@@ -68,8 +68,10 @@ size_t CharCount(std::string_view text);
 class Client {
  public:
   // Connects to 127.0.0.1:`port` (or `ip`:`port`); throws std::runtime_error on failure.
-  explicit Client(int port);
-  Client(const std::string& ip, int port);
+  // A `receive_buffer` (bytes, SO_RCVBUF) other than 0 keeps the kernel from taking
+  // much for a client that stops reading.
+  explicit Client(int port, int receive_buffer = 0);
+  Client(const std::string& ip, int port, int receive_buffer = 0);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

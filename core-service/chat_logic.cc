@@ -174,17 +174,44 @@ absl::StatusOr<Caller> ChatLogic::CallerOf(absl::StatusOr<storage::Session> sess
 
 absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
     const std::string& marker) {
+  // This core's key changed since it last looked: the operator's word, which may take
+  // back a key used before (removed, then configured again).
+  const bool changed_here = !followed_marker_.empty() && followed_marker_ != marker;
   absl::StatusOr<storage::User> current = store_.FindUserByApiKeyHash(marker);
   if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
   // A release before the marker followed the key knows only kBuiltInAdminMarker, and
   // makes a row of its own under it once the row it knew was moved.
   absl::StatusOr<storage::User> legacy = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
   if (!legacy.ok() && !absl::IsNotFound(legacy.status())) return legacy.status();
-  if (current.ok() && absl::IsNotFound(legacy.status())) return *current;
+  if (current.ok() && absl::IsNotFound(legacy.status())) {
+    // Recorded once per core: a row from before the record (migration 0014), or a
+    // record that failed after the move.
+    if (followed_marker_ != marker) {
+      if (absl::Status s = store_.RecordAdminMarker(marker); !s.ok()) return s;
+      followed_marker_ = marker;
+    }
+    return *current;
+  }
   absl::StatusOr<std::vector<storage::User>> rows =
       store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
   if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::nullopt;
+  if (rows->empty()) return std::nullopt;  // a LOGIN creates it (recorded once followed)
+  if (!current.ok() && absl::IsNotFound(legacy.status()) && !changed_here) {
+    // The row holds another key's marker. If this key held it before, it was replaced
+    // since (a rotation done through another core): moving the row back would end the
+    // new key's sessions, and the other core would move it again, and so on.
+    absl::StatusOr<bool> held = store_.AdminMarkerRecorded(marker);
+    if (!held.ok()) return held.status();
+    if (*held) {
+      followed_marker_ = marker;
+      if (warned_replaced_ != marker) {
+        warned_replaced_ = marker;
+        Log::Info("warning: admin-api-key was replaced through another core since this one "
+                  "last used it: it logs in no more; give this core the new key");
+      }
+      return absl::FailedPreconditionError("admin-api-key replaced since");
+    }
+  }
   // One built-in administrator: the row of this marker, else the oldest; any other is
   // retired under a marker outside the prefix. Either way, its sessions end.
   const storage::User kept = current.ok() ? *current : rows->front();
@@ -204,6 +231,9 @@ absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
                                        : "a second one, made by an older release, retired",
                      "; its sessions ended"));
   }
+  // The marker it left was recorded by the core that moved it there.
+  if (absl::Status s = store_.RecordAdminMarker(marker); !s.ok()) return s;
+  followed_marker_ = marker;
   if (!raced) return kept;
   absl::StatusOr<storage::User> winner = store_.FindUserByApiKeyHash(marker);
   if (!winner.ok()) return winner.status();
@@ -212,8 +242,11 @@ absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
 
 absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
                                                      const std::string& key_hash) {
+  std::lock_guard lock(follow_mu_);
   // The row of this key, or of another key (replaced since) made to follow this one.
   absl::StatusOr<std::optional<storage::User>> marked = MoveBuiltInAdminTo(marker);
+  // This key was replaced since through another core: as unknown as any old key.
+  if (absl::IsFailedPrecondition(marked.status())) return absl::NotFoundError("replaced key");
   if (!marked.ok()) return marked.status();
   if (marked->has_value()) return **marked;
   // A row made by an older core holds the key's hash: it becomes the marked one.
@@ -237,9 +270,12 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
 absl::Status ChatLogic::FollowAdminKey() {
   const std::string marker = AdminMarker(settings_.Get()->admin_api_key);
   std::lock_guard lock(follow_mu_);
-  // Checked each time, not remembered: a LOGIN with the old key still in flight, or a
-  // core not yet given the new key, may have moved the row back since.
-  return MoveBuiltInAdminTo(marker).status();
+  // Checked each time, not remembered: a row made by an older release, or moved by a
+  // core whose key changed, may have appeared since.
+  absl::Status followed = MoveBuiltInAdminTo(marker).status();
+  // A replaced key: nothing to follow until this core's key changes.
+  if (absl::IsFailedPrecondition(followed)) return absl::OkStatus();
+  return followed;
 }
 
 absl::StatusOr<int64_t> ChatLogic::Logout(std::string_view token) {

@@ -151,8 +151,10 @@ class ChatLogic {
   // cut off with whatever it opened, as for a regenerated user key). A second built-in
   // administrator (made by an older release during a rolling upgrade) is retired, and its
   // sessions end too. Creates no administrator. Two index look-ups when nothing changed;
-  // call it after every change of the settings, and regularly (a LOGIN with the old key,
-  // or a core still on it, may have moved the row back). Errors are the database's.
+  // call it after every change of the settings, and regularly (a check that failed, a
+  // row made by an older release). A key replaced since through another core (its
+  // marker held the row before) is not taken back, and logs in no more: logged once.
+  // Errors are the database's.
   absl::Status FollowAdminKey();
 
   const Clock& clock() const { return clock_; }
@@ -171,7 +173,10 @@ class ChatLogic {
                                              const std::string& key_hash);
   // Makes the built-in administrator's row (the one under `marker`, else the oldest under
   // another key's marker) hold `marker` and retires any other; a row that moves has its
-  // sessions ended. Returns that row, or nothing when there is none.
+  // sessions ended. Returns that row, or nothing when there is none. Under follow_mu_.
+  // FailedPrecondition when the row holds another key's marker and `marker` held it
+  // before (its key was replaced since), unless this core's own admin-api-key changed
+  // since it last followed it (a reload): then the row moves back.
   absl::StatusOr<std::optional<storage::User>> MoveBuiltInAdminTo(const std::string& marker);
   // INVALID_ARGUMENT: bad-value (not UTF-8, a NUL, a CR before a LF or last),
   // empty-content, content-too-long (over max-message-length characters).
@@ -196,7 +201,12 @@ class ChatLogic {
   const Clock& clock_;
   const SettingsHolder& settings_;
   SessionCache sessions_;
-  std::mutex follow_mu_;  // one FollowAdminKey at a time
+  std::mutex follow_mu_;  // one FollowAdminKey or built-in LOGIN at a time
+  // Guarded by follow_mu_: the marker this core last moved the row to or found it
+  // under, or found replaced (empty before its first look).
+  std::string followed_marker_;
+  // Guarded by follow_mu_: the marker whose replacement was last logged.
+  std::string warned_replaced_;
 };
 
 // "modifié il y a ..." in the contract's French buckets, for an edit `age` ago.

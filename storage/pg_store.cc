@@ -57,6 +57,9 @@ std::vector<Statement> Statements() {
       {"end_user_sessions", "DELETE FROM sessions WHERE user_id = $1"},
       {"get_user", "SELECT " + user_cols + " FROM users u WHERE id = $1"},
       {"user_by_key", "SELECT " + user_cols + " FROM users u WHERE api_key_hash = $1"},
+      {"record_admin_marker",
+       "INSERT INTO admin_key_markers (marker) VALUES ($1) ON CONFLICT (marker) DO NOTHING"},
+      {"admin_marker_recorded", "SELECT 1 FROM admin_key_markers WHERE marker = $1"},
       {"admins_by_key_prefix",
        "SELECT " + user_cols +
            " FROM users u WHERE role = 'admin' AND starts_with(api_key_hash, $1) ORDER BY id"},
@@ -700,6 +703,20 @@ absl::StatusOr<std::vector<User>> PgStore::FindAdminsByKeyPrefix(std::string_vie
     std::vector<User> admins;
     for (const pqxx::row& row : r) admins.push_back(ReadUser(row));
     return admins;
+  });
+}
+
+absl::Status PgStore::RecordAdminMarker(std::string_view marker) {
+  return Transact([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared0("record_admin_marker", std::string(marker));
+    txn.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<bool> PgStore::AdminMarkerRecorded(std::string_view marker) {
+  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<bool> {
+    return !txn.exec_prepared("admin_marker_recorded", std::string(marker)).empty();
   });
 }
 

@@ -188,6 +188,20 @@ TEST_F(PgStoreTest, FindUserByApiKeyHash) {
   EXPECT_EQ(store_->FindUserByApiKeyHash("").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(PgStoreTest, AnAdminMarkerOnceRecordedStaysRecordedAndOthersAreNot) {
+  absl::StatusOr<bool> recorded = store_->AdminMarkerRecorded("built-in-admin:a");
+  ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+  EXPECT_FALSE(*recorded);
+  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:a").ok());
+  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:a").ok());  // again: no error
+  recorded = store_->AdminMarkerRecorded("built-in-admin:a");
+  ASSERT_TRUE(recorded.ok());
+  EXPECT_TRUE(*recorded);
+  recorded = store_->AdminMarkerRecorded("built-in-admin:b");
+  ASSERT_TRUE(recorded.ok());
+  EXPECT_FALSE(*recorded);
+}
+
 TEST_F(PgStoreTest, SetApiKeyHashReplacesTheOldHash) {
   const int64_t id = NewUser(Role::kMember);  // hash-1
   ASSERT_TRUE(store_->SetApiKeyHash(id, Key("new-hash"), kNoDeadline).ok());

@@ -249,22 +249,29 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
   if (absl::IsFailedPrecondition(marked.status())) return absl::NotFoundError("replaced key");
   if (!marked.ok()) return marked.status();
   if (marked->has_value()) return **marked;
+  // Made or adopted under `marker` below: recorded as MoveBuiltInAdminTo records a move.
+  auto held = [&](absl::StatusOr<storage::User> admin) -> absl::StatusOr<storage::User> {
+    if (!admin.ok()) return admin;
+    if (absl::Status s = store_.RecordAdminMarker(marker); !s.ok()) return s;
+    followed_marker_ = marker;
+    return admin;
+  };
   // A row made by an older core holds the key's hash: it becomes the marked one.
   absl::StatusOr<storage::User> user = store_.FindUserByApiKeyHash(key_hash);
   if (user.ok() && user->role == Role::kAdmin) {
     // Ends the sessions opened under the old hash (storage::Store::SetApiKeyHash).
     absl::Status adopted = store_.SetApiKeyHash(user->id, marker, absl::InfiniteFuture());
     // Another core adopted it (or created one) at the same moment.
-    if (absl::IsAlreadyExists(adopted)) return store_.FindUserByApiKeyHash(marker);
+    if (absl::IsAlreadyExists(adopted)) return held(store_.FindUserByApiKeyHash(marker));
     if (!adopted.ok()) return adopted;
-    return user;
+    return held(user);
   }
   if (!user.ok() && !absl::IsNotFound(user.status())) return user.status();
   absl::StatusOr<int64_t> id = store_.CreateUser(Role::kAdmin, "Administrateur", marker);
   // Another core created it at the same moment.
-  if (absl::IsAlreadyExists(id.status())) return store_.FindUserByApiKeyHash(marker);
+  if (absl::IsAlreadyExists(id.status())) return held(store_.FindUserByApiKeyHash(marker));
   if (!id.ok()) return id.status();
-  return storage::User{*id, "Administrateur", Role::kAdmin, false};
+  return held(storage::User{*id, "Administrateur", Role::kAdmin, false});
 }
 
 absl::Status ChatLogic::FollowAdminKey() {

@@ -43,7 +43,8 @@ constexpr KeySpec kKeys[] = {
      "client gets 503.",
      &Settings::core_timeout_ms, nullptr},
     {"idle-timeout-seconds", KeyOwner::kGateway, "600", 1, 86400, false, true,
-     "A connection that sends nothing for this long is closed (PING keeps it alive).",
+     "A connection that sends nothing and takes none of its answers for this long is closed "
+     "(PING keeps it alive).",
      &Settings::idle_timeout_seconds, nullptr},
     {"login-timeout-seconds", KeyOwner::kGateway, "60", 1, 86400, false, true,
      "A connection with no session this long after connecting is closed (a LOGIN, or a token "
@@ -63,9 +64,9 @@ constexpr KeySpec kKeys[] = {
      "Most client connections from one IP address at once.", &Settings::max_connections_per_ip,
      nullptr},
     {"max-output-bytes", KeyOwner::kGateway, "1048576", 4096, 1073741824, false, true,
-     "Most bytes queued for a client that does not read, on top of the largest answer "
-     "queued (an answer is never cut: GET_UNREAD of a long backlog goes out whole); past it "
-     "the connection is closed.",
+     "Most bytes of answers queued for a client that does not read before its next "
+     "request waits, unread (an answer is never cut: GET_UNREAD of a long backlog goes out "
+     "whole).",
      &Settings::max_output_bytes, nullptr},
     {"gateway-threads", KeyOwner::kGateway, "1", 1, 64, false, true,
      "Event-loop threads of the gateway; on reload, threads are started or retired while "

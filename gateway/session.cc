@@ -29,8 +29,9 @@ constexpr size_t kServedBeforeYield = 64;
 // is written.
 constexpr std::chrono::seconds kLinger(2);
 
-// How long a closing connection may take in all (its last answers read by the client,
-// then the linger): a client that writes on and never reads cannot hold it longer.
+// How long a closing connection waits for its client to take some of its last answers:
+// a client that writes on and never reads cannot hold it longer, one that reads a long
+// answer slowly keeps it while it reads.
 constexpr std::chrono::seconds kClosingTimeout(10);
 
 // Bytes are read into one buffer per thread and copied only when a request is kept
@@ -62,7 +63,8 @@ Session::Session(asio::ip::tcp::socket socket, std::string client_ip, Dispatcher
       parser_(LimitsOf(*settings.Get())),
       watchdog_timer_(socket_.get_executor()),
       connected_at_(Clock::now()),
-      last_read_(connected_at_) {
+      last_read_(connected_at_),
+      last_written_(connected_at_) {
   state_.client_ip = std::move(client_ip);
 }
 
@@ -132,6 +134,10 @@ void Session::WaitForInput() {
     return;
   }
   reading_ = !close_after_flush_;
+  if (!close_after_flush_ && OverOutputLimit()) {
+    input_paused_ = true;  // Flush reads on once the client has taken enough
+    return;
+  }
   if (waiting_readable_ || peer_ended_) return;
   waiting_readable_ = true;
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
@@ -179,6 +185,17 @@ void Session::OnReadable(const asio::error_code& error) {
   }
   last_read_ = Clock::now();
   Consume(std::string_view(read_buffer.data(), n));
+}
+
+void Session::ResumeInput() {
+  if (closed_ || input_paused_) return;
+  std::string input = std::exchange(pending_input_, {});
+  if (input.empty() || close_after_flush_) {
+    WaitForInput();
+    return;
+  }
+  reading_ = false;
+  Consume(input);
 }
 
 void Session::Consume(std::string_view input) {
@@ -247,6 +264,14 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
       CloseAfterFlush();
       co_return;
     }
+    if (OverOutputLimit()) {
+      // The client does not take its answers: the next request waits, unread, until it
+      // does (Flush). No answer made is ever dropped: it may have marked messages read.
+      reading_ = true;
+      input_paused_ = true;
+      pending_input_ = std::string(rest);
+      co_return;
+    }
     std::optional<Request> next = Frame(rest);
     if (!next) co_return;
     request = *std::move(next);
@@ -270,19 +295,13 @@ void Session::Answer(const Reply& reply, std::string_view command, bool served) 
   if (reply.close) CloseAfterFlush();
 }
 
+bool Session::OverOutputLimit() const {
+  return queued_bytes_ > static_cast<size_t>(settings_.Get()->max_output_bytes);
+}
+
 void Session::Send(std::string bytes) {
   if (closed_ || close_after_flush_) return;
   queued_bytes_ += bytes.size();
-  largest_queued_ = std::max(largest_queued_, bytes.size());
-  // One answer is never too large: GET_UNREAD has marked its messages read, so cutting
-  // its answer would lose them. A client that does not read what it asks for can hold
-  // at most that answer and max-output-bytes more.
-  if (queued_bytes_ >
-      static_cast<size_t>(settings_.Get()->max_output_bytes) + largest_queued_) {
-    Log::Write(state_.user_id, state_.client_ip, "closed: output queue over its limit");
-    Close();
-    return;
-  }
   queue_.push_back(std::move(bytes));
   if (!waiting_writable_) Flush();
 }
@@ -315,6 +334,7 @@ void Session::Flush() {
       return;
     }
     queued_bytes_ -= n;
+    if (n > 0) last_written_ = Clock::now();
     while (n > 0) {
       const size_t left = queue_[queue_head_].size() - written_of_front_;
       if (n < left) {
@@ -335,12 +355,16 @@ void Session::Flush() {
   if (!event_waiters_.empty() && queued_bytes_ < kEventBacklogBytes) {
     for (std::function<void()>& more : std::exchange(event_waiters_, {})) more();
   }
+  if (input_paused_ && !OverOutputLimit()) {
+    input_paused_ = false;
+    // Not from here: serving may answer, and so call Flush, at once.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->ResumeInput(); });
+  }
   if (waiting_writable_) return;
   if (queue_head_ == queue_.size()) {
     // Everything written: the vector's memory goes too.
     std::vector<std::string>().swap(queue_);
     queue_head_ = 0;
-    largest_queued_ = 0;
   }
   if (queue_.empty() && close_after_flush_) FinishClose();
 }
@@ -386,16 +410,18 @@ void Session::Close() {
   queue_head_ = 0;
   written_of_front_ = 0;
   queued_bytes_ = 0;
-  largest_queued_ = 0;
   event_waiters_.clear();
+  pending_input_.clear();
 }
 
 void Session::Watch() {
   while (!closed_) {
     const std::shared_ptr<const Settings> settings = settings_.Get();
     const Clock::time_point now = Clock::now();
+    // A client still taking what it was sent is not idle: a long answer read slowly
+    // arrives whole.
     const Clock::time_point idle_deadline =
-        last_read_ + std::chrono::seconds(settings->idle_timeout_seconds);
+        std::max(last_read_, last_written_) + std::chrono::seconds(settings->idle_timeout_seconds);
     // Once closing, the closing deadline alone applies.
     Clock::time_point login_deadline =
         close_after_flush_ ? Clock::time_point::max() : LoginDeadline(*settings);
@@ -405,11 +431,14 @@ void Session::Watch() {
     // Only while waiting for the rest of a request: a deadline that could not be acted
     // on would fire the timer again and again.
     const Clock::time_point request_deadline =
-        in_request_ && reading_
+        in_request_ && reading_ && !input_paused_
             ? request_started_ + std::chrono::seconds(settings->request_timeout_seconds)
             : Clock::time_point::max();
+    // Until all is written, each write the client takes gives it kClosingTimeout more.
     const Clock::time_point closing_deadline =
-        close_after_flush_ ? closing_until_ : Clock::time_point::max();
+        !close_after_flush_ ? Clock::time_point::max()
+        : fin_sent_         ? closing_until_
+                            : std::max(closing_until_, last_written_ + kClosingTimeout);
     if (now >= closing_deadline) {
       if (!fin_sent_) {
         Log::Write(state_.user_id, state_.client_ip, "closed: last answers not read in time");

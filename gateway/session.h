@@ -76,9 +76,13 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::time_point LoginDeadline(const Settings& settings) const;
   // The connection has no session and its login-timeout-seconds are over.
   bool LoginOverdue() const;
-  // Queues bytes and writes what the socket takes; closes the connection when the
-  // queue is over its bound.
+  // Queues bytes and writes what the socket takes.
   void Send(std::string bytes);
+  // More than max-output-bytes wait to be written: no further request is read or
+  // served until the client has taken enough of them.
+  bool OverOutputLimit() const;
+  // Serves the requests read before the pause, then reads on.
+  void ResumeInput();
   // Writes queued bytes until the queue is empty or the socket is full (then resumes
   // when it is writable).
   void Flush();
@@ -87,7 +91,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // refused while being framed has none).
   void Answer(const Reply& reply, std::string_view command, bool served = false);
   // Stops serving requests; closes once every queued answer is written (see FinishClose),
-  // or kClosingTimeout after it was called.
+  // or kClosingTimeout after it was called or after the client last took some of them,
+  // whichever is later.
   void CloseAfterFlush();
   // Everything is written: closes at once if the client has ended its side, else ends
   // ours and waits (at most kLinger) for the client to end its own.
@@ -106,9 +111,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> queue_;
   size_t queue_head_ = 0;
   size_t queued_bytes_ = 0;
-  // The largest answer queued since the queue was last empty: allowed on top of
-  // max-output-bytes, so that no answer is ever too large to send.
-  size_t largest_queued_ = 0;
   size_t written_of_front_ = 0;  // bytes of queue_[queue_head_] already written
   // The `more` of each event delivery waiting for the backlog to drain.
   std::vector<std::function<void()>> event_waiters_;
@@ -117,14 +119,19 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   bool draining_ = false;
   bool reading_ = false;  // waiting for bytes, not serving a request
+  // Not reading (nor serving what was read) while OverOutputLimit(): Flush resumes, with
+  // pending_input_, the requests read but not yet served.
+  bool input_paused_ = false;
+  std::string pending_input_;
   bool waiting_readable_ = false;  // an async_wait for input is pending
   bool peer_ended_ = false;        // the client ended its side
   bool fin_sent_ = false;          // every answer written, our side ended
-  // When a closing connection closes regardless: kClosingTimeout after CloseAfterFlush,
-  // brought forward to kLinger after FinishClose.
+  // When a closing connection closes regardless: kClosingTimeout after CloseAfterFlush
+  // (or after the last write, see Watch), brought forward to kLinger after FinishClose.
   Clock::time_point closing_until_;
   Clock::time_point connected_at_;
   Clock::time_point last_read_;
+  Clock::time_point last_written_;  // the last write that took some bytes
   Clock::time_point request_started_;
   bool in_request_ = false;
 };

@@ -238,14 +238,31 @@ TEST_F(ReadingTest, GetUnreadAnswersABacklogLargerThanEveryDefaultLimitWhole) {
     sent.push_back(Send(m, p, smileys));
     ASSERT_GT(sent.back().id, 0) << "send " << i;
   }
+  // Probe 22b: with 40 requests more behind it (each answered 20 records, 80 kB) and a
+  // client that reads only 2 s later, 4.5 MB and more than max-output-bytes again wait:
+  // the gateway closed the connection, dropping the rest of an answer that had marked
+  // its messages read. It now reads no more requests until the client takes its answers.
+  constexpr int kHistories = 40;
+  std::string pipelined = Build("GET_UNREAD", {{"token", p.token}});
+  const std::string history =
+      Build("GET_HISTORY", {{"token", p.token}, {"user-id", std::to_string(m.user.id)}});
+  for (int i = 0; i < kHistories; ++i) pipelined += history;
+  ASSERT_TRUE(p.conn.Send(pipelined));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   // A generous deadline: under the sanitizers the 4.5 MB take their time.
-  ASSERT_TRUE(p.conn.Send(Build("GET_UNREAD", {{"token", p.token}})));
   const Response u = p.conn.Read(std::chrono::seconds(60));
   ASSERT_TRUE(u.ok()) << u.failure;
   const std::string expected = UnreadBytes(sent, p.user.id);
   EXPECT_GT(expected.size(), size_t{4} << 20);
   EXPECT_EQ(u.raw.size(), expected.size());
   EXPECT_TRUE(u.raw == expected) << "the answer differs from the 1 100 records expected";
+  const std::vector<Sent> last(sent.end() - 20, sent.end());
+  const std::string expected_history = HistoryBytes(last, true, p.user.id, Ids(sent));
+  for (int i = 0; i < kHistories; ++i) {
+    const Response h = p.conn.Read(std::chrono::seconds(30));
+    ASSERT_TRUE(h.raw == expected_history) << "GET_HISTORY " << i << ": " << h.status << " "
+                                           << h.failure << " " << h.raw.size() << " bytes";
+  }
   EXPECT_TRUE(Alive(p.conn));
   const Response again = p.conn.Request("GET_UNREAD", {{"token", p.token}});
   EXPECT_EQ(again.Get("count"), "0") << again;

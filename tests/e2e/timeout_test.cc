@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -29,13 +30,12 @@ long long MillisSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
 
-// A raw connection to the gateway for a client that never reads: a small receive
-// window, so that the gateway cannot push many answers ahead of it, and sends that give
-// up after 10 s. -1 on failure.
-int ConnectNeverReading(int port) {
+// A raw connection to the gateway for a client that never reads (or slowly): a small
+// receive window, so that the gateway cannot push many answers ahead of it, and sends
+// that give up after 10 s. -1 on failure.
+int ConnectNeverReading(int port, int small = 4096) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
-  const int small = 4096;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -315,45 +315,106 @@ TEST(TimeoutTest, AClosingConnectionWhoseClientNeverReadsIsDroppedAfterTenSecond
   EXPECT_LE(waited, 12000) << too_large[0] << "\n" << given_up[0];
 }
 
-// A client that asks without ever reading: past max-output-bytes of answers waiting
-// (beyond the largest one, never cut), the gateway closes the connection rather than
-// hold them.
-TEST(TimeoutTest, AClientThatNeverReadsIsClosedPastMaxOutputBytes) {
+// A client that asks without ever reading: once max-output-bytes of answers wait, the
+// gateway reads none of its requests until it takes them (none is dropped: an answer
+// may have marked messages read), and closes it at the idle timeout, nothing having
+// been read either way meanwhile. (It used to close it at once, answers and all.)
+TEST(TimeoutTest, AClientThatNeverReadsIsReadNoMoreThenClosedAtTheIdleTimeout) {
   StackOptions options;
   options.gateway_env["TCHATATOR_MAX_OUTPUT_BYTES"] = "65536";
+  options.gateway_env["TCHATATOR_IDLE_TIMEOUT_SECONDS"] = "3";
   Stack stack(options);
   const int fd = ConnectNeverReading(stack.gateway_port());
   ASSERT_GE(fd, 0);
-  // 416 unknown-command answers, about 70 bytes each: 200 000 of them (14 MB) are far
-  // more than 64 KiB plus what the kernel's socket buffers hold (a few MB).
+  // 416 unknown-command answers, about 70 bytes each, for 6 bytes asked: far more than
+  // 64 KiB and what the kernel holds, if the gateway answered all it is sent.
   std::string unknown;
-  for (int i = 0; i < 200000; ++i) unknown += "NOPE\n\n";
-  bool closed = false;
+  for (int i = 0; i < 4000000; ++i) unknown += "NOPE\n\n";  // 24 MB
+  size_t sent = 0;
   int error = 0;
   const Clock::time_point start = Clock::now();
-  for (size_t done = 0; !closed && done < unknown.size() && Clock::now() - start < 30s;) {
-    const ssize_t n = send(fd, unknown.data() + done, unknown.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) {
-      closed = true;
-      error = errno;
+  Clock::time_point last_progress = start;
+  // Until the gateway takes no more (1 s without progress) or closes.
+  while (sent < unknown.size() && Clock::now() - last_progress < 1s) {
+    const ssize_t n =
+        send(fd, unknown.data() + sent, unknown.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      last_progress = Clock::now();
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      std::this_thread::sleep_for(10ms);
     } else {
-      done += static_cast<size_t>(n);
+      error = errno;
+      break;
     }
   }
-  // Whatever was sent, the gateway must have given up on this connection by now.
+  EXPECT_EQ(error, 0) << "closed while it was asking: " << std::strerror(error);
+  EXPECT_LT(sent, unknown.size()) << "the gateway took every request";
+  const size_t answered = LogLinesWith(stack.gateway_log_path(), "416 unknown-command").size();
+  // 64 KiB waiting, what one read's requests make beyond it, and the kernel's buffers
+  // (64 KiB not yet sent, and this client's 4 KiB window): some 20 000 answers at most.
+  EXPECT_LT(answered, 30000u) << sent / 6 << " asked";
+  // Then the idle timeout, which the client's sends held off until the gateway stopped
+  // reading them.
+  bool closed = false;
   while (!closed && Clock::now() - start < 30s) {
-    closed = send(fd, "PING\n\n", 6, MSG_NOSIGNAL) <= 0;
-    error = errno;
+    closed = send(fd, "PING\n\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN &&
+             errno != EWOULDBLOCK;
+    if (closed) error = errno;
     std::this_thread::sleep_for(100ms);
   }
   close(fd);
   ASSERT_TRUE(closed) << "still open after 30 s";
   EXPECT_TRUE(error == ECONNRESET || error == EPIPE) << std::strerror(error);
-  ASSERT_TRUE(
-      WaitForLogLine(stack.gateway_log_path(), "closed: output queue over its limit", 0, 10s)
-          .has_value());
-  EXPECT_EQ(LogLinesWith(stack.gateway_log_path(), "closed: output queue over its limit").size(),
-            1u);
+  ASSERT_TRUE(WaitForLogLine(stack.gateway_log_path(), "closed: idle timeout", 0, 10s).has_value());
+}
+
+// Probe 22b: the idle timeout and, once closing, the 10 s given to the last answers cut
+// a long answer that the client was still reading, after it had marked its messages
+// read. Now each write the client takes counts: it gets all of it.
+TEST(TimeoutTest, ALongAnswerReadSlowlyArrivesWholePastTheIdleAndClosingTimeouts) {
+  StackOptions options;
+  options.core_env = kNoSendLimits;
+  options.gateway_env["TCHATATOR_IDLE_TIMEOUT_SECONDS"] = "2";
+  // The whole answer may wait: DISCONNECTED is served at once, and its closing begins.
+  options.gateway_env["TCHATATOR_MAX_OUTPUT_BYTES"] = "67108864";
+  Stack stack(options);
+  Session m = LoginNew(stack, "member");
+  Session p = LoginNew(stack, "pro");
+  // 1 000 messages of 4 000 bytes (4 MB), written with SQL as a busy day's would be.
+  constexpr int kMessages = 1000;
+  stack.db().Query("INSERT INTO messages (sender_id, recipient_id, content, sent_at) "
+                   "SELECT " + std::to_string(m.user.id) + ", " + std::to_string(p.user.id) +
+                   ", repeat('x', 3990) || lpad(i::text, 10, '0'), now() "
+                   "FROM generate_series(1, " + std::to_string(kMessages) + ") i");
+  const int fd = ConnectNeverReading(stack.gateway_port(), 16384);
+  ASSERT_GE(fd, 0);
+  // DISCONNECTED behind it: the connection closes once all is written.
+  ASSERT_TRUE(SendAll(fd, Build("GET_UNREAD", {{"token", p.token}}) +
+                              Build("DISCONNECTED", {{"token", p.token}})));
+  // At most 16 kB each 50 ms: some 12 s in all, past both.
+  std::string received;
+  std::array<char, 16384> chunk;
+  const Clock::time_point start = Clock::now();
+  for (;;) {
+    const ssize_t n = recv(fd, chunk.data(), chunk.size(), 0);
+    if (n <= 0) break;
+    received.append(chunk.data(), static_cast<size_t>(n));
+    if (Clock::now() - start > 60s) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  close(fd);
+  EXPECT_GE(MillisSince(start), 10000) << "read faster than meant";
+  size_t records = 0;
+  for (size_t at = received.find("\nmessage-id:"); at != std::string::npos;
+       at = received.find("\nmessage-id:", at + 1)) {
+    ++records;
+  }
+  EXPECT_TRUE(received.starts_with("200/OK\ncount:" + std::to_string(kMessages) + "\n"))
+      << received.substr(0, 40);
+  EXPECT_EQ(records, static_cast<size_t>(kMessages)) << received.size() << " bytes received";
+  EXPECT_TRUE(received.ends_with("\n\n200/OK\n\n")) << received.substr(received.size() - 40);
+  EXPECT_EQ(LogLinesWith(stack.gateway_log_path(), "closed: last answers not read").size(), 0u);
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "common/daemon_options.h"
 
+#include <sys/resource.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 
@@ -64,12 +67,30 @@ std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view pr
   Log::Info(StrCat(program, " starting; config file '", options.config_path,
                          "', verbose=", options.verbose ? "yes" : "no"));
   Log::Info(StrCat("effective configuration: ", DescribeSettings(settings, owner)));
+  // Each connection is an open file: the soft limit (1024 under systemd by default) would
+  // cap them far below max-connections. The hard limit is the operator's.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    const rlim_t was = files.rlim_cur;
+    files.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &files) == 0) {
+      Log::Info(StrCat("open files: limit raised from ", was, " to ", files.rlim_max));
+    }
+  }
   // A misspelled key would otherwise go unnoticed.
   if (const std::vector<std::string> unknown = UnknownEnvironmentNames(env); !unknown.empty()) {
     Log::Info(StrCat("environment variables that name no configuration key, ignored: ",
                      absl::StrJoin(unknown, ", ")));
   }
   return std::nullopt;
+}
+
+uint64_t OpenFileLimit() {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) {
+    return UINT64_MAX;
+  }
+  return files.rlim_cur;
 }
 
 bool ReloadDaemon(const DaemonOptions& options, KeyOwner owner, SettingsHolder& settings,

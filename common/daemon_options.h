@@ -1,6 +1,7 @@
 #ifndef TCHATATOR_COMMON_DAEMON_OPTIONS_H_
 #define TCHATATOR_COMMON_DAEMON_OPTIONS_H_
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -36,6 +37,9 @@ using SettingsCheck = std::function<absl::Status(const Settings& settings)>;
 std::optional<int> StartDaemon(const DaemonOptions& options, std::string_view program,
                                KeyOwner owner, Settings& settings,
                                const SettingsCheck& check = nullptr);
+
+// The soft limit on open files of this process (a connection is one).
+uint64_t OpenFileLimit();
 
 // Puts reloaded settings into the daemon's own objects (database connections...), from
 // `current` (in force) to `next` (about to be); an error leaves those objects unchanged.

@@ -1,21 +1,52 @@
 #include "gateway/server.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "common/daemon_options.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "gateway/response.h"
 
 namespace tchatator::gateway {
 
+namespace {
+
+// Files the gateway keeps open besides its connections: standard streams, the log, the
+// listening socket, epoll and timers, the channels to the cores, a reload's new listener.
+constexpr uint64_t kOtherFiles = 64;
+
+size_t FileCapacity() {
+  const uint64_t limit = OpenFileLimit();
+  return static_cast<size_t>(limit > 2 * kOtherFiles ? limit - kOtherFiles : kOtherFiles);
+}
+
+}  // namespace
+
 Server::Server(asio::io_context& io, Dispatcher& dispatcher, const SettingsHolder& settings)
-    : io_(io), dispatcher_(dispatcher), settings_(settings), strand_(asio::make_strand(io)) {}
+    : io_(io),
+      dispatcher_(dispatcher),
+      settings_(settings),
+      strand_(asio::make_strand(io)),
+      file_capacity_(FileCapacity()) {
+  const int64_t wanted = settings.Get()->max_connections;
+  if (static_cast<uint64_t>(wanted) > file_capacity_) {
+    Log::Info(StrCat("warning: max-connections is ", wanted, " but the open-file limit (",
+                     OpenFileLimit(), ") leaves room for ", file_capacity_,
+                     " connections: beyond, new ones are refused (503 too-many-connections); "
+                     "raise the hard limit (ulimit -Hn, LimitNOFILE=) to hold more"));
+  }
+}
 
 absl::StatusOr<std::shared_ptr<Server::Acceptor>> Server::Open(const std::string& address,
                                                                int port) {
@@ -87,7 +118,17 @@ asio::awaitable<void> Server::AcceptLoop(std::shared_ptr<Acceptor> acceptor) {
         asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted) break;
-      continue;  // e.g. out of file descriptors: keep serving the others
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+        // The connection waits in the backlog: retrying at once would only spin.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - out_of_files_logged_ >= std::chrono::seconds(10)) {
+          out_of_files_logged_ = now;
+          Log::Info(StrCat("accept: ", ec.message(), "; new connections wait"));
+        }
+        asio::steady_timer pause(strand_, std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      continue;  // keep serving the others
     }
     if (draining_) {
       asio::error_code ignored;
@@ -122,7 +163,8 @@ bool Server::Admit(const std::string& ip) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
   std::lock_guard lock(connections_->mu);
   size_t& from_ip = connections_->per_ip[ip];
-  if (connections_->total >= static_cast<size_t>(settings->max_connections) ||
+  const size_t most = std::min(static_cast<size_t>(settings->max_connections), file_capacity_);
+  if (connections_->total >= most ||
       from_ip >= static_cast<size_t>(settings->max_connections_per_ip)) {
     if (from_ip == 0) connections_->per_ip.erase(ip);
     return false;

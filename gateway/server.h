@@ -1,6 +1,7 @@
 #ifndef TCHATATOR_GATEWAY_SERVER_H_
 #define TCHATATOR_GATEWAY_SERVER_H_
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,7 +58,8 @@ class Server {
   absl::StatusOr<std::shared_ptr<Acceptor>> Open(const std::string& address, int port);
   // Accepts on `acceptor` until it is closed.
   asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor);
-  // Registers a connection from `ip`; false when a limit forbids it.
+  // Registers a connection from `ip`; false when a limit forbids it: max-connections,
+  // max-connections-per-ip, or the connections the open-file limit leaves room for.
   bool Admit(const std::string& ip);
   // The sessions still open.
   std::vector<std::shared_ptr<Session>> LiveSessions() const;
@@ -80,6 +82,10 @@ class Server {
   std::string address_;  // where acceptor_ listens
   int port_ = 0;
   bool draining_ = false;
+  // Connections the open-file limit leaves room for (the gateway's other files apart).
+  const size_t file_capacity_;
+  // When the accept loop last logged running out of file descriptors.
+  std::chrono::steady_clock::time_point out_of_files_logged_;
   const std::shared_ptr<Connections> connections_ = std::make_shared<Connections>();
 };
 

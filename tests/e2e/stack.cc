@@ -508,8 +508,21 @@ void Stack::StartGateway() {
       {"TCHATATOR_LOG_FILE", dir_ + "/gateway.log"},
   };
   ApplyOverrides(options_.gateway_env, env);
-  gateway_ = std::make_unique<testing::ChildProcess>(
-      TCHATATOR_GATEWAY_BIN, options_.gateway_args, env, dir_ + "/gateway.log");
+  if (options_.gateway_open_files > 0) {
+    // prlimit sets the limit, then execs the gateway: same process.
+    const std::string hard = std::to_string(options_.gateway_open_files);
+    const std::string soft = options_.gateway_open_files_soft > 0
+                                 ? std::to_string(options_.gateway_open_files_soft)
+                                 : hard;
+    std::vector<std::string> args = {"--nofile=" + soft + ":" + hard, "--",
+                                     TCHATATOR_GATEWAY_BIN};
+    args.insert(args.end(), options_.gateway_args.begin(), options_.gateway_args.end());
+    gateway_ = std::make_unique<testing::ChildProcess>("/usr/bin/prlimit", args, env,
+                                                       dir_ + "/gateway.log");
+  } else {
+    gateway_ = std::make_unique<testing::ChildProcess>(
+        TCHATATOR_GATEWAY_BIN, options_.gateway_args, env, dir_ + "/gateway.log");
+  }
   if (!WaitUntilListening(*gateway_, gateway_port_, 30s)) {
     gateway_.reset();
     throw std::runtime_error("tchatator-gateway did not listen on port " +

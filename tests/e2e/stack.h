@@ -128,6 +128,10 @@ struct StackOptions {
   // Extra command-line arguments of the daemons (e.g. "--config", path).
   std::vector<std::string> core_args;
   std::vector<std::string> gateway_args;
+  // When set, the gateway's hard and soft limits on open files (it starts through
+  // prlimit(1)); a soft limit of 0 is the hard one.
+  int gateway_open_files = 0;
+  int gateway_open_files_soft = 0;
   // libpq connection string of the cluster to create the database in; empty means
   // TCHATATOR_TEST_PG.
   std::string pg_admin_url;

@@ -184,11 +184,12 @@ absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
   absl::StatusOr<storage::User> legacy = store_.FindUserByApiKeyHash(kBuiltInAdminMarker);
   if (!legacy.ok() && !absl::IsNotFound(legacy.status())) return legacy.status();
   if (current.ok() && absl::IsNotFound(legacy.status())) {
-    // Recorded once per core: a row from before the record (migration 0014), or a
-    // record that failed after the move.
+    // Recorded once per core: a record that failed after the move, a row moved here by
+    // an older release.
     if (followed_marker_ != marker) {
-      if (absl::Status s = store_.RecordAdminMarker(marker); !s.ok()) return s;
+      if (absl::Status s = store_.RecordAdminMarker(marker, changed_here); !s.ok()) return s;
       followed_marker_ = marker;
+      replaced_ = false;
     }
     return *current;
   }
@@ -196,18 +197,23 @@ absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
       store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::nullopt;  // a LOGIN creates it (recorded once followed)
-  if (!current.ok() && absl::IsNotFound(legacy.status()) && !changed_here) {
-    // The row holds another key's marker. If this key held it before, it was replaced
-    // since (a rotation done through another core): moving the row back would end the
-    // new key's sessions, and the other core would move it again, and so on.
-    absl::StatusOr<bool> held = store_.AdminMarkerRecorded(marker);
-    if (!held.ok()) return held.status();
-    if (*held) {
+  if (!current.ok() && !changed_here) {
+    // Another key claimed the row after this one did: this key was replaced since (a
+    // rotation through another core). Moving the row back would end the new key's
+    // sessions, and the other core would move it again, and so on. No key's absence
+    // replaces a key: a key configured again after it was removed takes the row back
+    // (and a core without one leaves it to the key, having claimed it after its own).
+    absl::StatusOr<bool> superseded = store_.AdminMarkerSuperseded(marker, AdminMarker(""));
+    if (!superseded.ok()) return superseded.status();
+    if (*superseded) {
       followed_marker_ = marker;
+      replaced_ = true;
       if (warned_replaced_ != marker) {
         warned_replaced_ = marker;
-        Log::Info("warning: admin-api-key was replaced through another core since this one "
-                  "last used it: it logs in no more; give this core the new key");
+        Log::Info("warning: admin-api-key (or its absence) was replaced through another core "
+                  "since this one last used it: the built-in administrator stays as that "
+                  "core made it, and this key logs in no more; give this core the key in "
+                  "force, or a new one (by a reload, or a restart with a key never used)");
       }
       return absl::FailedPreconditionError("admin-api-key replaced since");
     }
@@ -231,9 +237,10 @@ absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
                                        : "a second one, made by an older release, retired",
                      "; its sessions ended"));
   }
-  // The marker it left was recorded by the core that moved it there.
-  if (absl::Status s = store_.RecordAdminMarker(marker); !s.ok()) return s;
+  // A move is a claim: the latest claim wins.
+  if (absl::Status s = store_.RecordAdminMarker(marker, true); !s.ok()) return s;
   followed_marker_ = marker;
+  replaced_ = false;
   if (!raced) return kept;
   absl::StatusOr<storage::User> winner = store_.FindUserByApiKeyHash(marker);
   if (!winner.ok()) return winner.status();
@@ -243,6 +250,10 @@ absl::StatusOr<std::optional<storage::User>> ChatLogic::MoveBuiltInAdminTo(
 absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
                                                      const std::string& key_hash) {
   std::lock_guard lock(follow_mu_);
+  // A LOGIN that read the key before a reload replaced it is no operator's word.
+  if (AdminMarker(settings_.Get()->admin_api_key) != marker) {
+    return absl::NotFoundError("key replaced by a reload");
+  }
   // The row of this key, or of another key (replaced since) made to follow this one.
   absl::StatusOr<std::optional<storage::User>> marked = MoveBuiltInAdminTo(marker);
   // This key was replaced since through another core: as unknown as any old key.
@@ -252,8 +263,9 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
   // Made or adopted under `marker` below: recorded as MoveBuiltInAdminTo records a move.
   auto held = [&](absl::StatusOr<storage::User> admin) -> absl::StatusOr<storage::User> {
     if (!admin.ok()) return admin;
-    if (absl::Status s = store_.RecordAdminMarker(marker); !s.ok()) return s;
+    if (absl::Status s = store_.RecordAdminMarker(marker, false); !s.ok()) return s;
     followed_marker_ = marker;
+    replaced_ = false;
     return admin;
   };
   // A row made by an older core holds the key's hash: it becomes the marked one.
@@ -561,7 +573,13 @@ absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view pe
   const int64_t failure_limit =
       peer_ip.empty() || admin_key.empty() ? 0 : settings->max_failed_logins_per_minute;
   if (absl::Status s = CheckLoginHold(counted_as, failure_limit); !s.ok()) return s;
-  if (admin_key.empty() || !ConstantTimeEquals(key, admin_key)) {
+  bool replaced = false;
+  {
+    std::lock_guard lock(follow_mu_);
+    replaced = replaced_;
+  }
+  // A key replaced through another core authorises nothing more than it logs in.
+  if (admin_key.empty() || !ConstantTimeEquals(key, admin_key) || replaced) {
     if (absl::Status s = CountLoginFailure(counted_as, failure_limit); !s.ok()) return s;
     // A bad API key is 403 invalid-api-key (contract 2.2), as for LOGIN.
     return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key",

@@ -174,9 +174,9 @@ class ChatLogic {
   // Makes the built-in administrator's row (the one under `marker`, else the oldest under
   // another key's marker) hold `marker` and retires any other; a row that moves has its
   // sessions ended. Returns that row, or nothing when there is none. Under follow_mu_.
-  // FailedPrecondition when the row holds another key's marker and `marker` held it
-  // before (its key was replaced since), unless this core's own admin-api-key changed
-  // since it last followed it (a reload): then the row moves back.
+  // FailedPrecondition when the row holds a marker that claimed it after `marker` did
+  // (this key was replaced since, through another core), unless this core's own
+  // admin-api-key changed since it last followed it (a reload): that claims it anew.
   absl::StatusOr<std::optional<storage::User>> MoveBuiltInAdminTo(const std::string& marker);
   // INVALID_ARGUMENT: bad-value (not UTF-8, a NUL, a CR before a LF or last),
   // empty-content, content-too-long (over max-message-length characters).
@@ -207,6 +207,8 @@ class ChatLogic {
   std::string followed_marker_;
   // Guarded by follow_mu_: the marker whose replacement was last logged.
   std::string warned_replaced_;
+  // Guarded by follow_mu_: this core's key was found replaced (and not followed since).
+  bool replaced_ = false;
 };
 
 // "modifié il y a ..." in the contract's French buckets, for an edit `age` ago.

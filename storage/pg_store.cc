@@ -59,7 +59,12 @@ std::vector<Statement> Statements() {
       {"user_by_key", "SELECT " + user_cols + " FROM users u WHERE api_key_hash = $1"},
       {"record_admin_marker",
        "INSERT INTO admin_key_markers (marker) VALUES ($1) ON CONFLICT (marker) DO NOTHING"},
-      {"admin_marker_recorded", "SELECT 1 FROM admin_key_markers WHERE marker = $1"},
+      {"renew_admin_marker",
+       "INSERT INTO admin_key_markers (marker) VALUES ($1)"
+       " ON CONFLICT (marker) DO UPDATE SET claimed_at = now()"},
+      {"admin_marker_superseded",
+       "SELECT EXISTS (SELECT 1 FROM admin_key_markers WHERE marker <> $1 AND marker <> $2"
+       " AND claimed_at > (SELECT claimed_at FROM admin_key_markers WHERE marker = $1))"},
       {"admins_by_key_prefix",
        "SELECT " + user_cols +
            " FROM users u WHERE role = 'admin' AND starts_with(api_key_hash, $1) ORDER BY id"},
@@ -706,17 +711,20 @@ absl::StatusOr<std::vector<User>> PgStore::FindAdminsByKeyPrefix(std::string_vie
   });
 }
 
-absl::Status PgStore::RecordAdminMarker(std::string_view marker) {
+absl::Status PgStore::RecordAdminMarker(std::string_view marker, bool renew) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
-    txn.exec_prepared0("record_admin_marker", std::string(marker));
+    txn.exec_prepared0(renew ? "renew_admin_marker" : "record_admin_marker", std::string(marker));
     txn.commit();
     return absl::OkStatus();
   });
 }
 
-absl::StatusOr<bool> PgStore::AdminMarkerRecorded(std::string_view marker) {
+absl::StatusOr<bool> PgStore::AdminMarkerSuperseded(std::string_view marker,
+                                                    std::string_view ignored) {
   return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<bool> {
-    return !txn.exec_prepared("admin_marker_recorded", std::string(marker)).empty();
+    return txn
+        .exec_prepared1("admin_marker_superseded", std::string(marker), std::string(ignored))[0]
+        .as<bool>();
   });
 }
 

@@ -52,8 +52,9 @@ class PgStore : public Store {
   absl::StatusOr<User> GetUser(int64_t user_id) override;
   absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) override;
   absl::StatusOr<std::vector<User>> FindAdminsByKeyPrefix(std::string_view prefix) override;
-  absl::Status RecordAdminMarker(std::string_view marker) override;
-  absl::StatusOr<bool> AdminMarkerRecorded(std::string_view marker) override;
+  absl::Status RecordAdminMarker(std::string_view marker, bool renew) override;
+  absl::StatusOr<bool> AdminMarkerSuperseded(std::string_view marker,
+                                             std::string_view ignored) override;
   absl::Status CreateSession(std::string_view token_hash, int64_t user_id,
                              std::string_view api_key_hash, absl::Time now,
                              absl::Time expires_at) override;

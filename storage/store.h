@@ -147,11 +147,13 @@ class Store {
   // start with: core::ChatLogic's built-in administrator), lowest id first; empty if
   // none. Reads the whole users table: for rare calls.
   virtual absl::StatusOr<std::vector<User>> FindAdminsByKeyPrefix(std::string_view prefix) = 0;
-  // Records that the built-in administrator's row has held the key hash `marker`
-  // (core::ChatLogic); recording it again changes nothing.
-  virtual absl::Status RecordAdminMarker(std::string_view marker) = 0;
-  // Whether RecordAdminMarker recorded `marker`.
-  virtual absl::StatusOr<bool> AdminMarkerRecorded(std::string_view marker) = 0;
+  // Records that `marker` claimed the built-in administrator's row (core::ChatLogic)
+  // now; once recorded, only `renew` moves its claim to now.
+  virtual absl::Status RecordAdminMarker(std::string_view marker, bool renew) = 0;
+  // Whether a marker other than `marker` and `ignored` claimed the row after `marker`
+  // did (false when `marker` never did).
+  virtual absl::StatusOr<bool> AdminMarkerSuperseded(std::string_view marker,
+                                                     std::string_view ignored) = 0;
 
   // Opens a session of the user whose key hash is still `api_key_hash`; NotFound if the
   // user has no longer that key (replaced since it was looked up), or no such user.

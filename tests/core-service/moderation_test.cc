@@ -766,6 +766,10 @@ TEST_F(AdminKeyTest, ACoreStillOnAReplacedKeyNeitherTakesItBackNorLogsInWithIt) 
   const Account member = NewAccount(v1::ROLE_MEMBER);
   const std::string marker_before = Db(
       "SELECT api_key_hash FROM users WHERE id = " + std::to_string(old_login.user_id()));
+  // Before the rotation: server_ checks every second, and may warn at once.
+  const std::string log_path = ::testing::TempDir() + "replaced-admin-key.log";
+  std::remove(log_path.c_str());
+  ASSERT_TRUE(Log::Configure(log_path, false));
   // The rotation, through a core of the new generation.
   OtherCore rotated(*this, "the-rotated-admin-key");
   v1::LoginResponse fresh;
@@ -775,11 +779,11 @@ TEST_F(AdminKeyTest, ACoreStillOnAReplacedKeyNeitherTakesItBackNorLogsInWithIt) 
       "SELECT api_key_hash FROM users WHERE id = " + std::to_string(fresh.user_id()));
   EXPECT_NE(marker_after, marker_before);
   // server_ still has kAdminKey: its checks, however many, move nothing back.
-  const std::string log_path = ::testing::TempDir() + "replaced-admin-key.log";
-  std::remove(log_path.c_str());
-  ASSERT_TRUE(Log::Configure(log_path, false));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(server_->FollowAdminKey().ok());
   EXPECT_TRUE(IsError(LoginCall(kAdminKey), kDenied, "invalid-api-key"));
+  // Nor does the old key authorise the AccountService there.
+  EXPECT_TRUE(IsError(CreateUserCall(v1::ROLE_ADMIN, "par l'ancienne clé"), kDenied,
+                      "invalid-api-key"));
   EXPECT_EQ(Db("SELECT api_key_hash FROM users WHERE id = " + std::to_string(fresh.user_id())),
             marker_after);
   EXPECT_TRUE(IsOk(SendCall(Bearer(fresh.token()), member.id, "nouvelle clé")));
@@ -798,7 +802,8 @@ TEST_F(AdminKeyTest, ACoreStillOnAReplacedKeyNeitherTakesItBackNorLogsInWithIt) 
   std::string line;
   int warnings = 0;
   while (std::getline(log_file, line)) {
-    warnings += line.find("admin-api-key was replaced through another core") != line.npos;
+    warnings += line.find("admin-api-key (or its absence) was replaced through another core") !=
+                line.npos;
   }
   EXPECT_EQ(warnings, 2);
   // Given the new key (a reload), server_ follows it, and nothing ends.
@@ -806,6 +811,25 @@ TEST_F(AdminKeyTest, ACoreStillOnAReplacedKeyNeitherTakesItBackNorLogsInWithIt) 
   ASSERT_TRUE(server_->FollowAdminKey().ok());
   EXPECT_TRUE(IsOk(LoginCall("the-rotated-admin-key")));
   EXPECT_TRUE(IsOk(SendCall(Bearer(fresh.token()), member.id, "encore")));
+}
+
+// No key's absence replaces a key: a key removed (the row then sits under no key, its
+// sessions ended) and configured again, even by a restart, logs in as before.
+TEST_F(AdminKeyTest, AKeyRemovedThenConfiguredAgainByARestartLogsInAsBefore) {
+  v1::LoginResponse first;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &first)));
+  {
+    OtherCore without_key(*this, "");
+    EXPECT_TRUE(IsError(UnreadCall(Bearer(first.token())), grpc::StatusCode::UNAUTHENTICATED,
+                        "not-authenticated"));
+  }
+  OtherCore restarted(*this, kAdminKey);
+  v1::LoginResponse again;
+  ASSERT_TRUE(restarted.Login(kAdminKey, &again).ok());
+  EXPECT_EQ(again.user_id(), first.user_id());
+  // And a core still without a key leaves it so (its absence claimed before the key).
+  OtherCore still_without(*this, "");
+  EXPECT_TRUE(IsOk(UnreadCall(Bearer(again.token()))));
 }
 
 // An operator who changes a core's key back, by a reload, takes the row back: the

@@ -188,18 +188,28 @@ TEST_F(PgStoreTest, FindUserByApiKeyHash) {
   EXPECT_EQ(store_->FindUserByApiKeyHash("").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(PgStoreTest, AnAdminMarkerOnceRecordedStaysRecordedAndOthersAreNot) {
-  absl::StatusOr<bool> recorded = store_->AdminMarkerRecorded("built-in-admin:a");
-  ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
-  EXPECT_FALSE(*recorded);
-  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:a").ok());
-  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:a").ok());  // again: no error
-  recorded = store_->AdminMarkerRecorded("built-in-admin:a");
-  ASSERT_TRUE(recorded.ok());
-  EXPECT_TRUE(*recorded);
-  recorded = store_->AdminMarkerRecorded("built-in-admin:b");
-  ASSERT_TRUE(recorded.ok());
-  EXPECT_FALSE(*recorded);
+// The latest claim wins: a marker is superseded once another (but the ignored one)
+// claimed the row after it; recording again keeps a claim, renewing moves it to now.
+TEST_F(PgStoreTest, AnAdminMarkerIsSupersededByALaterClaimOnly) {
+  auto superseded = [&](const std::string& marker) {
+    absl::StatusOr<bool> s = store_->AdminMarkerSuperseded(marker, "built-in-admin:none");
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() && *s;
+  };
+  EXPECT_FALSE(superseded("built-in-admin:a"));  // nothing recorded
+  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:a", false).ok());
+  EXPECT_FALSE(superseded("built-in-admin:a"));
+  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:b", false).ok());
+  EXPECT_TRUE(superseded("built-in-admin:a"));   // b claimed after a
+  EXPECT_FALSE(superseded("built-in-admin:b"));
+  EXPECT_FALSE(superseded("built-in-admin:c"));  // never claimed: a new key
+  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:a", false).ok());  // kept
+  EXPECT_TRUE(superseded("built-in-admin:a"));
+  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:a", true).ok());  // renewed
+  EXPECT_FALSE(superseded("built-in-admin:a"));
+  EXPECT_TRUE(superseded("built-in-admin:b"));
+  ASSERT_TRUE(store_->RecordAdminMarker("built-in-admin:none", true).ok());  // ignored
+  EXPECT_FALSE(superseded("built-in-admin:a"));
 }
 
 TEST_F(PgStoreTest, SetApiKeyHashReplacesTheOldHash) {

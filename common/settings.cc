@@ -91,8 +91,9 @@ constexpr KeySpec kKeys[] = {
      "administrator's sessions.",
      nullptr, &Settings::admin_api_key},
     {"max-message-length", KeyOwner::kCore, "1000", 1, 100000, false, true,
-     "Longest message, in characters (Unicode code points).", &Settings::max_message_length,
-     nullptr},
+     "Longest message, in characters (Unicode code points). Through the gateway, a "
+     "message-length above the gateway's max-line-bytes is refused as well: raise both.",
+     &Settings::max_message_length, nullptr},
     {"max-messages-per-minute", KeyOwner::kCore, "12", 0, 1000000, false, true,
      "Messages one user may send in any 60 seconds; 0 means unlimited.",
      &Settings::max_messages_per_minute, nullptr},

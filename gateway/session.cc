@@ -69,8 +69,8 @@ Session::Session(asio::ip::tcp::socket socket, std::string client_ip, Dispatcher
 }
 
 Session::~Session() {
-  // Not closed (the gateway stopping): a stream waiting for room would wait for ever.
-  if (state_.events) state_.events->Cancel();
+  // Not closed means the io_context is going away: a stream is not cancelled then, as its
+  // end would run on a gRPC thread after the io_context it belongs to.
   if (on_close_) on_close_();
 }
 
@@ -80,7 +80,7 @@ void Session::PushEvent(std::string frame, std::function<void()> more) {
     self->Send(std::move(frame));
     // Closing: no more events (the stream is cancelled with the connection).
     if (self->closed_ || self->close_after_flush_) return;
-    if (self->queued_bytes_ < kEventBacklogBytes) {
+    if (self->queued_bytes_ < self->EventBacklogBytes()) {
       more();
     } else {
       self->event_waiters_.push_back(std::move(more));
@@ -295,6 +295,12 @@ void Session::Answer(const Reply& reply, std::string_view command, bool served) 
   if (reply.close) CloseAfterFlush();
 }
 
+size_t Session::EventBacklogBytes() const {
+  // Under a small max-output-bytes, events alone must leave room for answers.
+  return std::min(kEventBacklogBytes,
+                  static_cast<size_t>(settings_.Get()->max_output_bytes) / 2);
+}
+
 bool Session::OverOutputLimit() const {
   return queued_bytes_ > static_cast<size_t>(settings_.Get()->max_output_bytes);
 }
@@ -352,11 +358,15 @@ void Session::Flush() {
     }
   }
   if (closed_) return;
-  if (!event_waiters_.empty() && queued_bytes_ < kEventBacklogBytes) {
+  // Closing: no event follows (the stream is cancelled, the waiters dropped).
+  if (!event_waiters_.empty() && !close_after_flush_ && queued_bytes_ < EventBacklogBytes()) {
     for (std::function<void()>& more : std::exchange(event_waiters_, {})) more();
   }
   if (input_paused_ && !OverOutputLimit()) {
     input_paused_ = false;
+    // The request being read (if any) was not the client's to finish meanwhile.
+    if (in_request_) request_started_ = Clock::now();
+    watchdog_timer_.cancel();
     // Not from here: serving may answer, and so call Flush, at once.
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->ResumeInput(); });
   }
@@ -373,8 +383,12 @@ void Session::CloseAfterFlush() {
   if (closed_) return;
   if (!close_after_flush_) {
     close_after_flush_ = true;
-    closing_until_ = Clock::now() + kClosingTimeout;
+    closing_began_ = Clock::now();
+    closing_until_ = closing_began_ + kClosingTimeout;
     watchdog_timer_.cancel();  // a closing deadline to watch
+    // No event follows the last answer: none more is taken (and marked read).
+    if (state_.events) state_.events->Cancel();
+    event_waiters_.clear();
   }
   // Input is still read, and dropped, until the close: a client that writes all its
   // requests before it reads is never left blocked while the last answers wait for it
@@ -434,11 +448,16 @@ void Session::Watch() {
         in_request_ && reading_ && !input_paused_
             ? request_started_ + std::chrono::seconds(settings->request_timeout_seconds)
             : Clock::time_point::max();
-    // Until all is written, each write the client takes gives it kClosingTimeout more.
+    // Until all is written, each write the client takes gives it kClosingTimeout more,
+    // up to the idle timeout (a minute at least) after the close began.
     const Clock::time_point closing_deadline =
         !close_after_flush_ ? Clock::time_point::max()
         : fin_sent_         ? closing_until_
-                            : std::max(closing_until_, last_written_ + kClosingTimeout);
+                            : std::min(std::max(closing_until_, last_written_ + kClosingTimeout),
+                                       closing_began_ + std::max<Clock::duration>(
+                                                            std::chrono::minutes(1),
+                                                            std::chrono::seconds(
+                                                                settings->idle_timeout_seconds)));
     if (now >= closing_deadline) {
       if (!fin_sent_) {
         Log::Write(state_.user_id, state_.client_ip, "closed: last answers not read in time");

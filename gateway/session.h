@@ -83,6 +83,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool OverOutputLimit() const;
   // Serves the requests read before the pause, then reads on.
   void ResumeInput();
+  // How many bytes may wait before the next event waits in the core instead:
+  // kEventBacklogBytes, or half of max-output-bytes when that is smaller.
+  size_t EventBacklogBytes() const;
   // Writes queued bytes until the queue is empty or the socket is full (then resumes
   // when it is writable).
   void Flush();
@@ -129,6 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // When a closing connection closes regardless: kClosingTimeout after CloseAfterFlush
   // (or after the last write, see Watch), brought forward to kLinger after FinishClose.
   Clock::time_point closing_until_;
+  Clock::time_point closing_began_;  // when CloseAfterFlush was first called
   Clock::time_point connected_at_;
   Clock::time_point last_read_;
   Clock::time_point last_written_;  // the last write that took some bytes

@@ -29,17 +29,17 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
 
   void Start() {
     stub_->async()->Subscribe(&context_, &request_, this);
+    // The reads after a pause start outside the reactions (ReadOn): one hold for the
+    // flow of reads, as gRPC asks, before StartCall; released when no read will follow.
+    AddHold();
     StartRead(&change_);
     StartCall();
   }
 
   void Cancel() { context_.TryCancel(); }
 
-  // After a pause (OnReadDone's hold): reads on, or lets the call finish.
-  void ReadOn() {
-    StartRead(&change_);
-    RemoveHold();
-  }
+  // After a pause: reads on, or (Release) reads no more and lets the call finish.
+  void ReadOn() { StartRead(&change_); }
   void Release() { RemoveHold(); }
 
   void OnReadInitialMetadataDone(bool ok) override {
@@ -57,9 +57,11 @@ class EventStream::Reactor : public grpc::ClientReadReactor<v1::Change> {
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows
-    // The next read waits for the delivery (ReadOn), and the call for it (Release).
-    AddHold();
+    if (!ok) {
+      RemoveHold();  // no read follows: OnDone comes
+      return;
+    }
+    // The next read waits for the delivery (ReadOn), or for Cancel (Release).
     owner_->OnChange(change_, this);
   }
 

@@ -199,14 +199,36 @@ done
 
 # ---- 5. health checks against a real gateway -------------------------------------------
 section "health checks"
-port=$(free_port)
 container_env gateway
 # The gateway's container environment, on a free port of 127.0.0.1 instead of 0.0.0.0:4242.
-(cd / && exec env -i PATH=/usr/local/bin:/usr/bin:/bin "${ENV_VARS[@]}" \
-  TCHATATOR_PORT="$port" TCHATATOR_LISTEN_ADDRESS=127.0.0.1 "$gateway_bin" \
-  >"$WORK/gateway.log" 2>&1) &
-GATEWAY_PID=$!
-if wait_port 127.0.0.1 "$port" 30 "$GATEWAY_PID"; then
+# The port is free when chosen but another test's daemon may take it first: then this
+# gateway exits, and the health checks would reach the other one. Its own log line says
+# it listens.
+start_gateway() {
+  port=$(free_port)
+  (cd / && exec env -i PATH=/usr/local/bin:/usr/bin:/bin "${ENV_VARS[@]}" \
+    TCHATATOR_PORT="$port" TCHATATOR_LISTEN_ADDRESS=127.0.0.1 "$gateway_bin" \
+    >"$WORK/gateway.log" 2>&1) &
+  GATEWAY_PID=$!
+  local deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    grep -q "listening on 127.0.0.1:$port" "$WORK/gateway.log" && return 0
+    proc_alive "$GATEWAY_PID" || return 1
+    sleep 0.2
+  done
+  return 1
+}
+started=0
+for attempt in 1 2 3; do
+  if start_gateway; then
+    started=1
+    break
+  fi
+  note "attempt $attempt to start the gateway on port $port failed"
+  kill "$GATEWAY_PID" 2>/dev/null || true
+  wait "$GATEWAY_PID" 2>/dev/null || true
+done
+if ((started)); then
   health() {
     "$PYTHON" "$HERE/compose_check.py" health --config "$WORK/config.yml" \
       --dockerfile "$DOCKERFILE" "$@"

@@ -287,8 +287,28 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
 }
 
 absl::Status ChatLogic::FollowAdminKey() {
-  const std::string marker = AdminMarker(settings_.Get()->admin_api_key);
+  const std::string key = settings_.Get()->admin_api_key;
   std::lock_guard lock(follow_mu_);
+  if (key.empty()) {
+    // Without a key here, no session of the built-in administrator lives, wherever it
+    // was opened (a key removed because it leaked, core by core). The row is left as it
+    // is: a key configured again logs in as the same administrator, and no other core
+    // takes it back in turn.
+    absl::StatusOr<std::vector<storage::User>> rows =
+        store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
+    if (!rows.ok()) return rows.status();
+    for (const storage::User& row : *rows) {
+      absl::StatusOr<int64_t> ended = store_.EndSessions(row.id);
+      if (!ended.ok()) return ended.status();
+      if (*ended > 0) {
+        Log::Info(StrCat("built-in administrator (user ", row.id, "): no admin-api-key here; ",
+                         *ended, " session(s) ended"));
+      }
+    }
+    followed_marker_.clear();
+    return absl::OkStatus();
+  }
+  const std::string marker = AdminMarker(key);
   // Checked each time, not remembered: a row made by an older release, or moved by a
   // core whose key changed, may have appeared since.
   absl::Status followed = MoveBuiltInAdminTo(marker).status();

@@ -28,7 +28,7 @@ constexpr uint64_t kOtherFiles = 64;
 
 size_t FileCapacity() {
   const uint64_t limit = OpenFileLimit();
-  return static_cast<size_t>(limit > 2 * kOtherFiles ? limit - kOtherFiles : kOtherFiles);
+  return static_cast<size_t>(limit > kOtherFiles ? limit - kOtherFiles : 0);
 }
 
 }  // namespace

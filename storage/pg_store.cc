@@ -711,6 +711,14 @@ absl::StatusOr<std::vector<User>> PgStore::FindAdminsByKeyPrefix(std::string_vie
   });
 }
 
+absl::StatusOr<int64_t> PgStore::EndSessions(int64_t user_id) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    const pqxx::result r = txn.exec_prepared("end_user_sessions", user_id);
+    txn.commit();
+    return static_cast<int64_t>(r.affected_rows());
+  });
+}
+
 absl::Status PgStore::RecordAdminMarker(std::string_view marker, bool renew) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
     txn.exec_prepared0(renew ? "renew_admin_marker" : "record_admin_marker", std::string(marker));

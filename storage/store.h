@@ -147,6 +147,8 @@ class Store {
   // start with: core::ChatLogic's built-in administrator), lowest id first; empty if
   // none. Reads the whole users table: for rare calls.
   virtual absl::StatusOr<std::vector<User>> FindAdminsByKeyPrefix(std::string_view prefix) = 0;
+  // Ends every session of the user (its key unchanged); how many there were.
+  virtual absl::StatusOr<int64_t> EndSessions(int64_t user_id) = 0;
   // Records that `marker` claimed the built-in administrator's row (core::ChatLogic)
   // now; once recorded, only `renew` moves its claim to now.
   virtual absl::Status RecordAdminMarker(std::string_view marker, bool renew) = 0;

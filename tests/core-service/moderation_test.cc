@@ -813,8 +813,10 @@ TEST_F(AdminKeyTest, ACoreStillOnAReplacedKeyNeitherTakesItBackNorLogsInWithIt) 
   EXPECT_TRUE(IsOk(SendCall(Bearer(fresh.token()), member.id, "encore")));
 }
 
-// No key's absence replaces a key: a key removed (the row then sits under no key, its
-// sessions ended) and configured again, even by a restart, logs in as before.
+// No key's absence replaces a key: a key removed (its sessions ended) and configured
+// again, even by a restart, logs in as before; and a core without a key ends the
+// administrator's sessions each time, wherever they were opened (probe 22c: removed,
+// restored, then removed again by restarts, a session lived on).
 TEST_F(AdminKeyTest, AKeyRemovedThenConfiguredAgainByARestartLogsInAsBefore) {
   v1::LoginResponse first;
   ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &first)));
@@ -827,9 +829,17 @@ TEST_F(AdminKeyTest, AKeyRemovedThenConfiguredAgainByARestartLogsInAsBefore) {
   v1::LoginResponse again;
   ASSERT_TRUE(restarted.Login(kAdminKey, &again).ok());
   EXPECT_EQ(again.user_id(), first.user_id());
-  // And a core still without a key leaves it so (its absence claimed before the key).
-  OtherCore still_without(*this, "");
   EXPECT_TRUE(IsOk(UnreadCall(Bearer(again.token()))));
+  OtherCore removed_again(*this, "");
+  EXPECT_TRUE(IsError(UnreadCall(Bearer(again.token())), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
+  // While it runs, a session opened through a core that still has the key ends within
+  // its next check.
+  v1::LoginResponse meanwhile;
+  ASSERT_TRUE(restarted.Login(kAdminKey, &meanwhile).ok());
+  ASSERT_TRUE(removed_again.server.FollowAdminKey().ok());
+  EXPECT_TRUE(IsError(UnreadCall(Bearer(meanwhile.token())), grpc::StatusCode::UNAUTHENTICATED,
+                      "not-authenticated"));
 }
 
 // An operator who changes a core's key back, by a reload, takes the row back: the

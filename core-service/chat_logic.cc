@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "common/strings.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/cord.h"
 #include "common/crypto.h"
 #include "common/log.h"
@@ -99,10 +100,17 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
                                              std::string_view client_ip) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
   const int64_t failure_limit = client_ip.empty() ? 0 : settings->max_failed_logins_per_minute;
-  if (absl::Status s = CheckLoginHold(client_ip, failure_limit); !s.ok()) return s;
-  // Every refusal below counts as a failure of this address.
+  const absl::Time attempt_at = clock_.Now();
+  if (absl::Status s = CountLoginAttempt(client_ip, failure_limit, attempt_at); !s.ok()) {
+    return s;
+  }
+  // The attempt stays counted as a failure of this address only if refused below.
+  bool refused = false;
+  absl::Cleanup uncount = [&] {
+    if (!refused) UncountLoginAttempt(client_ip, failure_limit, attempt_at);
+  };
   auto refuse = [&](absl::Status refusal) -> absl::Status {
-    if (absl::Status s = CountLoginFailure(client_ip, failure_limit); !s.ok()) return s;
+    refused = true;
     return refusal;
   };
   if (api_key.empty() || api_key.size() > kMaxSecretBytes) return refuse(UnknownApiKey());
@@ -567,9 +575,10 @@ absl::Status ChatLogic::Lift(const Caller& caller, int64_t target_id,
   return store_.LiftRestrictions(target_id, kind, set_by, clock_.Now()).status();
 }
 
-absl::Status ChatLogic::CheckLoginHold(std::string_view client_ip, int64_t limit) {
+absl::Status ChatLogic::CountLoginAttempt(std::string_view counted_as, int64_t limit,
+                                         absl::Time at) {
   if (limit <= 0) return absl::OkStatus();
-  absl::StatusOr<int64_t> wait = store_.LoginRetryAfter(client_ip, limit, clock_.Now());
+  absl::StatusOr<int64_t> wait = store_.CountLoginAttempt(counted_as, limit, at);
   if (!wait.ok()) return wait.status();
   if (*wait == 0) return absl::OkStatus();
   absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
@@ -578,9 +587,13 @@ absl::Status ChatLogic::CheckLoginHold(std::string_view client_ip, int64_t limit
   return limited;
 }
 
-absl::Status ChatLogic::CountLoginFailure(std::string_view client_ip, int64_t limit) {
-  if (limit <= 0) return absl::OkStatus();
-  return store_.RecordLoginFailure(client_ip, clock_.Now());
+void ChatLogic::UncountLoginAttempt(std::string_view counted_as, int64_t limit, absl::Time at) {
+  if (limit <= 0) return;
+  // Left counted, it holds this address a minute early at worst.
+  if (absl::Status s = store_.UncountLoginAttempt(counted_as, at); !s.ok()) {
+    Log::Write("", std::string(counted_as),
+               StrCat("a successful login stays counted as a failure: ", s.ToString()));
+  }
 }
 
 absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view peer_ip) {
@@ -592,7 +605,10 @@ absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view pe
   const std::string counted_as = StrCat("admin-key@", peer_ip);
   const int64_t failure_limit =
       peer_ip.empty() || admin_key.empty() ? 0 : settings->max_failed_logins_per_minute;
-  if (absl::Status s = CheckLoginHold(counted_as, failure_limit); !s.ok()) return s;
+  const absl::Time attempt_at = clock_.Now();
+  if (absl::Status s = CountLoginAttempt(counted_as, failure_limit, attempt_at); !s.ok()) {
+    return s;
+  }
   bool replaced = false;
   {
     std::lock_guard lock(follow_mu_);
@@ -600,11 +616,11 @@ absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view pe
   }
   // A key replaced through another core authorises nothing more than it logs in.
   if (admin_key.empty() || !ConstantTimeEquals(key, admin_key) || replaced) {
-    if (absl::Status s = CountLoginFailure(counted_as, failure_limit); !s.ok()) return s;
     // A bad API key is 403 invalid-api-key (contract 2.2), as for LOGIN.
     return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key",
                  "the admin API key is required");
   }
+  UncountLoginAttempt(counted_as, failure_limit, attempt_at);
   return absl::OkStatus();
 }
 

@@ -190,6 +190,12 @@ std::vector<Statement> Statements() {
        " AND (kind = 'ban' OR until > tch_ts($3))"},
       {"nth_latest_login_failure",
        "SELECT tch_us(at) FROM login_failures WHERE ip = $1 ORDER BY at DESC OFFSET $2 - 1 LIMIT 1"},
+      // Concurrent attempts of one address one at a time (the two-key form: apart from
+      // the user-id locks of the send path).
+      {"lock_login_failures", "SELECT pg_advisory_xact_lock(hashtext('login'), hashtext($1))"},
+      {"uncount_login_failure",
+       "DELETE FROM login_failures WHERE ctid = (SELECT ctid FROM login_failures"
+       " WHERE ip = $1 AND at = tch_ts($2) LIMIT 1)"},
       {"record_login_failure",
        "WITH old AS (DELETE FROM login_failures WHERE at < tch_ts($2) - interval '1 hour')"
        " INSERT INTO login_failures (ip, at) VALUES ($1, tch_ts($2))"},
@@ -637,20 +643,31 @@ absl::Status PgStore::Ping() {
   });
 }
 
-absl::StatusOr<int64_t> PgStore::LoginRetryAfter(std::string_view ip, int64_t limit,
-                                                 absl::Time now) {
-  return Read([&](pqxx::nontransaction& txn) -> absl::StatusOr<int64_t> {
-    pqxx::result r = txn.exec_prepared("nth_latest_login_failure", std::string(ip), limit);
-    if (r.empty()) return int64_t{0};
-    const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + absl::Seconds(60);
-    if (frees_at <= now) return int64_t{0};
-    return std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(frees_at - now, absl::Seconds(1))));
+absl::StatusOr<int64_t> PgStore::CountLoginAttempt(std::string_view ip, int64_t limit,
+                                                   absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    const std::string address(ip);
+    txn.exec_prepared("lock_login_failures", address);
+    pqxx::result r = txn.exec_prepared("nth_latest_login_failure", address, limit);
+    if (!r.empty()) {
+      const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + absl::Seconds(60);
+      if (frees_at > now) {
+        return std::max<int64_t>(1,
+                                 absl::ToInt64Seconds(absl::Ceil(frees_at - now, absl::Seconds(1))));
+      }
+    }
+    txn.exec_prepared("record_login_failure", address, ToMicros(now));
+    txn.commit();
+    return int64_t{0};
   });
 }
 
-absl::Status PgStore::RecordLoginFailure(std::string_view ip, absl::Time now) {
+absl::Status PgStore::UncountLoginAttempt(std::string_view ip, absl::Time at) {
   return Transact([&](pqxx::work& txn) -> absl::Status {
-    txn.exec_prepared("record_login_failure", std::string(ip), ToMicros(now));
+    const std::string address(ip);
+    // Otherwise two uncounts of equal attempts pick the same row, and one deletes none.
+    txn.exec_prepared("lock_login_failures", address);
+    txn.exec_prepared("uncount_login_failure", address, ToMicros(at));
     txn.commit();
     return absl::OkStatus();
   });

@@ -121,12 +121,14 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Seconds until `ip` may try to log in again when it already failed `limit` times in
-  // the 60 s before `now` (0: it may try now).
-  virtual absl::StatusOr<int64_t> LoginRetryAfter(std::string_view ip, int64_t limit,
-                                                  absl::Time now) = 0;
-  // Records a failed LOGIN from `ip` (and forgets those older than an hour).
-  virtual absl::Status RecordLoginFailure(std::string_view ip, absl::Time now) = 0;
+  // Counts an attempt of `ip` at `now` as a failed LOGIN before it is checked, so that
+  // concurrent attempts count too (and forgets failures older than an hour). Returns 0
+  // when counted, or the seconds until `ip` may try again when it already has `limit`
+  // failures in the 60 s before `now` (then nothing is counted).
+  virtual absl::StatusOr<int64_t> CountLoginAttempt(std::string_view ip, int64_t limit,
+                                                    absl::Time now) = 0;
+  // Uncounts one attempt that CountLoginAttempt counted for `ip` at `at` (it did not fail).
+  virtual absl::Status UncountLoginAttempt(std::string_view ip, absl::Time at) = 0;
 
   // OK when the database answers.
   virtual absl::Status Ping() = 0;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -131,6 +132,39 @@ TEST_F(AccountServiceTest, EveryCallNeedsTheAdminKey) {
   // Nothing changed: no user created, the member's key still works.
   EXPECT_EQ(Db("SELECT count(*)" + NewUsers() + " AND name = 'intruder'"), "0");
   EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+}
+
+// Runs `attempt(0)` to `attempt(n - 1)` at once, each on a thread of its own.
+void AtOnce(int n, const std::function<void(int)>& attempt) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) threads.emplace_back(attempt, i);
+  for (std::thread& t : threads) t.join();
+}
+
+TEST_F(AccountServiceTest, ConcurrentWrongAdminKeysAreLimitedExactly) {
+  const std::string wipe = "DELETE FROM login_failures WHERE ip LIKE 'admin-key@%'";
+  Db(wipe);
+  absl::Cleanup wiped = [&wipe] { Db(wipe); };
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  std::atomic<int> ok{0};
+  AtOnce(20, [&](int) {
+    if (IsOk(GetUserCall(member.id, Bearer(kAdminKey)))) ok.fetch_add(1);
+  });
+  EXPECT_EQ(ok.load(), 20);
+  std::atomic<int> refused{0};
+  std::atomic<int> limited{0};
+  AtOnce(30, [&](int i) {
+    const Reply r = GetUserCall(member.id, Bearer("guess" + std::to_string(i)));
+    if (IsError(r, grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key")) {
+      refused.fetch_add(1);
+    } else if (IsError(r, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited")) {
+      limited.fetch_add(1);
+    } else {
+      ADD_FAILURE() << r;
+    }
+  });
+  EXPECT_EQ(refused.load(), 10);
+  EXPECT_EQ(limited.load(), 20);
 }
 
 TEST_F(AccountServiceTest, TenWrongAdminKeysFromOneCallerHoldItsAdminCallsForAMinute) {
@@ -385,6 +419,33 @@ TEST_F(ChatServiceTest, TenFailedLoginsFromOneAddressHoldItsLoginsForAMinute) {
   EXPECT_EQ(LoginCall(member.api_key).retry_after, "1");
   clock_.Advance(absl::Seconds(1));
   EXPECT_TRUE(IsOk(LoginCall(member.api_key)));
+}
+
+// Each attempt counts as it starts, so that guesses sent at once are held as they would
+// be one after the other; a successful login counts as no failure.
+TEST_F(ChatServiceTest, ConcurrentFailedLoginsAreLimitedExactly) {
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  std::atomic<int> ok{0};
+  AtOnce(20, [&](int) {
+    if (IsOk(LoginCall(member.api_key))) ok.fetch_add(1);
+  });
+  EXPECT_EQ(ok.load(), 20);
+  std::atomic<int> refused{0};
+  std::atomic<int> limited{0};
+  AtOnce(40, [&](int i) {
+    const Reply r = LoginCall(member.api_key + "x" + std::to_string(i));
+    if (IsError(r, grpc::StatusCode::PERMISSION_DENIED, "invalid-api-key")) {
+      refused.fetch_add(1);
+    } else if (IsError(r, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate-limited") &&
+               r.retry_after == "60") {
+      limited.fetch_add(1);
+    } else {
+      ADD_FAILURE() << r;
+    }
+  });
+  EXPECT_EQ(refused.load(), 10);
+  EXPECT_EQ(limited.load(), 30);
+  EXPECT_EQ(Db("SELECT count(*) FROM login_failures WHERE ip = '" + TestClientIp() + "'"), "10");
 }
 
 TEST_F(ChatServiceTest, CallsWithoutAValidSessionAreNotAuthenticated) {

@@ -510,7 +510,8 @@ absl::StatusOr<int64_t> ChatLogic::LatestChangeId(const Caller& caller) {
 absl::StatusOr<storage::TakenChanges> ChatLogic::PollChanges(const Caller& caller,
                                                              absl::Time deadline) {
   return Checked(caller, store_.PollChanges(caller.token_hash, caller.user_id,
-                                            kMaxChangesPerPoll, clock_.Now(), deadline));
+                                            kMaxChangesPerPoll, kMaxChangeBytesPerPoll,
+                                            clock_.Now(), deadline));
 }
 
 absl::StatusOr<storage::TakenChanges> ChatLogic::Checked(

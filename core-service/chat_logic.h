@@ -45,8 +45,10 @@ struct NewAccount {
 // wait when the store has an executor. Errors carry contract tokens (errors.h).
 class ChatLogic {
  public:
-  // Changes in one answer to PollChanges.
+  // Changes in one answer to PollChanges, and their messages' content bytes (its first
+  // change whatever its size): an answer that travels in well under a second.
   static constexpr int64_t kMaxChangesPerPoll = 10000;
+  static constexpr int64_t kMaxChangeBytesPerPoll = int64_t{1} << 20;
 
   ChatLogic(storage::Store& store, const Clock& clock, const SettingsHolder& settings);
 
@@ -112,7 +114,8 @@ class ChatLogic {
                                                            int64_t after_id, int64_t limit);
   absl::StatusOr<int64_t> LatestChangeId(const Caller& caller);
   // The changes since this session's previous poll (or its login), at most
-  // kMaxChangesPerPoll (`more`: others wait for the next poll); fails as TakeChanges,
+  // kMaxChangesPerPoll and kMaxChangeBytesPerPoll (`more`: others wait for the next
+  // poll); fails as TakeChanges,
   // and takes nothing once `deadline` (real time) has passed: DEADLINE_EXCEEDED.
   absl::StatusOr<storage::TakenChanges> PollChanges(const Caller& caller,
                                                     absl::Time deadline);

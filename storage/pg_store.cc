@@ -310,7 +310,7 @@ Session ReadSession(const pqxx::row& row, int first = 0) {
 // new messages among them read. See Store::TakeChanges.
 absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& token_hash,
                                            int64_t user_id, int64_t after_id, int64_t limit,
-                                           absl::Time now) {
+                                           int64_t max_bytes, absl::Time now) {
   limit = std::clamp<int64_t>(limit, 0, std::numeric_limits<int32_t>::max());
   // One more than asked for: whether others follow.
   pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit + 1);
@@ -321,11 +321,17 @@ absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& t
   const auto taken = std::min(r.size(), static_cast<pqxx::result::size_type>(limit));
   out.more = r.size() > taken;
   out.changes.reserve(taken);
+  int64_t bytes = 0;
   for (pqxx::result::size_type i = 0; i < taken; ++i) {
     const pqxx::row row = r[i];
-    out.changes.push_back(Change{row[0].as<int64_t>(),
-                                 ChangeKindFromName(row[1].as<std::string>()),
-                                 ReadMessage(row, 2)});
+    Change change{row[0].as<int64_t>(), ChangeKindFromName(row[1].as<std::string>()),
+                  ReadMessage(row, 2)};
+    bytes += static_cast<int64_t>(change.message.content.size());
+    if (bytes > max_bytes && !out.changes.empty()) {
+      out.more = true;
+      break;
+    }
+    out.changes.push_back(std::move(change));
   }
   std::vector<int64_t> marked;
   for (const Change& c : out.changes) {
@@ -652,8 +658,8 @@ absl::StatusOr<int64_t> PgStore::CountLoginAttempt(std::string_view ip, int64_t 
     if (!r.empty()) {
       const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + absl::Seconds(60);
       if (frees_at > now) {
-        return std::max<int64_t>(1,
-                                 absl::ToInt64Seconds(absl::Ceil(frees_at - now, absl::Seconds(1))));
+        return std::max<int64_t>(
+            1, absl::ToInt64Seconds(absl::Ceil(frees_at - now, absl::Seconds(1))));
       }
     }
     txn.exec_prepared("record_login_failure", address, ToMicros(now));
@@ -988,21 +994,22 @@ absl::StatusOr<TakenChanges> PgStore::TakeChanges(std::string_view token_hash, i
                                                   absl::Time now) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<TakenChanges> {
     absl::StatusOr<TakenChanges> taken =
-        TakeChangesIn(txn, std::string(token_hash), user_id, after_id, limit, now);
+        TakeChangesIn(txn, std::string(token_hash), user_id, after_id, limit,
+                      std::numeric_limits<int64_t>::max(), now);
     if (taken.ok()) txn.commit();
     return taken;
   });
 }
 
 absl::StatusOr<TakenChanges> PgStore::PollChanges(std::string_view token_hash, int64_t user_id,
-                                                  int64_t limit, absl::Time now,
-                                                  absl::Time deadline) {
+                                                  int64_t limit, int64_t max_bytes,
+                                                  absl::Time now, absl::Time deadline) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<TakenChanges> {
     const std::string hash(token_hash);
     pqxx::result cursor = txn.exec_prepared("session_cursor", hash);
     if (cursor.empty()) return absl::NotFoundError("no such session");
     absl::StatusOr<TakenChanges> taken =
-        TakeChangesIn(txn, hash, user_id, cursor[0][0].as<int64_t>(), limit, now);
+        TakeChangesIn(txn, hash, user_id, cursor[0][0].as<int64_t>(), limit, max_bytes, now);
     if (!taken.ok()) return taken;
     if (!taken->changes.empty()) txn.exec_prepared("move_cursor", hash, taken->changes.back().id);
     if (absl::Status s = BeforeDeadline(deadline); !s.ok()) return s;

@@ -97,7 +97,7 @@ class PgStore : public Store {
                                            int64_t after_id, int64_t limit,
                                            absl::Time now) override;
   absl::StatusOr<TakenChanges> PollChanges(std::string_view token_hash, int64_t user_id,
-                                           int64_t limit, absl::Time now,
+                                           int64_t limit, int64_t max_bytes, absl::Time now,
                                            absl::Time deadline) override;
   absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) override;
   absl::Status MarkLive(std::vector<int64_t> user_ids, absl::Duration lease) override;

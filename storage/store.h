@@ -260,11 +260,13 @@ class Store {
                                                    int64_t user_id, int64_t after_id,
                                                    int64_t limit, absl::Time now) = 0;
   // As TakeChanges after the session's cursor, which then moves past what is returned;
-  // once `deadline` (as for TakeUnread) has passed, nothing is taken and the cursor
-  // stays (DeadlineExceeded).
+  // the changes also stop before their messages' contents would pass `max_bytes` (the
+  // first is always returned). Once `deadline` (as for TakeUnread) has passed, nothing
+  // is taken and the cursor stays (DeadlineExceeded).
   virtual absl::StatusOr<TakenChanges> PollChanges(std::string_view token_hash,
                                                    int64_t user_id, int64_t limit,
-                                                   absl::Time now, absl::Time deadline) = 0;
+                                                   int64_t max_bytes, absl::Time now,
+                                                   absl::Time deadline) = 0;
   // The id of the latest change for `user_id` (0 if none).
   virtual absl::StatusOr<int64_t> LatestChangeId(int64_t user_id) = 0;
   // Marks `user_ids` live, with a stream that wants their hints, for `lease` from now

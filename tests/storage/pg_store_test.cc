@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,8 @@ constexpr SendLimits kUnlimited{0, 0};
 
 // The deadline of a take whose caller waits as long as it takes.
 const absl::Time kNoDeadline = absl::InfiniteFuture();
+// No bound on the contents of a page of changes.
+constexpr int64_t kAnyBytes = std::numeric_limits<int64_t>::max();
 
 // One database for the whole suite (creating one costs more than most tests): each
 // test works with its own users, and secrets prefixed by the test's name.
@@ -583,11 +586,12 @@ TEST_F(PgStoreTest, WorkPastItsDeadlineCommitsNothing) {
   // The takes.
   absl::StatusOr<std::vector<Message>> unread = store_->TakeUnread(pro, kT0, gone_by);
   EXPECT_EQ(unread.status().code(), absl::StatusCode::kDeadlineExceeded) << unread.status();
-  absl::StatusOr<TakenChanges> polled = store_->PollChanges(Key("tok"), pro, 10, kT0, gone_by);
+  absl::StatusOr<TakenChanges> polled =
+      store_->PollChanges(Key("tok"), pro, 10, kAnyBytes, kT0, gone_by);
   EXPECT_EQ(polled.status().code(), absl::StatusCode::kDeadlineExceeded) << polled.status();
   EXPECT_EQ(Query("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(m.id)), "t");
 
-  polled = store_->PollChanges(Key("tok"), pro, 10, kT0, kNoDeadline);
+  polled = store_->PollChanges(Key("tok"), pro, 10, kAnyBytes, kT0, kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status();
   ASSERT_EQ(polled->changes.size(), 1u);
   EXPECT_EQ(polled->changes[0].message.id, m.id);
@@ -893,7 +897,8 @@ TEST_F(PgStoreTest, PollChangesSaysWhetherMoreFollowTheLimit) {
   const Message m2 = Insert(member, pro, "2", kT0);
   const Message m3 = Insert(member, pro, "3", kT0);
 
-  absl::StatusOr<TakenChanges> polled = store_->PollChanges(Key("tok"), pro, 2, kT0, kNoDeadline);
+  absl::StatusOr<TakenChanges> polled =
+      store_->PollChanges(Key("tok"), pro, 2, kAnyBytes, kT0, kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status().ToString();
   ASSERT_EQ(polled->changes.size(), 2u);
   EXPECT_EQ(polled->changes[0].message.id, m1.id);
@@ -902,7 +907,7 @@ TEST_F(PgStoreTest, PollChangesSaysWhetherMoreFollowTheLimit) {
   EXPECT_EQ(Query("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(m3.id)),
             "t");
 
-  polled = store_->PollChanges(Key("tok"), pro, 2, kT0, kNoDeadline);
+  polled = store_->PollChanges(Key("tok"), pro, 2, kAnyBytes, kT0, kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status().ToString();
   ASSERT_EQ(polled->changes.size(), 1u);
   EXPECT_EQ(polled->changes[0].message.id, m3.id);
@@ -911,11 +916,51 @@ TEST_F(PgStoreTest, PollChangesSaysWhetherMoreFollowTheLimit) {
   // Exactly as many as the limit: none follow.
   const Message m4 = Insert(member, pro, "4", kT0);
   const Message m5 = Insert(member, pro, "5", kT0);
-  polled = store_->PollChanges(Key("tok"), pro, 2, kT0, kNoDeadline);
+  polled = store_->PollChanges(Key("tok"), pro, 2, kAnyBytes, kT0, kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status().ToString();
   ASSERT_EQ(polled->changes.size(), 2u);
   EXPECT_EQ(polled->changes[0].message.id, m4.id);
   EXPECT_EQ(polled->changes[1].message.id, m5.id);
+  EXPECT_FALSE(polled->more);
+}
+
+// A page also stops before its contents pass max_bytes, and says more follow; its first
+// change comes whatever its size. What it left is neither marked read nor passed.
+TEST_F(PgStoreTest, PollChangesStopsBeforeItsContentsPassMaxBytes) {
+  const int64_t member = NewUser(Role::kMember);
+  const int64_t pro = NewUser(Role::kPro);
+  ASSERT_TRUE(store_->CreateSession(Key("tok"), pro, KeyOf(pro), kT0, kT0 + absl::Hours(1)).ok());
+  const Message m1 = Insert(member, pro, std::string(40, 'a'), kT0);
+  const Message m2 = Insert(member, pro, std::string(60, 'b'), kT0);
+  const Message m3 = Insert(member, pro, std::string(150, 'c'), kT0);
+  const Message m4 = Insert(member, pro, std::string(10, 'd'), kT0);
+
+  // 40 + 60 fit in 100 bytes; 150 more would not.
+  absl::StatusOr<TakenChanges> polled =
+      store_->PollChanges(Key("tok"), pro, 10, 100, kT0, kNoDeadline);
+  ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+  ASSERT_EQ(polled->changes.size(), 2u);
+  EXPECT_EQ(polled->changes[0].message.id, m1.id);
+  EXPECT_EQ(polled->changes[1].message.id, m2.id);
+  EXPECT_TRUE(polled->more);
+  EXPECT_EQ(Query("SELECT count(*) FROM messages WHERE read_at IS NULL AND recipient_id = " +
+                  std::to_string(pro)),
+            "2");
+
+  // Alone over the bound, a change still comes, then the page stops.
+  polled = store_->PollChanges(Key("tok"), pro, 10, 100, kT0, kNoDeadline);
+  ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+  ASSERT_EQ(polled->changes.size(), 1u);
+  EXPECT_EQ(polled->changes[0].message.id, m3.id);
+  EXPECT_EQ(polled->changes[0].message.content, std::string(150, 'c'));
+  EXPECT_TRUE(polled->more);
+  EXPECT_EQ(Query("SELECT read_at IS NULL FROM messages WHERE id = " + std::to_string(m4.id)),
+            "t");
+
+  polled = store_->PollChanges(Key("tok"), pro, 10, 100, kT0, kNoDeadline);
+  ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+  ASSERT_EQ(polled->changes.size(), 1u);
+  EXPECT_EQ(polled->changes[0].message.id, m4.id);
   EXPECT_FALSE(polled->more);
 }
 
@@ -985,7 +1030,7 @@ TEST_F(PgStoreTest, TakeChangesOfAnEndedOrBannedSessionTakesNothing) {
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   EXPECT_TRUE(taken->session.banned);
   EXPECT_TRUE(taken->changes.empty());
-  taken = store_->PollChanges(Key("pro"), pro, 10, kT0, kNoDeadline);
+  taken = store_->PollChanges(Key("pro"), pro, 10, kAnyBytes, kT0, kNoDeadline);
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   EXPECT_TRUE(taken->session.banned);
   EXPECT_TRUE(taken->changes.empty());
@@ -1051,7 +1096,7 @@ TEST(PgStorePurgeTest, DeletesExpiredSessionsAndOnlyTheChangesNoSessionCanRead) 
   EXPECT_EQ(purged->changes, 0);
   // The live session still reads every change since its LOGIN.
   absl::StatusOr<TakenChanges> polled =
-      store.PollChanges("live", member, 10, kT0 + absl::Hours(1), kNoDeadline);
+      store.PollChanges("live", member, 10, kAnyBytes, kT0 + absl::Hours(1), kNoDeadline);
   ASSERT_TRUE(polled.ok()) << polled.status().ToString();
   ASSERT_EQ(polled->changes.size(), 1u);
   EXPECT_EQ(polled->changes[0].message.sent_at, kT0 + absl::Hours(1));

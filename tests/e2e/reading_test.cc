@@ -309,6 +309,37 @@ TEST_F(ReadingTest, NewChangesComeTenThousandAtOnceAndSayWhenMoreWait) {
   EXPECT_EQ(poll().raw, "200/OK\ncount:0\nhas-more:no\n\n");
 }
 
+// A page also stops before the contents of its messages pass 1 MiB
+// (ChatLogic::kMaxChangeBytesPerPoll): 2 100 messages of 1 000 characters come as 1 048,
+// 1 048 and 4, in order, none twice.
+TEST_F(ReadingTest, NewChangesStopBeforeTheirContentsPassOneMebibyte) {
+  Session m = LoginNew(stack(), "member");
+  Session p = LoginNew(stack(), "pro");
+  const std::string from = std::to_string(m.user.id);
+  const std::string to = std::to_string(p.user.id);
+  stack().db().Query(
+      "WITH ms AS (INSERT INTO messages (sender_id, recipient_id, content, sent_at)"
+      " SELECT " + from + ", " + to + ", lpad(g::text, 1000, 'x'), now()"
+      " FROM generate_series(1, 2100) g RETURNING id)"
+      " INSERT INTO changes (user_id, kind, message_id, created_at)"
+      " SELECT " + to + ", 'new_message', id, now() FROM ms ORDER BY id");
+  int next = 1;
+  for (const auto& [count, more] : std::vector<std::pair<int, std::string>>{
+           {1048, "yes"}, {1048, "yes"}, {4, "no"}}) {
+    ASSERT_TRUE(p.conn.Send(Build("NEW_CHG_AVAILABLE", {{"token", p.token}})));
+    const Response page = p.conn.Read(std::chrono::seconds(60));
+    ASSERT_EQ(page.status, "200/OK") << page.failure;
+    EXPECT_EQ(page.Get("count"), std::to_string(count));
+    EXPECT_EQ(page.Get("has-more"), more);
+    ASSERT_EQ(page.records.size(), static_cast<size_t>(count));
+    for (const auto& record : page.records) {
+      const std::string n = std::to_string(next++);
+      ASSERT_EQ(record.at("content"), std::string(1000 - n.size(), 'x') + n);
+    }
+  }
+  EXPECT_EQ(next, 2101);
+}
+
 // ------------------------------------------------------------------ before-id deleted
 
 // before-id is a position, not a reference: when it names a deleted message (deleted

@@ -61,6 +61,7 @@ Session::Session(asio::ip::tcp::socket socket, std::string client_ip, Dispatcher
       settings_(settings),
       on_close_(std::move(on_close)),
       parser_(LimitsOf(*settings.Get())),
+      max_output_bytes_(static_cast<size_t>(settings.Get()->max_output_bytes)),
       watchdog_timer_(socket_.get_executor()),
       connected_at_(Clock::now()),
       last_read_(connected_at_),
@@ -297,12 +298,11 @@ void Session::Answer(const Reply& reply, std::string_view command, bool served) 
 
 size_t Session::EventBacklogBytes() const {
   // Under a small max-output-bytes, events alone must leave room for answers.
-  return std::min(kEventBacklogBytes,
-                  static_cast<size_t>(settings_.Get()->max_output_bytes) / 2);
+  return std::min(kEventBacklogBytes, max_output_bytes_ / 2);
 }
 
 bool Session::OverOutputLimit() const {
-  return queued_bytes_ > static_cast<size_t>(settings_.Get()->max_output_bytes);
+  return queued_bytes_ > max_output_bytes_;
 }
 
 void Session::Send(std::string bytes) {

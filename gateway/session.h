@@ -107,6 +107,9 @@ class Session : public std::enable_shared_from_this<Session> {
   const SettingsHolder& settings_;
   std::function<void()> on_close_;
   RequestParser parser_;
+  // max-output-bytes, as the parser's limits, as they were when the connection began:
+  // read once, not on each answer.
+  const size_t max_output_bytes_;
   ConnectionState state_;
   asio::steady_timer watchdog_timer_;
   // Answers and events not yet written: queue_[queue_head_] onwards (a vector, which

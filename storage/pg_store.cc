@@ -257,6 +257,10 @@ absl::Status BeforeDeadline(absl::Time deadline) {
   return absl::DeadlineExceededError("the caller's deadline passed: nothing committed");
 }
 
+// About how many bytes the answer listing `message` takes: its content and the fields
+// of its record.
+size_t AnswerBytesOf(const Message& message) { return message.content.size() + 200; }
+
 // Builds the text form of a PostgreSQL array, e.g. {1,2} or {"a","b\"c"}.
 class ArrayLiteral {
  public:
@@ -922,11 +926,18 @@ absl::StatusOr<std::vector<Message>> PgStore::TakeUnread(int64_t recipient_id,
                                                          absl::Time now,
                                                          absl::Time deadline) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::vector<Message>> {
+    const absl::Time started = absl::Now();
     pqxx::result r = txn.exec_prepared("take_unread", recipient_id, ToMicros(now));
     std::vector<Message> out;
     out.reserve(r.size());
-    for (const pqxx::row& row : r) out.push_back(ReadMessage(row));
-    if (absl::Status s = BeforeDeadline(deadline); !s.ok()) return s;
+    size_t bytes = 0;
+    for (const pqxx::row& row : r) {
+      out.push_back(ReadMessage(row));
+      bytes += AnswerBytesOf(out.back());
+    }
+    if (absl::Status s = BeforeDeadline(TakeCommitDeadline(deadline, started, bytes)); !s.ok()) {
+      return s;
+    }
     txn.commit();
     // UPDATE ... RETURNING has no order.
     std::sort(out.begin(), out.end(),
@@ -1005,6 +1016,7 @@ absl::StatusOr<TakenChanges> PgStore::PollChanges(std::string_view token_hash, i
                                                   int64_t limit, int64_t max_bytes,
                                                   absl::Time now, absl::Time deadline) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<TakenChanges> {
+    const absl::Time started = absl::Now();
     const std::string hash(token_hash);
     pqxx::result cursor = txn.exec_prepared("session_cursor", hash);
     if (cursor.empty()) return absl::NotFoundError("no such session");
@@ -1012,7 +1024,11 @@ absl::StatusOr<TakenChanges> PgStore::PollChanges(std::string_view token_hash, i
         TakeChangesIn(txn, hash, user_id, cursor[0][0].as<int64_t>(), limit, max_bytes, now);
     if (!taken.ok()) return taken;
     if (!taken->changes.empty()) txn.exec_prepared("move_cursor", hash, taken->changes.back().id);
-    if (absl::Status s = BeforeDeadline(deadline); !s.ok()) return s;
+    size_t bytes = 0;
+    for (const Change& c : taken->changes) bytes += AnswerBytesOf(c.message);
+    if (absl::Status s = BeforeDeadline(TakeCommitDeadline(deadline, started, bytes)); !s.ok()) {
+      return s;
+    }
     txn.commit();
     return taken;
   });

@@ -106,6 +106,17 @@ std::vector<Statement> Statements() {
        "SELECT c.id, c.kind, m.* FROM changes c"
        " CROSS JOIN LATERAL (SELECT " + cols + ", deleted_at IS NOT NULL AS gone"
        "  FROM messages WHERE id = c.message_id) m"
+       " WHERE c.user_id = $1 AND c.id > $2 AND c.id <= $4"
+       "  AND (c.kind = 'message_deleted' OR NOT m.gone)"
+       " ORDER BY c.id LIMIT $3"},
+      // The same changes, with the bytes of content each record holds (a deletion's holds
+      // none): a page bounded in bytes reads only the contents it returns. octet_length
+      // reads a stored value's header, not the value.
+      {"take_change_sizes",
+       "SELECT c.id, CASE WHEN c.kind = 'message_deleted' THEN 0"
+       "  ELSE octet_length(m.content) END FROM changes c"
+       " CROSS JOIN LATERAL (SELECT content, deleted_at IS NOT NULL AS gone"
+       "  FROM messages WHERE id = c.message_id) m"
        " WHERE c.user_id = $1 AND c.id > $2 AND (c.kind = 'message_deleted' OR NOT m.gone)"
        " ORDER BY c.id LIMIT $3"},
       // By the ids of the new messages a take returned: a semi-join of messages with the
@@ -316,26 +327,35 @@ absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& t
                                            int64_t user_id, int64_t after_id, int64_t limit,
                                            int64_t max_bytes, absl::Time now) {
   limit = std::clamp<int64_t>(limit, 0, std::numeric_limits<int32_t>::max());
+  // The last change whose content still fits in max_bytes (the first always does).
+  int64_t through = std::numeric_limits<int64_t>::max();
+  bool cut = false;
+  if (max_bytes < std::numeric_limits<int64_t>::max()) {
+    const pqxx::result sizes = txn.exec_prepared("take_change_sizes", user_id, after_id, limit);
+    int64_t bytes = 0;
+    for (pqxx::result::size_type i = 0; i < sizes.size(); ++i) {
+      bytes += sizes[i][1].as<int64_t>();
+      if (bytes > max_bytes && i > 0) {
+        through = sizes[i - 1][0].as<int64_t>();
+        cut = true;
+        break;
+      }
+    }
+  }
   // One more than asked for: whether others follow.
-  pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit + 1);
+  pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit + 1, through);
   const pqxx::result session = txn.exec_prepared("session_in_force", token_hash, ToMicros(now));
   if (session.empty()) return absl::NotFoundError("no such session");
   TakenChanges out{ReadSession(session[0]), {}, false};
   if (out.session.banned) return out;
   const auto taken = std::min(r.size(), static_cast<pqxx::result::size_type>(limit));
-  out.more = r.size() > taken;
+  out.more = cut || r.size() > taken;
   out.changes.reserve(taken);
-  int64_t bytes = 0;
   for (pqxx::result::size_type i = 0; i < taken; ++i) {
     const pqxx::row row = r[i];
-    Change change{row[0].as<int64_t>(), ChangeKindFromName(row[1].as<std::string>()),
-                  ReadMessage(row, 2)};
-    bytes += static_cast<int64_t>(change.message.content.size());
-    if (bytes > max_bytes && !out.changes.empty()) {
-      out.more = true;
-      break;
-    }
-    out.changes.push_back(std::move(change));
+    out.changes.push_back(Change{row[0].as<int64_t>(),
+                                 ChangeKindFromName(row[1].as<std::string>()),
+                                 ReadMessage(row, 2)});
   }
   std::vector<int64_t> marked;
   for (const Change& c : out.changes) {

@@ -996,6 +996,18 @@ TEST_F(PgStoreTest, PollChangesStopsBeforeItsContentsPassMaxBytes) {
   ASSERT_EQ(polled->changes.size(), 1u);
   EXPECT_EQ(polled->changes[0].message.id, m4.id);
   EXPECT_FALSE(polled->more);
+
+  // A deletion's record holds no content: it counts nothing.
+  const Message m5 = Insert(member, pro, std::string(150, 'e'), kT0);
+  ASSERT_TRUE(store_->SoftDeleteMessage(m5.id, kT0, kNoDeadline).ok());
+  const Message m6 = Insert(member, pro, std::string(90, 'f'), kT0);
+  polled = store_->PollChanges(Key("tok"), pro, 10, 100, kT0, kNoDeadline);
+  ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+  ASSERT_EQ(polled->changes.size(), 2u);
+  EXPECT_EQ(polled->changes[0].kind, ChangeKind::kMessageDeleted);
+  EXPECT_EQ(polled->changes[0].message.id, m5.id);
+  EXPECT_EQ(polled->changes[1].message.id, m6.id);
+  EXPECT_FALSE(polled->more);
 }
 
 TEST_F(PgStoreTest, TakeChangesShowsAMessageTheTakeMarkedReadAsReadInEachOfItsChanges) {

@@ -3,7 +3,6 @@
 #include <limits>
 
 #include "common/strings.h"
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/cord.h"
 #include "common/crypto.h"
 #include "common/log.h"
@@ -65,6 +64,15 @@ absl::Status UnknownApiKey() {
   return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key", "unknown API key");
 }
 
+// RESOURCE_EXHAUSTED rate-limited: an address with too many failed logins waits `wait`
+// seconds.
+absl::Status LoginHeld(int64_t wait) {
+  absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
+                               "too many failed logins from this address: retry later");
+  limited.SetPayload(storage::kRetryAfterPayload, absl::Cord(StrCat(wait)));
+  return limited;
+}
+
 absl::Status AccountBanned() {
   return Error(absl::StatusCode::kPermissionDenied, "banned", "this account is banned");
 }
@@ -100,27 +108,34 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
                                              std::string_view client_ip) {
   const std::shared_ptr<const Settings> settings = settings_.Get();
   const int64_t failure_limit = client_ip.empty() ? 0 : settings->max_failed_logins_per_minute;
-  const absl::Time attempt_at = clock_.Now();
-  if (absl::Status s = CountLoginAttempt(client_ip, failure_limit, attempt_at); !s.ok()) {
-    return s;
-  }
-  // The attempt stays counted as a failure of this address only if refused below.
-  bool refused = false;
-  absl::Cleanup uncount = [&] {
-    if (!refused) UncountLoginAttempt(client_ip, failure_limit, attempt_at);
+  // A refusal for the key counts as a failure of this address (past its limit, the
+  // refusal is 426: no more keys are judged).
+  auto refuse = [&]() -> absl::Status {
+    if (absl::Status s = CountLoginFailure(client_ip, failure_limit); !s.ok()) return s;
+    return UnknownApiKey();
   };
-  auto refuse = [&](absl::Status refusal) -> absl::Status {
-    refused = true;
-    return refusal;
-  };
-  if (api_key.empty() || api_key.size() > kMaxSecretBytes) return refuse(UnknownApiKey());
+  if (api_key.empty() || api_key.size() > kMaxSecretBytes) return refuse();
   const std::string key_hash = Sha256Hex(api_key);
   const std::string& admin_key = settings->admin_api_key;
   const bool built_in_admin = !admin_key.empty() && ConstantTimeEquals(api_key, admin_key);
   const std::string admin_marker = built_in_admin ? AdminMarker(admin_key) : "";
-  absl::StatusOr<storage::User> user = built_in_admin ? BuiltInAdmin(admin_marker, key_hash)
-                                                      : store_.FindUserByApiKeyHash(key_hash);
-  if (absl::IsNotFound(user.status())) return refuse(UnknownApiKey());
+  absl::StatusOr<storage::User> user;
+  if (built_in_admin) {
+    if (absl::Status s = CheckLoginHold(client_ip, failure_limit); !s.ok()) return s;
+    user = BuiltInAdmin(admin_marker, key_hash);
+  } else if (failure_limit > 0) {
+    // The key judged and a failure counted in one step: concurrent guesses are held as
+    // they would be one after the other.
+    absl::StatusOr<storage::LoginLookup> found =
+        store_.FindUserForLogin(client_ip, failure_limit, key_hash, clock_.Now());
+    if (!found.ok()) return found.status();
+    if (found->retry_after > 0) return LoginHeld(found->retry_after);
+    if (!found->user) return UnknownApiKey();
+    user = *std::move(found->user);
+  } else {
+    user = store_.FindUserByApiKeyHash(key_hash);
+  }
+  if (absl::IsNotFound(user.status())) return refuse();
   if (!user.ok()) return user.status();
   if (user->banned) return AccountBanned();
   const absl::Time now = clock_.Now();
@@ -131,7 +146,7 @@ absl::StatusOr<LoginResult> ChatLogic::Login(std::string_view api_key,
       store_.CreateSession(hash, result.user.id, built_in_admin ? admin_marker : key_hash,
                            now, result.expires_at);
   // The key was regenerated since it was looked up.
-  if (absl::IsNotFound(opened)) return refuse(UnknownApiKey());
+  if (absl::IsNotFound(opened)) return refuse();
   if (!opened.ok()) return opened;
   sessions_.Put(hash, storage::Session{result.user.id, result.user.role, result.expires_at});
   return result;
@@ -576,25 +591,18 @@ absl::Status ChatLogic::Lift(const Caller& caller, int64_t target_id,
   return store_.LiftRestrictions(target_id, kind, set_by, clock_.Now()).status();
 }
 
-absl::Status ChatLogic::CountLoginAttempt(std::string_view counted_as, int64_t limit,
-                                         absl::Time at) {
+absl::Status ChatLogic::CheckLoginHold(std::string_view counted_as, int64_t limit) {
   if (limit <= 0) return absl::OkStatus();
-  absl::StatusOr<int64_t> wait = store_.CountLoginAttempt(counted_as, limit, at);
+  absl::StatusOr<int64_t> wait = store_.LoginRetryAfter(counted_as, limit, clock_.Now());
   if (!wait.ok()) return wait.status();
-  if (*wait == 0) return absl::OkStatus();
-  absl::Status limited = Error(absl::StatusCode::kResourceExhausted, "rate-limited",
-                               "too many failed logins from this address: retry later");
-  limited.SetPayload(storage::kRetryAfterPayload, absl::Cord(StrCat(*wait)));
-  return limited;
+  return *wait == 0 ? absl::OkStatus() : LoginHeld(*wait);
 }
 
-void ChatLogic::UncountLoginAttempt(std::string_view counted_as, int64_t limit, absl::Time at) {
-  if (limit <= 0) return;
-  // Left counted, it holds this address a minute early at worst.
-  if (absl::Status s = store_.UncountLoginAttempt(counted_as, at); !s.ok()) {
-    Log::Write("", std::string(counted_as),
-               StrCat("a successful login stays counted as a failure: ", s.ToString()));
-  }
+absl::Status ChatLogic::CountLoginFailure(std::string_view counted_as, int64_t limit) {
+  if (limit <= 0) return absl::OkStatus();
+  absl::StatusOr<int64_t> wait = store_.CountLoginFailure(counted_as, limit, clock_.Now());
+  if (!wait.ok()) return wait.status();
+  return *wait == 0 ? absl::OkStatus() : LoginHeld(*wait);
 }
 
 absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view peer_ip) {
@@ -606,10 +614,6 @@ absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view pe
   const std::string counted_as = StrCat("admin-key@", peer_ip);
   const int64_t failure_limit =
       peer_ip.empty() || admin_key.empty() ? 0 : settings->max_failed_logins_per_minute;
-  const absl::Time attempt_at = clock_.Now();
-  if (absl::Status s = CountLoginAttempt(counted_as, failure_limit, attempt_at); !s.ok()) {
-    return s;
-  }
   bool replaced = false;
   {
     std::lock_guard lock(follow_mu_);
@@ -617,12 +621,13 @@ absl::Status ChatLogic::AuthorizeAdmin(std::string_view key, std::string_view pe
   }
   // A key replaced through another core authorises nothing more than it logs in.
   if (admin_key.empty() || !ConstantTimeEquals(key, admin_key) || replaced) {
+    // Past the limit, 426 whatever the key: no more keys are judged.
+    if (absl::Status s = CountLoginFailure(counted_as, failure_limit); !s.ok()) return s;
     // A bad API key is 403 invalid-api-key (contract 2.2), as for LOGIN.
     return Error(absl::StatusCode::kPermissionDenied, "invalid-api-key",
                  "the admin API key is required");
   }
-  UncountLoginAttempt(counted_as, failure_limit, attempt_at);
-  return absl::OkStatus();
+  return CheckLoginHold(counted_as, failure_limit);
 }
 
 absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view name) {

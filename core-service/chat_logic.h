@@ -163,13 +163,12 @@ class ChatLogic {
   const Clock& clock() const { return clock_; }
 
  private:
-  // Counts an attempt of `counted_as` at `at` as a failed login before it is checked,
-  // when a `limit` is in force (not 0), so that concurrent guesses count too:
-  // RESOURCE_EXHAUSTED rate-limited (retry-after), counting nothing, while `counted_as`
-  // has `limit` failures in the last minute.
-  absl::Status CountLoginAttempt(std::string_view counted_as, int64_t limit, absl::Time at);
-  // Uncounts an attempt that CountLoginAttempt counted: it did not fail.
-  void UncountLoginAttempt(std::string_view counted_as, int64_t limit, absl::Time at);
+  // RESOURCE_EXHAUSTED rate-limited (retry-after) while `counted_as` has `limit` failed
+  // logins in the last minute; OK otherwise, and always when `limit` is 0.
+  absl::Status CheckLoginHold(std::string_view counted_as, int64_t limit);
+  // Counts a failed login of `counted_as` when a `limit` is in force (not 0); held as
+  // by CheckLoginHold instead, counting nothing, when it is at its limit already.
+  absl::Status CountLoginFailure(std::string_view counted_as, int64_t limit);
 
   // The user the admin API key logs in as (its key hash is `marker`), created on first
   // use, or adopted, ending its sessions: from the row of a replaced key, or from the row

@@ -204,9 +204,6 @@ std::vector<Statement> Statements() {
       // Concurrent attempts of one address one at a time (the two-key form: apart from
       // the user-id locks of the send path).
       {"lock_login_failures", "SELECT pg_advisory_xact_lock(hashtext('login'), hashtext($1))"},
-      {"uncount_login_failure",
-       "DELETE FROM login_failures WHERE ctid = (SELECT ctid FROM login_failures"
-       " WHERE ip = $1 AND at = tch_ts($2) LIMIT 1)"},
       {"record_login_failure",
        "WITH old AS (DELETE FROM login_failures WHERE at < tch_ts($2) - interval '1 hour')"
        " INSERT INTO login_failures (ip, at) VALUES ($1, tch_ts($2))"},
@@ -271,6 +268,18 @@ absl::Status BeforeDeadline(absl::Time deadline) {
 // About how many bytes the answer listing `message` takes: its content and the fields
 // of its record.
 size_t AnswerBytesOf(const Message& message) { return message.content.size() + 200; }
+
+// Takes the lock that serialises the LOGIN attempts of `address` for the transaction,
+// then says how many seconds it must wait, as Store::LoginRetryAfter.
+int64_t LockedLoginRetryAfter(pqxx::work& txn, const std::string& address, int64_t limit,
+                              absl::Time now) {
+  txn.exec_prepared("lock_login_failures", address);
+  const pqxx::result r = txn.exec_prepared("nth_latest_login_failure", address, limit);
+  if (r.empty()) return 0;
+  const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + absl::Seconds(60);
+  if (frees_at <= now) return 0;
+  return std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(frees_at - now, absl::Seconds(1))));
+}
 
 // Builds the text form of a PostgreSQL array, e.g. {1,2} or {"a","b\"c"}.
 class ArrayLiteral {
@@ -673,33 +682,41 @@ absl::Status PgStore::Ping() {
   });
 }
 
-absl::StatusOr<int64_t> PgStore::CountLoginAttempt(std::string_view ip, int64_t limit,
+absl::StatusOr<int64_t> PgStore::LoginRetryAfter(std::string_view ip, int64_t limit,
+                                                 absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    return LockedLoginRetryAfter(txn, std::string(ip), limit, now);
+  });
+}
+
+absl::StatusOr<int64_t> PgStore::CountLoginFailure(std::string_view ip, int64_t limit,
                                                    absl::Time now) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
     const std::string address(ip);
-    txn.exec_prepared("lock_login_failures", address);
-    pqxx::result r = txn.exec_prepared("nth_latest_login_failure", address, limit);
-    if (!r.empty()) {
-      const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + absl::Seconds(60);
-      if (frees_at > now) {
-        return std::max<int64_t>(
-            1, absl::ToInt64Seconds(absl::Ceil(frees_at - now, absl::Seconds(1))));
-      }
-    }
+    const int64_t wait = LockedLoginRetryAfter(txn, address, limit, now);
+    if (wait > 0) return wait;
     txn.exec_prepared("record_login_failure", address, ToMicros(now));
     txn.commit();
     return int64_t{0};
   });
 }
 
-absl::Status PgStore::UncountLoginAttempt(std::string_view ip, absl::Time at) {
-  return Transact([&](pqxx::work& txn) -> absl::Status {
+absl::StatusOr<LoginLookup> PgStore::FindUserForLogin(std::string_view ip, int64_t limit,
+                                                      std::string_view api_key_hash,
+                                                      absl::Time now) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<LoginLookup> {
     const std::string address(ip);
-    // Otherwise two uncounts of equal attempts pick the same row, and one deletes none.
-    txn.exec_prepared("lock_login_failures", address);
-    txn.exec_prepared("uncount_login_failure", address, ToMicros(at));
+    LoginLookup out;
+    out.retry_after = LockedLoginRetryAfter(txn, address, limit, now);
+    if (out.retry_after > 0) return out;
+    const pqxx::result r = txn.exec_prepared("user_by_key", std::string(api_key_hash));
+    if (r.empty()) {
+      txn.exec_prepared("record_login_failure", address, ToMicros(now));
+    } else {
+      out.user = ReadUser(r[0]);
+    }
     txn.commit();
-    return absl::OkStatus();
+    return out;
   });
 }
 

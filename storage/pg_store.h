@@ -42,9 +42,13 @@ class PgStore : public Store {
   void Reconfigure(std::string url, size_t pool_size);
 
   absl::Status Ping() override;
-  absl::StatusOr<int64_t> CountLoginAttempt(std::string_view ip, int64_t limit,
+  absl::StatusOr<int64_t> LoginRetryAfter(std::string_view ip, int64_t limit,
+                                          absl::Time now) override;
+  absl::StatusOr<int64_t> CountLoginFailure(std::string_view ip, int64_t limit,
                                             absl::Time now) override;
-  absl::Status UncountLoginAttempt(std::string_view ip, absl::Time at) override;
+  absl::StatusOr<LoginLookup> FindUserForLogin(std::string_view ip, int64_t limit,
+                                               std::string_view api_key_hash,
+                                               absl::Time now) override;
   absl::StatusOr<int64_t> CreateUser(Role role, std::string_view name,
                                      std::string_view api_key_hash) override;
   absl::Status SetApiKeyHash(int64_t user_id, std::string_view api_key_hash,

@@ -124,6 +124,12 @@ struct SendOutcome {
   int64_t retry_after_seconds = 0;  // kRateLimited: whole seconds, at least 1
 };
 
+// What a LOGIN's key found (Store::FindUserForLogin).
+struct LoginLookup {
+  int64_t retry_after = 0;  // > 0: the address is held, the key was not looked up
+  std::optional<User> user;  // none (and not held): no such key, a failure counted
+};
+
 // Persistence of tchatator. Every method is one transaction, committed when it returns
 // OK. Errors: NotFound as documented, Unavailable when the database cannot be reached
 // (the caller may retry later), Internal for anything else. Thread-safe.
@@ -131,14 +137,24 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Counts an attempt of `ip` at `now` as a failed LOGIN before it is checked, so that
-  // concurrent attempts count too (and forgets failures older than an hour). Returns 0
-  // when counted, or the seconds until `ip` may try again when it already has `limit`
-  // failures in the 60 s before `now` (then nothing is counted).
-  virtual absl::StatusOr<int64_t> CountLoginAttempt(std::string_view ip, int64_t limit,
+  // The failed LOGINs of an address are counted and checked one attempt at a time, each
+  // attempt judged (its key checked) only while the address is under its limit, so that
+  // concurrent guesses are held as they would be one after the other.
+  //
+  // Seconds until `ip` may try again when it has `limit` failures in the 60 s before
+  // `now`; 0 when it may try now.
+  virtual absl::StatusOr<int64_t> LoginRetryAfter(std::string_view ip, int64_t limit,
+                                                  absl::Time now) = 0;
+  // Counts a failed LOGIN of `ip` at `now` (and forgets failures older than an hour),
+  // unless `ip` is held (LoginRetryAfter): then returns the seconds to wait, counting
+  // nothing; 0 when counted.
+  virtual absl::StatusOr<int64_t> CountLoginFailure(std::string_view ip, int64_t limit,
                                                     absl::Time now) = 0;
-  // Uncounts one attempt that CountLoginAttempt counted for `ip` at `at` (it did not fail).
-  virtual absl::Status UncountLoginAttempt(std::string_view ip, absl::Time at) = 0;
+  // Unless `ip` is held (`retry_after`), the user whose key hash is `api_key_hash`; when
+  // there is none, a failure of `ip` is counted, as by CountLoginFailure.
+  virtual absl::StatusOr<LoginLookup> FindUserForLogin(std::string_view ip, int64_t limit,
+                                                       std::string_view api_key_hash,
+                                                       absl::Time now) = 0;
 
   // OK when the database answers.
   virtual absl::Status Ping() = 0;

@@ -340,6 +340,7 @@ w("| 2026-11-28 16:22, 334f979 | 1.138 | 5 393 | 0.93x | 19.33 | 0.878 | 6 100 |
 w("| 2026-11-29 02:47, 68fb95b | 1.552 | 4 660 | 1.00x | 24.19 | 0.948 | 5 532 | 0.82x | 19.17 | 1 515 | the product unchanged (a slow hour: pgbench's INSERT 4 985 tx/s at 64 clients, 6 018 at 16:22 and 5 975 at 03:22) |")
 w("| 2026-11-29 03:22, 4224939 | 1.180 | 5 773 | 1.00x | 18.67 | 0.910 | 6 448 | 0.78x | 16.85 | 1 654 | the send path unchanged but for one search of each content for a CR before a LF; JIT off on every connection, the change feed's too (the pool's was already) |")
 w("| 2026-11-29 10:22, c37fb37 | 1.277 | 5 307 | 0.85x | 19.97 | 0.899 | 6 313 | 0.83x | 18.16 | 1 723 | in the gateway: a subscriber's next event read only while under 64 KiB wait, client sockets with TCP_NOTSENT_LOWAT, the channel to the core without BDP probing, input paused past max-output-bytes instead of a close, one clock read per write |")
+w("| 2026-11-29 14:12, 18bb13a | 1.491 | 5 481 | 1.01x | 21.12 | 0.977 | 5 735 | 0.75x | 18.84 | 1 688 | the send path unchanged: the failed-login limit judged under a lock per address, NEW_CHG_AVAILABLE pages of at most 1 MiB of contents, takes committed earlier by their answer's size, max-output-bytes read once per connection, an index of the administrators (0015) |")
 w("")
 w("The send path has not changed since the 15:50 run: at 64 connections on disk, that run")
 w("gave 1.01x, and runs of the same code since then 0.88x, 0.89x and 0.90x (17:28 to")

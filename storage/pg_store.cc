@@ -102,12 +102,17 @@ std::vector<Statement> Statements() {
       {"add_change",
        "INSERT INTO changes (user_id, kind, message_id, created_at)"
        " VALUES ($1, $2, $3, tch_ts($4)) RETURNING id"},
+      // The columns of kMessageColumns, but for a deletion no content: its record shows
+      // none, and a deleted message's content may be long.
       {"take_changes",
-       "SELECT c.id, c.kind, m.* FROM changes c"
-       " CROSS JOIN LATERAL (SELECT " + cols + ", deleted_at IS NOT NULL AS gone"
-       "  FROM messages WHERE id = c.message_id) m"
+       "SELECT c.id, c.kind, m.id, m.sender_id, m.recipient_id,"
+       "  CASE WHEN c.kind = 'message_deleted' THEN '' ELSE m.content END,"
+       "  tch_us(m.sent_at), tch_us(m.modified_at), m.deleted_at IS NOT NULL,"
+       "  m.read_at IS NOT NULL"
+       " FROM changes c CROSS JOIN LATERAL (SELECT id, sender_id, recipient_id, content,"
+       "  sent_at, modified_at, deleted_at, read_at FROM messages WHERE id = c.message_id) m"
        " WHERE c.user_id = $1 AND c.id > $2 AND c.id <= $4"
-       "  AND (c.kind = 'message_deleted' OR NOT m.gone)"
+       "  AND (c.kind = 'message_deleted' OR m.deleted_at IS NULL)"
        " ORDER BY c.id LIMIT $3"},
       // The same changes, with the bytes of content each record holds (a deletion's holds
       // none): a page bounded in bytes reads only the contents it returns. octet_length
@@ -201,9 +206,12 @@ std::vector<Statement> Statements() {
        " AND (kind = 'ban' OR until > tch_ts($3))"},
       {"nth_latest_login_failure",
        "SELECT tch_us(at) FROM login_failures WHERE ip = $1 ORDER BY at DESC OFFSET $2 - 1 LIMIT 1"},
-      // Concurrent attempts of one address one at a time (the two-key form: apart from
-      // the user-id locks of the send path).
+      // The failures of one address counted one at a time, and a right key's check of
+      // them after the failures under way (the two-key form: apart from the user-id
+      // locks of the send path).
       {"lock_login_failures", "SELECT pg_advisory_xact_lock(hashtext('login'), hashtext($1))"},
+      {"lock_login_failures_shared",
+       "SELECT pg_advisory_xact_lock_shared(hashtext('login'), hashtext($1))"},
       {"record_login_failure",
        "WITH old AS (DELETE FROM login_failures WHERE at < tch_ts($2) - interval '1 hour')"
        " INSERT INTO login_failures (ip, at) VALUES ($1, tch_ts($2))"},
@@ -269,16 +277,23 @@ absl::Status BeforeDeadline(absl::Time deadline) {
 // of its record.
 size_t AnswerBytesOf(const Message& message) { return message.content.size() + 200; }
 
-// Takes the lock that serialises the LOGIN attempts of `address` for the transaction,
-// then says how many seconds it must wait, as Store::LoginRetryAfter.
-int64_t LockedLoginRetryAfter(pqxx::work& txn, const std::string& address, int64_t limit,
-                              absl::Time now) {
-  txn.exec_prepared("lock_login_failures", address);
+// How many seconds `address` must wait, as Store::LoginRetryAfter.
+int64_t LoginRetryAfterIn(pqxx::work& txn, const std::string& address, int64_t limit,
+                          absl::Time now) {
   const pqxx::result r = txn.exec_prepared("nth_latest_login_failure", address, limit);
   if (r.empty()) return 0;
   const absl::Time frees_at = FromMicros(r[0][0].as<int64_t>()) + absl::Seconds(60);
   if (frees_at <= now) return 0;
   return std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(frees_at - now, absl::Seconds(1))));
+}
+
+// LoginRetryAfterIn once the transaction holds the lock on `address`'s failures:
+// `exclusive` to count one (failures are counted one at a time), else shared (to check
+// a right key after the failures being counted, not beside them).
+int64_t LockedLoginRetryAfter(pqxx::work& txn, const std::string& address, int64_t limit,
+                              absl::Time now, bool exclusive) {
+  txn.exec_prepared(exclusive ? "lock_login_failures" : "lock_login_failures_shared", address);
+  return LoginRetryAfterIn(txn, address, limit, now);
 }
 
 // Builds the text form of a PostgreSQL array, e.g. {1,2} or {"a","b\"c"}.
@@ -685,7 +700,7 @@ absl::Status PgStore::Ping() {
 absl::StatusOr<int64_t> PgStore::LoginRetryAfter(std::string_view ip, int64_t limit,
                                                  absl::Time now) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
-    return LockedLoginRetryAfter(txn, std::string(ip), limit, now);
+    return LockedLoginRetryAfter(txn, std::string(ip), limit, now, /*exclusive=*/false);
   });
 }
 
@@ -693,7 +708,7 @@ absl::StatusOr<int64_t> PgStore::CountLoginFailure(std::string_view ip, int64_t 
                                                    absl::Time now) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
     const std::string address(ip);
-    const int64_t wait = LockedLoginRetryAfter(txn, address, limit, now);
+    const int64_t wait = LockedLoginRetryAfter(txn, address, limit, now, /*exclusive=*/true);
     if (wait > 0) return wait;
     txn.exec_prepared("record_login_failure", address, ToMicros(now));
     txn.commit();
@@ -707,9 +722,14 @@ absl::StatusOr<LoginLookup> PgStore::FindUserForLogin(std::string_view ip, int64
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<LoginLookup> {
     const std::string address(ip);
     LoginLookup out;
-    out.retry_after = LockedLoginRetryAfter(txn, address, limit, now);
+    // Without the lock first: failures are only added, so a held address stays held
+    // (until they age), and the logins of a held address wait on nobody.
+    out.retry_after = LoginRetryAfterIn(txn, address, limit, now);
     if (out.retry_after > 0) return out;
     const pqxx::result r = txn.exec_prepared("user_by_key", std::string(api_key_hash));
+    // A right key shares the lock with others: successes never wait for each other.
+    out.retry_after = LockedLoginRetryAfter(txn, address, limit, now, /*exclusive=*/r.empty());
+    if (out.retry_after > 0) return out;
     if (r.empty()) {
       txn.exec_prepared("record_login_failure", address, ToMicros(now));
     } else {

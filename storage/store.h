@@ -24,8 +24,8 @@ std::optional<Role> RoleFromName(std::string_view name);
 // The latest time a take (TakeUnread, PollChanges) whose answer holds about
 // `answer_bytes` commits, for a caller that gives up at `deadline`, the take having begun
 // at `started`: early enough for the answer to reach the caller at kAnswerBytesPerSecond
-// (half the speed measured from core to gateway on a quiet machine: a GET_UNREAD of
-// 45 MB took 0.5 to 1 s from the core's commit to the gateway's answer), yet
+// (slower than measured from core to gateway on a quiet machine: a GET_UNREAD of 45 MB
+// took 0.5 to 1 s from the core's commit to the gateway's answer), yet
 // never more than half of the take's time before `deadline`, so that a take of any size
 // can commit when the database is quick.
 inline constexpr double kAnswerBytesPerSecond = 32.0 * 1024 * 1024;
@@ -151,7 +151,8 @@ class Store {
   virtual absl::StatusOr<int64_t> CountLoginFailure(std::string_view ip, int64_t limit,
                                                     absl::Time now) = 0;
   // Unless `ip` is held (`retry_after`), the user whose key hash is `api_key_hash`; when
-  // there is none, a failure of `ip` is counted, as by CountLoginFailure.
+  // there is none, a failure of `ip` is counted, as by CountLoginFailure. Right keys
+  // are checked beside each other, after the failures being counted.
   virtual absl::StatusOr<LoginLookup> FindUserForLogin(std::string_view ip, int64_t limit,
                                                        std::string_view api_key_hash,
                                                        absl::Time now) = 0;

@@ -115,8 +115,8 @@ class ChatLogic {
   absl::StatusOr<int64_t> LatestChangeId(const Caller& caller);
   // The changes since this session's previous poll (or its login), at most
   // kMaxChangesPerPoll and kMaxChangeBytesPerPoll (`more`: others wait for the next
-  // poll); fails as TakeChanges,
-  // and takes nothing once `deadline` (real time) has passed: DEADLINE_EXCEEDED.
+  // poll); fails as TakeChanges, and takes nothing once `deadline` (real time) has
+  // passed: DEADLINE_EXCEEDED.
   absl::StatusOr<storage::TakenChanges> PollChanges(const Caller& caller,
                                                     absl::Time deadline);
 

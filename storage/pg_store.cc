@@ -355,16 +355,19 @@ absl::StatusOr<TakenChanges> TakeChangesIn(pqxx::work& txn, const std::string& t
   int64_t through = std::numeric_limits<int64_t>::max();
   bool cut = false;
   if (max_bytes < std::numeric_limits<int64_t>::max()) {
-    const pqxx::result sizes = txn.exec_prepared("take_change_sizes", user_id, after_id, limit);
+    // The page is what was measured, not what committed meanwhile; one more than the
+    // limit says whether others follow.
+    const pqxx::result sizes =
+        txn.exec_prepared("take_change_sizes", user_id, after_id, limit + 1);
+    const auto measured = std::min(sizes.size(), static_cast<pqxx::result::size_type>(limit));
+    pqxx::result::size_type fit = 0;
     int64_t bytes = 0;
-    for (pqxx::result::size_type i = 0; i < sizes.size(); ++i) {
-      bytes += sizes[i][1].as<int64_t>();
-      if (bytes > max_bytes && i > 0) {
-        through = sizes[i - 1][0].as<int64_t>();
-        cut = true;
-        break;
-      }
+    for (; fit < measured; ++fit) {
+      bytes += sizes[fit][1].as<int64_t>();
+      if (bytes > max_bytes && fit > 0) break;
     }
+    cut = fit < sizes.size();
+    through = fit > 0 ? sizes[fit - 1][0].as<int64_t>() : after_id;
   }
   // One more than asked for: whether others follow.
   pqxx::result r = txn.exec_prepared("take_changes", user_id, after_id, limit + 1, through);

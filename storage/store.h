@@ -28,8 +28,9 @@ std::optional<Role> RoleFromName(std::string_view name);
 // took 0.5 to 1 s from the core's commit to the gateway's answer), yet
 // never more than half of the take's time before `deadline`, so that a take of any size
 // can commit when the database is quick.
-inline constexpr double kAnswerBytesPerSecond = 32.0 * 1024 * 1024;
 absl::Time TakeCommitDeadline(absl::Time deadline, absl::Time started, size_t answer_bytes);
+// The speed TakeCommitDeadline counts on for an answer.
+inline constexpr double kAnswerBytesPerSecond = 32.0 * 1024 * 1024;
 
 struct User {
   int64_t id = 0;

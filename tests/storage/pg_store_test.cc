@@ -9,9 +9,9 @@
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <future>
-#include <chrono>
 #include <limits>
 #include <map>
 #include <memory>

@@ -52,6 +52,20 @@ class ReadingTest : public ::testing::Test {
 
   static std::unique_ptr<Stack> stack_;
 
+  // Writes `count` messages from `from` to `to` with SQL, as a busy day's would be, with
+  // their new_message changes: message g (1 to `count`) holds `content_sql`, an SQL
+  // expression of g.
+  static void WriteNewMessages(const Session& from, const Session& to, int count,
+                               const std::string& content_sql) {
+    const std::string to_id = std::to_string(to.user.id);
+    stack().db().Query(
+        "WITH ms AS (INSERT INTO messages (sender_id, recipient_id, content, sent_at)"
+        " SELECT " + std::to_string(from.user.id) + ", " + to_id + ", " + content_sql +
+        ", now() FROM generate_series(1, " + std::to_string(count) + ") g RETURNING id)"
+        " INSERT INTO changes (user_id, kind, message_id, created_at)"
+        " SELECT " + to_id + ", 'new_message', id, now() FROM ms ORDER BY id");
+  }
+
   // Sends `content` from `from` to `to` and returns what SEND_MSG answered.
   static Sent Send(Session& from, const Session& to, const std::string& content) {
     const Response r = SendMsg(from.conn, from.token, to.user.id, content);
@@ -274,14 +288,7 @@ TEST_F(ReadingTest, GetUnreadAnswersABacklogLargerThanEveryDefaultLimitWhole) {
 TEST_F(ReadingTest, NewChangesComeTenThousandAtOnceAndSayWhenMoreWait) {
   Session m = LoginNew(stack(), "member");
   Session p = LoginNew(stack(), "pro");
-  const std::string from = std::to_string(m.user.id);
-  const std::string to = std::to_string(p.user.id);
-  stack().db().Query(
-      "WITH ms AS (INSERT INTO messages (sender_id, recipient_id, content, sent_at)"
-      " SELECT " + from + ", " + to + ", 'n' || g, now() FROM generate_series(1, 10001) g"
-      " RETURNING id)"
-      " INSERT INTO changes (user_id, kind, message_id, created_at)"
-      " SELECT " + to + ", 'new_message', id, now() FROM ms ORDER BY id");
+  WriteNewMessages(m, p, 10001, "'n' || g");
   auto poll = [&] {
     // A generous read deadline: under the sanitizers the 2 MB take their time (the core's
     // part is bounded by core-timeout-ms all the same).
@@ -315,14 +322,7 @@ TEST_F(ReadingTest, NewChangesComeTenThousandAtOnceAndSayWhenMoreWait) {
 TEST_F(ReadingTest, NewChangesStopBeforeTheirContentsPassOneMebibyte) {
   Session m = LoginNew(stack(), "member");
   Session p = LoginNew(stack(), "pro");
-  const std::string from = std::to_string(m.user.id);
-  const std::string to = std::to_string(p.user.id);
-  stack().db().Query(
-      "WITH ms AS (INSERT INTO messages (sender_id, recipient_id, content, sent_at)"
-      " SELECT " + from + ", " + to + ", lpad(g::text, 1000, 'x'), now()"
-      " FROM generate_series(1, 2100) g RETURNING id)"
-      " INSERT INTO changes (user_id, kind, message_id, created_at)"
-      " SELECT " + to + ", 'new_message', id, now() FROM ms ORDER BY id");
+  WriteNewMessages(m, p, 2100, "lpad(g::text, 1000, 'x')");
   int next = 1;
   for (const auto& [count, more] : std::vector<std::pair<int, std::string>>{
            {1048, "yes"}, {1048, "yes"}, {4, "no"}}) {

@@ -296,6 +296,21 @@ int64_t LockedLoginRetryAfter(pqxx::work& txn, const std::string& address, int64
   return LoginRetryAfterIn(txn, address, limit, now);
 }
 
+// Under the lock on `address`'s failures, counts one at `now` and returns 0, unless the
+// address is held: then returns the seconds to wait (Store::CountLoginFailure).
+int64_t CountLoginFailureIn(pqxx::work& txn, const std::string& address, int64_t limit,
+                            absl::Time now) {
+  const int64_t wait = LockedLoginRetryAfter(txn, address, limit, now, /*exclusive=*/true);
+  if (wait == 0) txn.exec_prepared("record_login_failure", address, ToMicros(now));
+  return wait;
+}
+
+// OK while a take whose answer holds about `answer_bytes` may still commit (see
+// TakeCommitDeadline), as BeforeDeadline.
+absl::Status BeforeTakeDeadline(absl::Time deadline, absl::Time started, size_t answer_bytes) {
+  return BeforeDeadline(TakeCommitDeadline(deadline, started, answer_bytes));
+}
+
 // Builds the text form of a PostgreSQL array, e.g. {1,2} or {"a","b\"c"}.
 class ArrayLiteral {
  public:
@@ -710,12 +725,9 @@ absl::StatusOr<int64_t> PgStore::LoginRetryAfter(std::string_view ip, int64_t li
 absl::StatusOr<int64_t> PgStore::CountLoginFailure(std::string_view ip, int64_t limit,
                                                    absl::Time now) {
   return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
-    const std::string address(ip);
-    const int64_t wait = LockedLoginRetryAfter(txn, address, limit, now, /*exclusive=*/true);
-    if (wait > 0) return wait;
-    txn.exec_prepared("record_login_failure", address, ToMicros(now));
-    txn.commit();
-    return int64_t{0};
+    const int64_t wait = CountLoginFailureIn(txn, std::string(ip), limit, now);
+    if (wait == 0) txn.commit();
+    return wait;
   });
 }
 
@@ -730,15 +742,14 @@ absl::StatusOr<LoginLookup> PgStore::FindUserForLogin(std::string_view ip, int64
     out.retry_after = LoginRetryAfterIn(txn, address, limit, now);
     if (out.retry_after > 0) return out;
     const pqxx::result r = txn.exec_prepared("user_by_key", std::string(api_key_hash));
-    // A right key shares the lock with others: successes never wait for each other.
-    out.retry_after = LockedLoginRetryAfter(txn, address, limit, now, /*exclusive=*/r.empty());
-    if (out.retry_after > 0) return out;
     if (r.empty()) {
-      txn.exec_prepared("record_login_failure", address, ToMicros(now));
-    } else {
-      out.user = ReadUser(r[0]);
+      out.retry_after = CountLoginFailureIn(txn, address, limit, now);
+      if (out.retry_after == 0) txn.commit();
+      return out;
     }
-    txn.commit();
+    // A right key shares the lock with others: successes never wait for each other.
+    out.retry_after = LockedLoginRetryAfter(txn, address, limit, now, /*exclusive=*/false);
+    if (out.retry_after == 0) out.user = ReadUser(r[0]);
     return out;
   });
 }
@@ -995,9 +1006,7 @@ absl::StatusOr<std::vector<Message>> PgStore::TakeUnread(int64_t recipient_id,
       out.push_back(ReadMessage(row));
       bytes += AnswerBytesOf(out.back());
     }
-    if (absl::Status s = BeforeDeadline(TakeCommitDeadline(deadline, started, bytes)); !s.ok()) {
-      return s;
-    }
+    if (absl::Status s = BeforeTakeDeadline(deadline, started, bytes); !s.ok()) return s;
     txn.commit();
     // UPDATE ... RETURNING has no order.
     std::sort(out.begin(), out.end(),
@@ -1086,9 +1095,7 @@ absl::StatusOr<TakenChanges> PgStore::PollChanges(std::string_view token_hash, i
     if (!taken->changes.empty()) txn.exec_prepared("move_cursor", hash, taken->changes.back().id);
     size_t bytes = 0;
     for (const Change& c : taken->changes) bytes += AnswerBytesOf(c.message);
-    if (absl::Status s = BeforeDeadline(TakeCommitDeadline(deadline, started, bytes)); !s.ok()) {
-      return s;
-    }
+    if (absl::Status s = BeforeTakeDeadline(deadline, started, bytes); !s.ok()) return s;
     txn.commit();
     return taken;
   });

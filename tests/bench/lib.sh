@@ -67,13 +67,17 @@ start_gateway() {
     TCHATATOR_LOG_FILE="$work/gateway.log" \
     "$@" "$bin/tchatator-gateway" </dev/null >>"$work/gateway.out" 2>&1 &
   GATEWAY_PID=$!
-  _await_daemon "$GATEWAY_PORT" "$GATEWAY_PID" "$work/gateway.out"
+  _await_daemon "$GATEWAY_PORT" "$GATEWAY_PID" "$work/gateway.out" gateway
 }
 
-# _await_daemon PORT PID OUT: waits up to 120 s for the daemon PID to accept connections
-# on 127.0.0.1:PORT; else shows the end of its output OUT, stops it and returns 1.
+# _await_daemon PORT PID OUT [gateway]: waits up to 120 s for the daemon PID to accept
+# connections on 127.0.0.1:PORT (a gateway: and to answer through its core); else shows
+# the end of its output OUT, stops it and returns 1.
 _await_daemon() {
-  wait_port 127.0.0.1 "$1" 120 "$2" && return 0
+  if wait_port 127.0.0.1 "$1" 120 "$2" &&
+    { [[ ${4:-} != gateway ]] || wait_gateway_serving 127.0.0.1 "$1" 120 "$2"; }; then
+    return 0
+  fi
   tail "$3" >&2
   kill "$2" 2>/dev/null
   return 1

@@ -11,6 +11,8 @@
 #   pg_stop DIR                        stop that cluster (no-op when it is not running)
 #   pg_psql DIR PORT [PSQL_ARGS...]    psql as user postgres through the cluster's socket
 #   wait_port HOST PORT SECONDS [PID]  wait until HOST:PORT accepts a TCP connection
+#   wait_gateway_serving HOST PORT SECONDS [PID]
+#                                      wait until a gateway there has a core answering
 #
 # Functions report failures on stderr and return non-zero; they do not rely on
 # `set -e`, so they behave the same inside `if` and `||`.
@@ -264,6 +266,32 @@ wait_port() {
     fi
     if ((SECONDS >= deadline)); then
       note "error: $host:$port did not accept connections within $seconds s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# wait_gateway_serving HOST PORT SECONDS [PID]: poll until a request through the gateway
+# at HOST:PORT is answered by a core. A gateway listens before its channel to the core
+# is up; until then it answers 503. The probe is a USER_INFO with a token that names no
+# session: the core's answer is 401 (it is not a LOGIN, so it counts no failed login).
+wait_gateway_serving() {
+  local host=$1 port=$2 seconds=$3 pid=${4:-} first=''
+  local deadline=$((SECONDS + seconds))
+  while :; do
+    # shellcheck disable=SC2016  # $1 and $2 expand in the inner bash
+    first=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 1
+      printf "USER_INFO\ntoken:readiness-probe\nuser-id:1\n\n" >&3
+      IFS= read -r line <&3 && printf "%s" "$line"' _ "$host" "$port" 2>/dev/null) || true
+    [[ $first == 401/* ]] && return 0
+    if [[ -n $pid ]] && ! proc_alive "$pid"; then
+      note "error: process $pid exited before $host:$port answered through its core"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      note "error: $host:$port did not answer through its core within $seconds s" \
+        "(last answer: '${first:-none}')"
       return 1
     fi
     sleep 0.2

@@ -1,6 +1,7 @@
 #include "core-service/chat_logic.h"
 
 #include <limits>
+#include <map>
 
 #include "common/strings.h"
 #include "absl/strings/cord.h"
@@ -317,16 +318,12 @@ absl::Status ChatLogic::FollowAdminKey() {
     // was opened (a key removed because it leaked, core by core). The row is left as it
     // is: a key configured again logs in as the same administrator, and no other core
     // takes it back in turn.
-    absl::StatusOr<std::vector<storage::User>> rows =
-        store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
-    if (!rows.ok()) return rows.status();
-    for (const storage::User& row : *rows) {
-      absl::StatusOr<int64_t> ended = store_.EndSessions(row.id);
-      if (!ended.ok()) return ended.status();
-      if (*ended > 0) {
-        Log::Info(StrCat("built-in administrator (user ", row.id, "): no admin-api-key here; ",
-                         *ended, " session(s) ended"));
-      }
+    absl::StatusOr<std::map<int64_t, int64_t>> ended =
+        store_.EndAdminSessionsByKeyPrefix(kBuiltInAdminMarker);
+    if (!ended.ok()) return ended.status();
+    for (const auto& [user_id, sessions] : *ended) {
+      Log::Info(StrCat("built-in administrator (user ", user_id, "): no admin-api-key here; ",
+                       sessions, " session(s) ended"));
     }
     followed_marker_.clear();
     return absl::OkStatus();

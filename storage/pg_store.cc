@@ -68,6 +68,9 @@ std::vector<Statement> Statements() {
       {"admins_by_key_prefix",
        "SELECT " + user_cols +
            " FROM users u WHERE role = 'admin' AND starts_with(api_key_hash, $1) ORDER BY id"},
+      {"end_admin_sessions",
+       "DELETE FROM sessions s USING users u WHERE s.user_id = u.id AND u.role = 'admin'"
+       " AND starts_with(u.api_key_hash, $1) RETURNING s.user_id"},
       // A new session's NEW_CHG_AVAILABLE starts from its LOGIN. FOR SHARE: a key
       // replaced meanwhile (set_key) either waits for this session and ends it, or makes
       // it find no row.
@@ -120,9 +123,9 @@ std::vector<Statement> Statements() {
       {"take_change_sizes",
        "SELECT c.id, CASE WHEN c.kind = 'message_deleted' THEN 0"
        "  ELSE octet_length(m.content) END FROM changes c"
-       " CROSS JOIN LATERAL (SELECT content, deleted_at IS NOT NULL AS gone"
-       "  FROM messages WHERE id = c.message_id) m"
-       " WHERE c.user_id = $1 AND c.id > $2 AND (c.kind = 'message_deleted' OR NOT m.gone)"
+       " CROSS JOIN LATERAL (SELECT content, deleted_at FROM messages WHERE id = c.message_id) m"
+       " WHERE c.user_id = $1 AND c.id > $2"
+       "  AND (c.kind = 'message_deleted' OR m.deleted_at IS NULL)"
        " ORDER BY c.id LIMIT $3"},
       // By the ids of the new messages a take returned: a semi-join of messages with the
       // changes of the range, planned on statistics that lag a busy recipient's, was a
@@ -809,11 +812,14 @@ absl::StatusOr<std::vector<User>> PgStore::FindAdminsByKeyPrefix(std::string_vie
   });
 }
 
-absl::StatusOr<int64_t> PgStore::EndSessions(int64_t user_id) {
-  return Transact([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
-    const pqxx::result r = txn.exec_prepared("end_user_sessions", user_id);
+absl::StatusOr<std::map<int64_t, int64_t>> PgStore::EndAdminSessionsByKeyPrefix(
+    std::string_view prefix) {
+  return Transact([&](pqxx::work& txn) -> absl::StatusOr<std::map<int64_t, int64_t>> {
+    const pqxx::result r = txn.exec_prepared("end_admin_sessions", std::string(prefix));
     txn.commit();
-    return static_cast<int64_t>(r.affected_rows());
+    std::map<int64_t, int64_t> ended;
+    for (const pqxx::row& row : r) ++ended[row[0].as<int64_t>()];
+    return ended;
   });
 }
 

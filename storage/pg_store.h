@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -56,7 +57,8 @@ class PgStore : public Store {
   absl::StatusOr<User> GetUser(int64_t user_id) override;
   absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) override;
   absl::StatusOr<std::vector<User>> FindAdminsByKeyPrefix(std::string_view prefix) override;
-  absl::StatusOr<int64_t> EndSessions(int64_t user_id) override;
+  absl::StatusOr<std::map<int64_t, int64_t>> EndAdminSessionsByKeyPrefix(
+      std::string_view prefix) override;
   absl::Status RecordAdminMarker(std::string_view marker, bool renew) override;
   absl::StatusOr<bool> AdminMarkerSuperseded(std::string_view marker,
                                              std::string_view ignored) override;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -175,10 +176,12 @@ class Store {
   virtual absl::StatusOr<User> FindUserByApiKeyHash(std::string_view api_key_hash) = 0;
   // The admins whose key hash starts with `prefix` (a marker that no key's hash can
   // start with: core::ChatLogic's built-in administrator), lowest id first; empty if
-  // none. Reads the whole users table: for rare calls.
+  // none.
   virtual absl::StatusOr<std::vector<User>> FindAdminsByKeyPrefix(std::string_view prefix) = 0;
-  // Ends every session of the user (its key unchanged); how many there were.
-  virtual absl::StatusOr<int64_t> EndSessions(int64_t user_id) = 0;
+  // Ends every session of those admins (their keys unchanged), in one statement; how
+  // many each had, by user id, for those that had any.
+  virtual absl::StatusOr<std::map<int64_t, int64_t>> EndAdminSessionsByKeyPrefix(
+      std::string_view prefix) = 0;
   // Records that `marker` claimed the built-in administrator's row (core::ChatLogic)
   // now; once recorded, only `renew` moves its claim to now.
   virtual absl::Status RecordAdminMarker(std::string_view marker, bool renew) = 0;

@@ -301,6 +301,45 @@ TEST_F(PgStoreTest, SetApiKeyHashToTheHashTheUserHoldsEndsNoSession) {
   EXPECT_EQ(u->id, id);
 }
 
+// A core without an admin key ends the built-in administrators' sessions every second:
+// theirs only, with how many each had, and their rows unchanged.
+TEST_F(PgStoreTest, EndAdminSessionsByKeyPrefixEndsThoseAdminsSessionsOnly) {
+  const absl::StatusOr<int64_t> built_in =
+      store_->CreateUser(Role::kAdmin, "built-in", "built-in-admin:0123456789abcdef");
+  const absl::StatusOr<int64_t> legacy = store_->CreateUser(Role::kAdmin, "legacy", "built-in-admin");
+  ASSERT_TRUE(built_in.ok() && legacy.ok());
+  const int64_t admin = NewUser(Role::kAdmin);
+  // A member's hash starting with the prefix (no key's SHA-256 can): not an admin.
+  const absl::StatusOr<int64_t> member =
+      store_->CreateUser(Role::kMember, "member", "built-in-admin:member");
+  ASSERT_TRUE(member.ok());
+  const absl::Time until = kT0 + absl::Hours(1);
+  ASSERT_TRUE(store_->CreateSession(Key("a"), *built_in, "built-in-admin:0123456789abcdef", kT0,
+                                    until).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("b"), *built_in, "built-in-admin:0123456789abcdef", kT0,
+                                    until).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("c"), *legacy, "built-in-admin", kT0, until).ok());
+  ASSERT_TRUE(store_->CreateSession(Key("d"), admin, KeyOf(admin), kT0, until).ok());
+  ASSERT_TRUE(
+      store_->CreateSession(Key("e"), *member, "built-in-admin:member", kT0, until).ok());
+
+  absl::StatusOr<std::map<int64_t, int64_t>> ended =
+      store_->EndAdminSessionsByKeyPrefix("built-in-admin");
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_EQ(*ended, (std::map<int64_t, int64_t>{{*built_in, 2}, {*legacy, 1}}));
+  for (const char* gone : {"a", "b", "c"}) {
+    EXPECT_EQ(store_->FindSession(Key(gone), kT0).status().code(), absl::StatusCode::kNotFound)
+        << gone;
+  }
+  EXPECT_TRUE(store_->FindSession(Key("d"), kT0).ok());
+  EXPECT_TRUE(store_->FindSession(Key("e"), kT0).ok());
+  EXPECT_TRUE(store_->FindUserByApiKeyHash("built-in-admin:0123456789abcdef").ok());
+
+  ended = store_->EndAdminSessionsByKeyPrefix("built-in-admin");
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_TRUE(ended->empty());
+}
+
 TEST_F(PgStoreTest, CreateSessionWithAReplacedKeyIsNotFoundAndOpensNothing) {
   const int64_t id = NewUser(Role::kMember);
   const std::string old_hash = KeyOf(id);

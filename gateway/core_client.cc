@@ -8,9 +8,11 @@ namespace tchatator::gateway {
 
 std::shared_ptr<grpc::Channel> OpenCoreChannel(const std::string& target) {
   grpc::ChannelArguments args;
-  // Find a restarted core within a second instead of gRPC's default two minutes.
+  // Find a restarted core within a second instead of gRPC's default two minutes. Not
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: despite its name it is the time a connection
+  // attempt may take (20 s by default); at 100 ms, a first handshake slower than that,
+  // on a loaded machine, failed every call waiting for it with 503.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetLoadBalancingPolicyName("round_robin");
   // gRPC's client-side health checking: each core's health service streams its status

@@ -71,7 +71,12 @@ Reply Failure(const CallResult<Response>& result) {
   out.Field("error", token).Field("message", message);
   if (!result.retry_after.empty()) out.Field("retry-after", result.retry_after);
   if (!result.until.empty()) out.Field("until", result.until);
-  return Reply{std::move(out).Finish(), false, StrCat(wire.status.code, " ", token)};
+  std::string log = StrCat(wire.status.code, " ", token);
+  // The client hears only "retry later"; the log keeps why (gRPC's or the core's words).
+  if (wire.status.code == kUnavailable.code) {
+    StrAppend(&log, " (", result.status.error_message().substr(0, 300), ")");
+  }
+  return Reply{std::move(out).Finish(), false, std::move(log)};
 }
 
 // Whether `token` can name a session. It travels in a gRPC header, which admits only

@@ -1,5 +1,6 @@
 #include "core-service/chat_logic.h"
 
+#include <algorithm>
 #include <limits>
 #include <map>
 
@@ -310,6 +311,14 @@ absl::StatusOr<storage::User> ChatLogic::BuiltInAdmin(const std::string& marker,
   return held(storage::User{*id, "Administrateur", Role::kAdmin, false});
 }
 
+absl::StatusOr<bool> ChatLogic::IsBuiltInAdmin(int64_t user_id) {
+  absl::StatusOr<std::vector<storage::User>> built_in =
+      store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
+  if (!built_in.ok()) return built_in.status();
+  return std::any_of(built_in->begin(), built_in->end(),
+                     [&](const storage::User& admin) { return admin.id == user_id; });
+}
+
 absl::Status ChatLogic::FollowAdminKey() {
   const std::string key = settings_.Get()->admin_api_key;
   std::lock_guard lock(follow_mu_);
@@ -555,6 +564,15 @@ absl::StatusOr<std::optional<absl::Time>> ChatLogic::Restrict(const Caller& call
     return Error(absl::StatusCode::kPermissionDenied, "forbidden",
                  "this user cannot be blocked by you");
   }
+  if (target->role == Role::kAdmin) {
+    // admin-api-key is the operator's way in: restricted, it could not log in to lift it.
+    absl::StatusOr<bool> built_in = IsBuiltInAdmin(target->id);
+    if (!built_in.ok()) return built_in.status();
+    if (*built_in) {
+      return Error(absl::StatusCode::kPermissionDenied, "forbidden",
+                   "the built-in administrator cannot be blocked or banned");
+    }
+  }
   const absl::Time now = clock_.Now();
   std::optional<absl::Time> until;
   if (kind == storage::RestrictionKind::kBlock) {
@@ -643,11 +661,9 @@ absl::StatusOr<NewAccount> ChatLogic::CreateUser(Role role, std::string_view nam
 absl::StatusOr<NewAccount> ChatLogic::RegenerateApiKey(int64_t user_id, absl::Time deadline) {
   // The built-in administrator's key is the configured one: a key of its own would
   // split it in two (the configured key would then create a new one).
-  absl::StatusOr<std::vector<storage::User>> built_in =
-      store_.FindAdminsByKeyPrefix(kBuiltInAdminMarker);
+  absl::StatusOr<bool> built_in = IsBuiltInAdmin(user_id);
   if (!built_in.ok()) return built_in.status();
-  for (const storage::User& admin : *built_in) {
-    if (admin.id != user_id) continue;
+  if (*built_in) {
     return Error(absl::StatusCode::kPermissionDenied, "forbidden",
                  "the built-in administrator's key is admin-api-key in the configuration");
   }

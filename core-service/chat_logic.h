@@ -175,6 +175,8 @@ class ChatLogic {
   // an older core stored under `key_hash`, the configured key's own hash.
   absl::StatusOr<storage::User> BuiltInAdmin(const std::string& marker,
                                              const std::string& key_hash);
+  // Whether `user_id` is a built-in administrator (one whose key is admin-api-key).
+  absl::StatusOr<bool> IsBuiltInAdmin(int64_t user_id);
   // Makes the built-in administrator's row (the one under `marker`, else the oldest under
   // another key's marker) hold `marker` and retires any other; a row that moves has its
   // sessions ended. Returns that row, or nothing when there is none. Under follow_mu_.

@@ -684,6 +684,23 @@ TEST_F(AdminKeyTest, AdminApiKeyLogsInAsTheBuiltInAdministrator) {
   EXPECT_TRUE(IsOk(Try(admin, member)));
 }
 
+// admin-api-key is the operator's way in: another admin cannot lock it out (probe 24
+// F1: banned, it could not log in to lift the ban).
+TEST_F(AdminKeyTest, TheBuiltInAdministratorCannotBeBlockedOrBanned) {
+  v1::LoginResponse built_in;
+  ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &built_in)));
+  const Account other = NewAccount(v1::ROLE_ADMIN);
+  EXPECT_TRUE(IsError(BanCall(other, built_in.user_id()), kDenied, "forbidden"));
+  EXPECT_TRUE(IsError(BlockCall(other, built_in.user_id(), 1), kDenied, "forbidden"));
+  EXPECT_TRUE(IsOk(LoginCall(kAdminKey)));
+  const Account member = NewAccount(v1::ROLE_MEMBER);
+  EXPECT_TRUE(IsOk(SendCall(Bearer(built_in.token()), member.id, "toujours là")));
+  // Any other admin can be, as before.
+  const Account admin = NewAccount(v1::ROLE_ADMIN);
+  EXPECT_TRUE(IsOk(BanCall(other, admin.id)));
+  EXPECT_TRUE(IsBanned(LoginCall(admin.api_key)));
+}
+
 TEST_F(AdminKeyTest, EmptyAdminApiKeyDisablesTheAdminLoginAndEndsItsSessions) {
   v1::LoginResponse session;
   ASSERT_TRUE(IsOk(LoginCall(kAdminKey, &session)));  // the built-in administrator exists

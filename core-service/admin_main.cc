@@ -73,6 +73,15 @@ const std::map<std::string, std::set<std::string>>& FlagsOf() {
   return *flags;
 }
 
+// Whether `name` is a flag of some command, or --core or --admin-key.
+bool IsFlag(const std::string& name) {
+  if (name == "core" || name == "admin-key") return true;
+  for (const auto& [command, names] : FlagsOf()) {
+    if (names.contains(name)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,9 +99,12 @@ int main(int argc, char** argv) {
     if (arg.starts_with("--")) {
       // --flag value, or --flag=value.
       std::string name = arg.substr(2), value;
-      if (const size_t eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name.resize(eq);
+      const size_t eq = name.find('=');
+      if (eq != std::string::npos) name.resize(eq);
+      // Before its value is taken: an unknown flag must not swallow the command word.
+      if (!IsFlag(name)) return Usage("unknown option --" + name);
+      if (eq != std::string::npos) {
+        value = arg.substr(2 + eq + 1);
       } else if (i + 1 < argc) {
         value = argv[++i];
       } else {
@@ -164,6 +176,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "regen-key" || command == "get") {
+    if (!flags.contains("user-id")) return Usage("--user-id is required");
     const std::optional<int64_t> parsed = tchatator::ParsePositive(flags["user-id"]);
     if (!parsed) return Usage("--user-id must be a whole number from 1 to 2^63 - 1");
     const int64_t id = *parsed;

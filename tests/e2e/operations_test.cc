@@ -479,8 +479,26 @@ TEST(OperationsAdminTest, BadUsageIsExitTwoAndDoesNothing) {
   std::string out =
       RunShell(stack.AdminCommand() + " user add --role pro --name Ty --dry-run yes", code);
   EXPECT_EQ(code, 2) << out;
-  EXPECT_NE(out.find("tchatator-admin: 'user add' takes no --dry-run\n"), std::string::npos)
+  EXPECT_NE(out.find("tchatator-admin: unknown option --dry-run\n"), std::string::npos) << out;
+  EXPECT_EQ(stack.db().Query(users), before);
+  // Named as such, before it takes the next word as its value (probe 24 F2: the command
+  // word went, and the error said "expected a command").
+  out = RunShell(stack.AdminCommand() + " --verbose health", code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("tchatator-admin: unknown option --verbose\n"), std::string::npos) << out;
+  out = RunShell(stack.AdminCommand() + " health --bogus", code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("tchatator-admin: unknown option --bogus\n"), std::string::npos) << out;
+  // A flag of another command.
+  out = RunShell(stack.AdminCommand() + " user add --role pro --name Ty --user-id 3", code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("tchatator-admin: 'user add' takes no --user-id\n"), std::string::npos)
       << out;
+  for (const char* command : {" user get", " user regen-key"}) {
+    out = RunShell(stack.AdminCommand() + command, code);
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("tchatator-admin: --user-id is required\n"), std::string::npos) << out;
+  }
   EXPECT_EQ(stack.db().Query(users), before);
   // A flag given twice is not settled by picking one: no member turned pro by a typo.
   out = RunShell(stack.AdminCommand() + " user add --role member --name Ty --role pro", code);

@@ -72,6 +72,10 @@ constexpr KeySpec kKeys[] = {
      "Event-loop threads of the gateway; on reload, threads are started or retired while "
      "connections stay open.",
      &Settings::gateway_threads, nullptr},
+    {"gateway-metrics-port", KeyOwner::kGateway, "0", 0, 65535, false, false,
+     "TCP port of the gateway's Prometheus metrics (GET /metrics over HTTP, on the "
+     "listen-address of its start); 0: none.",
+     &Settings::gateway_metrics_port, nullptr},
     // core-service
     {"grpc-port", KeyOwner::kCore, "50051", 1, 65535, false, false,
      "TCP port of the core's gRPC API.", &Settings::grpc_port, nullptr},
@@ -114,6 +118,10 @@ constexpr KeySpec kKeys[] = {
      "Seconds between two purges of expired sessions and of the changes no session can "
      "read any more; 0 never purges.",
      &Settings::purge_interval_seconds, nullptr},
+    {"core-metrics-port", KeyOwner::kCore, "0", 0, 65535, false, false,
+     "TCP port of the core's Prometheus metrics (GET /metrics over HTTP, on the "
+     "listen-address of its start); 0: none.",
+     &Settings::core_metrics_port, nullptr},
     // both
     {"listen-address", KeyOwner::kBoth, "127.0.0.1", kIpAddress, kNoMax, false, true,
      "Address both daemons listen on (0.0.0.0 for every interface). On reload, the new "

@@ -30,6 +30,7 @@ struct Settings {
   int64_t max_connections_per_ip;
   int64_t max_output_bytes;
   int64_t gateway_threads;
+  int64_t gateway_metrics_port;
   // core-service
   int64_t grpc_port;
   std::string database_url;
@@ -43,6 +44,7 @@ struct Settings {
   int64_t session_ttl_hours;
   int64_t max_failed_logins_per_minute;
   int64_t purge_interval_seconds;
+  int64_t core_metrics_port;
   // both
   std::string listen_address;
   std::string log_file;

@@ -57,6 +57,12 @@ inline bool IsPrintableAscii(std::string_view text) {
   return true;
 }
 
+// "host:port", with an IPv6 host in brackets.
+inline std::string HostPort(std::string_view host, int port) {
+  return host.find(':') == std::string_view::npos ? StrCat(host, ":", port)
+                                                  : StrCat("[", host, "]:", port);
+}
+
 }  // namespace tchatator
 
 #endif  // TCHATATOR_COMMON_STRINGS_H_

@@ -117,6 +117,10 @@ CoreServer::CoreServer(storage::Store& store, const Clock& clock,
       accounts_(logic_, runner_) {
   // The asynchronous calls' batches run on the workers too.
   store_.SetExecutor([this](std::function<void()> task) { runner_.Post(std::move(task)); });
+  database_up_gauge_ = Metrics::Global().AddGauge(
+      "tchatator_core_database_up",
+      "1 while the core's last check (every second) found its database answering, else 0.",
+      [this] { return static_cast<double>(database_up_.load()); });
 }
 
 CoreServer::~CoreServer() {
@@ -125,12 +129,6 @@ CoreServer::~CoreServer() {
 }
 
 namespace {
-
-// "host:port", with an IPv6 host in brackets.
-std::string HostPort(const std::string& host, int port) {
-  return host.find(':') == std::string::npos ? StrCat(host, ":", port)
-                                             : StrCat("[", host, "]:", port);
-}
 
 // gRPC binds with SO_REUSEPORT, so it would share, silently, a port that another
 // process (a core left running) listens on with it too. A socket without it cannot
@@ -249,6 +247,7 @@ void CoreServer::WatchHealth() {
       // or here once this one has it again.
       if (!serving) listener_.streams->EndOpen("tchatator-core lost its database");
       serving_ = serving;
+      database_up_ = serving ? 1 : 0;
     }
     if (serving) {
       // After the health, which must not wait on this: a reload's new admin-api-key, a

@@ -1,6 +1,7 @@
 #ifndef TCHATATOR_CORE_SERVICE_CORE_SERVER_H_
 #define TCHATATOR_CORE_SERVICE_CORE_SERVER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/settings.h"
 #include "core-service/account_service.h"
 #include "core-service/change_feed.h"
@@ -96,6 +98,9 @@ class CoreServer {
   AccountService accounts_;
   Listener listener_;
   std::string host_;
+  // What WatchHealth last found (1: the database answers), as tchatator_core_database_up.
+  std::atomic<int> database_up_{0};
+  Metrics::GaugeHandle database_up_gauge_;
 };
 
 }  // namespace tchatator::core

@@ -9,6 +9,7 @@
 #include "common/strings.h"
 #include "common/daemon_options.h"
 #include "common/log.h"
+#include "common/metrics_server.h"
 #include "core-service/change_feed.h"
 #include "core-service/core_server.h"
 #include "core-service/housekeeper.h"
@@ -83,6 +84,12 @@ int main(int argc, char** argv) {
                        });
   feed.Start();
   core::CoreServer server(store, clock, settings, &feed);
+  absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
+      ServeMetrics(initial.listen_address, initial.core_metrics_port);
+  if (!metrics.ok()) {
+    Log::Info(std::string(metrics.status().message()));
+    return 1;
+  }
   absl::StatusOr<int> port =
       server.Start(initial.listen_address, static_cast<int>(initial.grpc_port));
   if (!port.ok()) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include "absl/strings/ascii.h"
+#include "common/metrics.h"
 
 namespace tchatator::core {
 
@@ -104,6 +105,10 @@ void RpcRunner::LogCall(std::string_view method, const std::string& user, const 
   if (!status.ok()) StrAppend(&line, " ", TokenOf(status), " (", status.message(), ")");
   if (!request_id.empty()) StrAppend(&line, " request=", request_id);
   Log::Write(user, ip, line);
+  static Metrics::Counter& calls = Metrics::Global().GetCounter(
+      "tchatator_core_calls_total", "gRPC calls answered, by method and status code.",
+      {"method", "code"});
+  calls.Add({method, absl::StatusCodeToString(status.code())});
 }
 
 void RpcRunner::Finish(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,

@@ -5,6 +5,7 @@
 
 #include "common/daemon_options.h"
 #include "common/log.h"
+#include "common/metrics_server.h"
 #include "common/strings.h"
 #include "gateway/core_client.h"
 #include "gateway/dispatcher.h"
@@ -30,6 +31,12 @@ int main(int argc, char** argv) {
 
   gateway::IoThreads threads(io);
   gateway::Server server(io, dispatcher, settings);
+  absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
+      ServeMetrics(initial.listen_address, initial.gateway_metrics_port);
+  if (!metrics.ok()) {
+    Log::Info(std::string(metrics.status().message()));
+    return 1;
+  }
   absl::StatusOr<int> port = server.Listen(initial.listen_address, static_cast<int>(initial.port));
   if (!port.ok()) {
     Log::Info(std::string(port.status().message()));

@@ -38,7 +38,13 @@ Server::Server(asio::io_context& io, Dispatcher& dispatcher, const SettingsHolde
       dispatcher_(dispatcher),
       settings_(settings),
       strand_(asio::make_strand(io)),
-      file_capacity_(FileCapacity()) {
+      file_capacity_(FileCapacity()),
+      connections_gauge_(Metrics::Global().AddGauge(
+          "tchatator_gateway_connections", "Client connections open now.",
+          [connections = connections_] {
+            std::lock_guard lock(connections->mu);
+            return static_cast<double>(connections->total);
+          })) {
   const int64_t wanted = settings.Get()->max_connections;
   if (static_cast<uint64_t>(wanted) > file_capacity_) {
     Log::Info(StrCat("warning: max-connections is ", wanted, " but the open-file limit (",

@@ -14,6 +14,7 @@
 #include <asio/strand.hpp>
 
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "common/settings.h"
 #include "gateway/dispatcher.h"
 #include "gateway/session.h"
@@ -87,6 +88,8 @@ class Server {
   // When the accept loop last logged running out of file descriptors.
   std::chrono::steady_clock::time_point out_of_files_logged_;
   const std::shared_ptr<Connections> connections_ = std::make_shared<Connections>();
+  // tchatator_gateway_connections, while the server lives.
+  Metrics::GaugeHandle connections_gauge_;
 };
 
 }  // namespace tchatator::gateway

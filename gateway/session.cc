@@ -13,6 +13,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/strings.h"
 #include "gateway/response.h"
 
@@ -41,6 +42,23 @@ thread_local std::array<char, 65536> read_buffer;
 ParserLimits LimitsOf(const Settings& settings) {
   return ParserLimits{static_cast<size_t>(settings.max_line_bytes),
                       static_cast<size_t>(settings.max_line_bytes)};
+}
+
+// Requests answered, by command name ("-" before one was recognised) and status code.
+Metrics::Counter& RequestsAnswered() {
+  static Metrics::Counter& counter = Metrics::Global().GetCounter(
+      "tchatator_gateway_requests_total", "Requests answered, by command and status code.",
+      {"command", "status"});
+  return counter;
+}
+
+// From a request's dispatch to its answer: the core's part and the gateway's.
+Metrics::Histogram& RequestSeconds() {
+  static Metrics::Histogram& histogram = Metrics::Global().GetHistogram(
+      "tchatator_gateway_request_seconds",
+      "Time from a complete request to its answer (queued for the client), by command.",
+      {"command"}, LatencyBounds());
+  return histogram;
 }
 
 void LogException(std::exception_ptr error) {
@@ -247,6 +265,7 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
   std::string_view rest(input);
   for (size_t served = 1;; ++served) {
     const std::string_view command = SpecOf(request.command).name;
+    const auto dispatched = std::chrono::steady_clock::now();
     Reply reply = co_await dispatcher_.Dispatch(std::move(request), state_);
     if (closed_) {
       // Close() cancelled the stream it found; a SUBSCRIBE under way may have opened one.
@@ -254,6 +273,9 @@ asio::awaitable<void> Session::Serve([[maybe_unused]] std::shared_ptr<Session> s
       co_return;
     }
     Answer(reply, command, /*served=*/true);
+    RequestSeconds().Observe(
+        {command},
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - dispatched).count());
     if (reply.close || draining_) {
       CloseAfterFlush();
       co_return;
@@ -292,6 +314,7 @@ void Session::Answer(const Reply& reply, std::string_view command, bool served) 
   std::string line = StrCat(command, " ", reply.log);
   if (served && !state_.request_id.empty()) StrAppend(&line, " request=", state_.request_id);
   Log::Write(state_.user_id, state_.client_ip, line);
+  RequestsAnswered().Add({command, std::string_view(reply.log).substr(0, 3)});
   Send(reply.bytes);
   if (reply.close) CloseAfterFlush();
 }

@@ -200,14 +200,16 @@ done
 # ---- 5. health checks against a real gateway -------------------------------------------
 section "health checks"
 container_env gateway
-# The gateway's container environment, on a free port of 127.0.0.1 instead of 0.0.0.0:4242.
+# The gateway's container environment, on a free port of 127.0.0.1 instead of 0.0.0.0:4242
+# (and its metrics on another).
 # The port is free when chosen but another test's daemon may take it first: then this
 # gateway exits, and the health checks would reach the other one. Its own log line says
 # it listens.
 start_gateway() {
   port=$(free_port)
   (cd / && exec env -i PATH=/usr/local/bin:/usr/bin:/bin "${ENV_VARS[@]}" \
-    TCHATATOR_PORT="$port" TCHATATOR_LISTEN_ADDRESS=127.0.0.1 "$gateway_bin" \
+    TCHATATOR_PORT="$port" TCHATATOR_GATEWAY_METRICS_PORT="$(free_port)" \
+    TCHATATOR_LISTEN_ADDRESS=127.0.0.1 "$gateway_bin" \
     >"$WORK/gateway.log" 2>&1) &
   GATEWAY_PID=$!
   local deadline=$((SECONDS + 30))

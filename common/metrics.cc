@@ -65,7 +65,7 @@ void Metrics::Counter::Add(LabelValues labels, uint64_t n) {
   std::lock_guard lock(mu_);
   auto it = series_.find(labels);
   if (it == series_.end()) it = series_.try_emplace(Values(labels), 0).first;
-  it->second.fetch_add(n, std::memory_order_relaxed);
+  it->second += n;
 }
 
 void Metrics::Histogram::Observe(LabelValues labels, double value) {
@@ -75,9 +75,8 @@ void Metrics::Histogram::Observe(LabelValues labels, double value) {
   auto it = series_.find(labels);
   if (it == series_.end()) it = series_.try_emplace(Values(labels), bounds_.size()).first;
   Series& series = it->second;
-  series.counts[bucket].fetch_add(1, std::memory_order_relaxed);
-  series.sum_micros.fetch_add(static_cast<uint64_t>(std::max(0.0, value) * 1e6),
-                              std::memory_order_relaxed);
+  ++series.counts[bucket];
+  series.sum_nanos += static_cast<uint64_t>(std::max(0.0, value) * 1e9);
 }
 
 Metrics::GaugeHandle::GaugeHandle(GaugeHandle&& other) noexcept
@@ -108,6 +107,8 @@ Metrics::Counter& Metrics::GetCounter(std::string_view name, std::string_view he
   if (added) {
     it->second = Family{Kind::kCounter, std::string(help), Values(label_names),
                         std::make_unique<Counter>(), nullptr};
+  } else if (it->second.counter == nullptr) {
+    it->second.counter = std::make_unique<Counter>();  // a histogram's name
   }
   return *it->second.counter;
 }
@@ -117,10 +118,12 @@ Metrics::Histogram& Metrics::GetHistogram(std::string_view name, std::string_vie
                                           std::vector<double> bounds) {
   std::lock_guard lock(mu_);
   auto [it, added] = families_.try_emplace(std::string(name));
+  std::sort(bounds.begin(), bounds.end());
   if (added) {
-    std::sort(bounds.begin(), bounds.end());
     it->second = Family{Kind::kHistogram, std::string(help), Values(label_names), nullptr,
                         std::make_unique<Histogram>(std::move(bounds))};
+  } else if (it->second.histogram == nullptr) {
+    it->second.histogram = std::make_unique<Histogram>(std::move(bounds));  // a counter's name
   }
   return *it->second.histogram;
 }
@@ -146,7 +149,7 @@ std::string Metrics::Render() {
       Header(&out, name, family.help, "counter");
       std::lock_guard series_lock(family.counter->mu_);
       for (const auto& [values, count] : family.counter->series_) {
-        StrAppend(&out, name, Labels(family.label_names, values), " ", count.load(), "\n");
+        StrAppend(&out, name, Labels(family.label_names, values), " ", count, "\n");
       }
       continue;
     }
@@ -156,14 +159,14 @@ std::string Metrics::Render() {
     for (const auto& [values, series] : histogram.series_) {
       uint64_t cumulative = 0;
       for (size_t i = 0; i <= histogram.bounds_.size(); ++i) {
-        cumulative += series.counts[i].load();
+        cumulative += series.counts[i];
         const std::string le = i < histogram.bounds_.size() ? Number(histogram.bounds_[i]) : "+Inf";
         StrAppend(&out, name, "_bucket",
                   Labels(family.label_names, values, StrCat("le=\"", le, "\"")), " ", cumulative,
                   "\n");
       }
       StrAppend(&out, name, "_sum", Labels(family.label_names, values), " ",
-                Number(static_cast<double>(series.sum_micros.load()) / 1e6), "\n");
+                Number(static_cast<double>(series.sum_nanos) / 1e9), "\n");
       StrAppend(&out, name, "_count", Labels(family.label_names, values), " ", cumulative, "\n");
     }
   }

@@ -2,7 +2,6 @@
 #define TCHATATOR_COMMON_METRICS_H_
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -17,8 +16,12 @@ namespace tchatator {
 
 // A daemon's counters, gauges and histograms, rendered in Prometheus' text exposition
 // format (version 0.0.4) for its /metrics endpoint (common/metrics_server.h). No I/O.
-// Thread-safe: a series is found under a mutex and updated with atomics.
+// Thread-safe: a series is found and updated under its family's mutex (a rendering holds
+// it for a moment too).
 class Metrics {
+ public:
+  using LabelValues = std::initializer_list<std::string_view>;
+
   // Orders series by their label values; finds one from string_views without copying.
   struct SeriesLess {
     using is_transparent = void;
@@ -28,9 +31,7 @@ class Metrics {
                                           [](std::string_view x, std::string_view y) { return x < y; });
     }
   };
-  using LabelValues = std::initializer_list<std::string_view>;
 
- public:
   // A family of monotonically increasing counts, one series per tuple of label values.
   class Counter {
    public:
@@ -40,7 +41,7 @@ class Metrics {
    private:
     friend class Metrics;
     std::mutex mu_;
-    std::map<std::vector<std::string>, std::atomic<uint64_t>, SeriesLess> series_;
+    std::map<std::vector<std::string>, uint64_t, SeriesLess> series_;
   };
 
   // A family of distributions over fixed upper bounds (seconds), one series per tuple of
@@ -48,30 +49,33 @@ class Metrics {
   class Histogram {
    public:
     explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {}
+    // Counts `value` in the series of `labels`, in the first bucket whose upper bound is
+    // at least `value` (the last, +Inf, if none).
     void Observe(LabelValues labels, double value);
 
    private:
     friend class Metrics;
     struct Series {
       explicit Series(size_t buckets) : counts(buckets + 1) {}
-      std::vector<std::atomic<uint64_t>> counts;  // per bound, then above the last
-      std::atomic<uint64_t> sum_micros{0};
+      std::vector<uint64_t> counts;  // per bound, then above the last
+      uint64_t sum_nanos = 0;
     };
     const std::vector<double> bounds_;
     std::mutex mu_;
     std::map<std::vector<std::string>, Series, SeriesLess> series_;
   };
 
-  // Removes its gauge from the registry when destroyed.
+  // Removes its gauge from the registry when destroyed (or replaced).
   class GaugeHandle {
    public:
     GaugeHandle() = default;
-    GaugeHandle(Metrics* metrics, uint64_t id) : metrics_(metrics), id_(id) {}
     GaugeHandle(GaugeHandle&& other) noexcept;
     GaugeHandle& operator=(GaugeHandle&& other) noexcept;
     ~GaugeHandle();
 
    private:
+    friend class Metrics;
+    GaugeHandle(Metrics* metrics, uint64_t id) : metrics_(metrics), id_(id) {}
     Metrics* metrics_ = nullptr;
     uint64_t id_ = 0;
   };
@@ -81,7 +85,8 @@ class Metrics {
 
   // A family, made on first use and the same one after (its help and labels as first
   // given). Names and label names are the caller's constants; label values may be
-  // anything (they are escaped).
+  // anything (they are escaped). A name taken by the other kind gets a family that is
+  // never rendered.
   Counter& GetCounter(std::string_view name, std::string_view help,
                       std::initializer_list<std::string_view> label_names);
   Histogram& GetHistogram(std::string_view name, std::string_view help,

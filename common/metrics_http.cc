@@ -1,5 +1,7 @@
 #include "common/metrics_http.h"
 
+#include <algorithm>
+
 #include "common/strings.h"
 
 namespace tchatator {
@@ -20,6 +22,7 @@ std::string Plain(std::string_view status, std::string_view text,
 }  // namespace
 
 std::string AnswerMetricsRequest(std::string_view head, const std::function<std::string()>& body) {
+  head.remove_prefix(std::min(head.size(), head.find_first_not_of("\r\n")));
   const std::string_view line = head.substr(0, head.find_first_of("\r\n"));
   // METHOD SP TARGET SP HTTP/1.x, nothing else.
   const size_t first = line.find(' ');
@@ -36,6 +39,10 @@ std::string AnswerMetricsRequest(std::string_view head, const std::function<std:
   }
   if (target != "/metrics") return Plain("404 Not Found", "GET /metrics only");
   return Answer("200 OK", "text/plain; version=0.0.4; charset=utf-8", body(), method == "GET");
+}
+
+std::string MetricsServerBusy() {
+  return Plain("503 Service Unavailable", "busy, retry later", "Retry-After: 1\r\n");
 }
 
 std::string MetricsRequestTooLarge() {

@@ -1,6 +1,10 @@
 #include "common/metrics_server.h"
 
-#include <asio/post.hpp>
+#include <signal.h>
+
+#include <string_view>
+#include <utility>
+
 #include <asio/read_until.hpp>
 #include <asio/streambuf.hpp>
 #include <asio/write.hpp>
@@ -10,45 +14,86 @@
 #include "common/strings.h"
 
 namespace tchatator {
+namespace {
 
-// One scrape: the head read (bounded, within kTimeout), one answer written, closed.
+// The end of a request head: an empty line, with CR LF or LF line ends. Not found, the
+// next search (once more bytes came) starts at the last LF, so as to know what follows it.
+std::pair<asio::buffers_iterator<asio::streambuf::const_buffers_type>, bool> HeadEnd(
+    asio::buffers_iterator<asio::streambuf::const_buffers_type> begin,
+    asio::buffers_iterator<asio::streambuf::const_buffers_type> end) {
+  bool line_start = false;  // just after a '\n', maybe and a '\r'
+  auto last_newline = end;
+  for (auto it = begin; it != end; ++it) {
+    if (*it == '\n') {
+      if (line_start) return {it + 1, true};
+      line_start = true;
+      last_newline = it;
+    } else if (*it != '\r') {
+      line_start = false;
+    }
+  }
+  return {last_newline, false};
+}
+
+}  // namespace
+
+// One scrape: the head read (bounded, within kHeadTimeout), one answer written, then
+// what the client still sends read until it closes, all within kTimeout.
 class MetricsServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(MetricsServer& server, asio::ip::tcp::socket socket)
       : server_(server),
         socket_(std::move(socket)),
         timer_(server.io_),
-        head_(kMaxMetricsRequestBytes + 4) {
+        head_(kMaxMetricsRequestBytes) {
     ++server_.open_;
   }
   ~Connection() { --server_.open_; }
 
   void Start() {
-    timer_.expires_after(kTimeout);
-    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-      if (ec) return;
-      asio::error_code ignored;
-      self->socket_.close(ignored);
-    });
+    started_ = std::chrono::steady_clock::now();
+    Expire(kHeadTimeout);
     asio::async_read_until(
-        socket_, head_, "\r\n\r\n",
+        socket_, head_, &HeadEnd,
         [self = shared_from_this()](const asio::error_code& ec, size_t length) {
           self->Read(ec, length);
         });
   }
 
+  void Close() {
+    asio::error_code ignored;
+    socket_.close(ignored);
+    timer_.cancel();
+  }
+
+  // Whether its request head has come (it may no longer give its place to a newcomer).
+  bool head_read() const { return head_read_; }
+
  private:
+  // Closes the connection `after` its start, unless something sooner closes it.
+  void Expire(std::chrono::steady_clock::duration after) {
+    timer_.expires_at(started_ + after);
+    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (ec) return;
+      asio::error_code ignored;
+      self->socket_.close(ignored);
+    });
+  }
+
   void Read(const asio::error_code& ec, size_t length) {
+    head_read_ = true;
     if (ec == asio::error::not_found) {
       answer_ = MetricsRequestTooLarge();
     } else if (ec) {
       Close();
       return;
     } else {
-      const std::string head(asio::buffers_begin(head_.data()),
-                             asio::buffers_begin(head_.data()) + static_cast<ptrdiff_t>(length));
+      const auto data = head_.data();
+      const std::string head(asio::buffers_begin(data),
+                             asio::buffers_begin(data) + static_cast<ptrdiff_t>(length));
       answer_ = AnswerMetricsRequest(head, [this] { return server_.metrics_.Render(); });
     }
+    Expire(kTimeout);
     asio::async_write(socket_, asio::buffer(answer_),
                       [self = shared_from_this()](const asio::error_code& written, size_t) {
                         if (written) {
@@ -74,15 +119,11 @@ class MetricsServer::Connection : public std::enable_shared_from_this<Connection
                             });
   }
 
-  void Close() {
-    asio::error_code ignored;
-    socket_.close(ignored);
-    timer_.cancel();
-  }
-
   MetricsServer& server_;
   asio::ip::tcp::socket socket_;
   asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point started_;
+  bool head_read_ = false;
   asio::streambuf head_;
   std::string answer_;
   char discard_[1024];
@@ -104,18 +145,24 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   }
   server->port_ = server->acceptor_.local_endpoint().port();
   server->Accept();
+  // With every signal blocked: a daemon that takes its signals with sigwait must not
+  // have them delivered here.
+  sigset_t all;
+  sigset_t before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
   server->thread_ = std::thread([s = server.get()] { s->io_.run(); });
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
   return server;
 }
 
 MetricsServer::~MetricsServer() {
-  asio::post(io_, [this] {
-    asio::error_code ignored;
-    acceptor_.close(ignored);
-  });
-  // Connections end within kTimeout; the server does not wait for them.
   io_.stop();
   if (thread_.joinable()) thread_.join();
+  // The thread is gone: the sockets are ours. The connections close as io_, destroyed
+  // next, destroys the handlers that hold them.
+  asio::error_code ignored;
+  acceptor_.close(ignored);
 }
 
 void MetricsServer::Accept() {
@@ -130,14 +177,33 @@ void MetricsServer::Accept() {
       });
       return;
     }
-    if (open_ < kMaxConnections) {
-      std::make_shared<Connection>(*this, std::move(socket))->Start();
-    } else {
-      asio::error_code ignored;
-      socket.close(ignored);
-    }
+    Admit(std::move(socket));
     Accept();
   });
+}
+
+void MetricsServer::Admit(asio::ip::tcp::socket socket) {
+  std::erase_if(waiting_, [](const std::weak_ptr<Connection>& c) {
+    const std::shared_ptr<Connection> connection = c.lock();
+    return connection == nullptr || connection->head_read();
+  });
+  if (open_ >= kMaxConnections && !waiting_.empty()) {
+    // Its close aborts its read, and it goes; the newcomer counts meanwhile.
+    if (std::shared_ptr<Connection> oldest = waiting_.front().lock()) oldest->Close();
+    waiting_.pop_front();
+  } else if (open_ >= kMaxConnections) {
+    // Every place is taken by a scrape being answered: this one retries later. Without
+    // waiting: a short answer goes into the new socket's empty send buffer.
+    const std::string busy = MetricsServerBusy();
+    asio::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(busy), ignored);
+    socket.close(ignored);
+    return;
+  }
+  auto connection = std::make_shared<Connection>(*this, std::move(socket));
+  waiting_.push_back(connection);
+  connection->Start();
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> ServeMetrics(const std::string& address,

@@ -2,6 +2,8 @@
 #define TCHATATOR_COMMON_METRICS_SERVER_H_
 
 #include <chrono>
+#include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,19 +18,21 @@
 namespace tchatator {
 
 // Serves `metrics` over HTTP (GET /metrics, common/metrics_http.h) on a thread of its
-// own, so that a scrape never waits on the daemon's work nor delays it. At most
-// kMaxConnections at once (more are closed unanswered); each has kTimeout to send its
-// request and take its answer.
+// own, so that a scrape never waits for the daemon's work. A connection has kHeadTimeout
+// to send its request and kTimeout in all; at most kMaxConnections are served at once: a
+// newcomer beyond them takes the place of the oldest that has not sent its request yet
+// (clients that connect and send nothing cannot keep scrapes out), else it is answered 503.
 class MetricsServer {
  public:
   static constexpr int kMaxConnections = 8;
+  static constexpr std::chrono::seconds kHeadTimeout{2};
   static constexpr std::chrono::seconds kTimeout{5};
 
   // Listens on `address` (an IP literal) and `port` (0: any free port); `metrics` must
   // outlive the server.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address,
                                                               int port, Metrics& metrics);
-  // Stops listening, closes the connections and joins the thread.
+  // Stops the thread, then closes the listening socket and every connection.
   ~MetricsServer();
 
   int port() const { return port_; }
@@ -38,10 +42,14 @@ class MetricsServer {
   explicit MetricsServer(Metrics& metrics)
       : metrics_(metrics), acceptor_(io_), accept_pause_(io_) {}
   void Accept();
+  // Takes the newly accepted `socket` in, or answers it 503.
+  void Admit(asio::ip::tcp::socket socket);
 
   Metrics& metrics_;
-  int open_ = 0;  // connections open, on the server's thread only
-  // Destroyed before open_: the connections its handlers still hold count down.
+  // On the server's thread only. Declared before io_, whose destruction destroys the
+  // connections its handlers still hold: they count themselves out.
+  int open_ = 0;
+  std::list<std::weak_ptr<Connection>> waiting_;  // no request head yet, oldest first
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_pause_;

@@ -106,7 +106,9 @@ void RpcRunner::LogCall(std::string_view method, const std::string& user, const 
   if (!request_id.empty()) StrAppend(&line, " request=", request_id);
   Log::Write(user, ip, line);
   static Metrics::Counter& calls = Metrics::Global().GetCounter(
-      "tchatator_core_calls_total", "gRPC calls answered, by method and status code.",
+      "tchatator_core_calls_total",
+      "Requests answered by the gRPC API, by method and status code (each send of a "
+      "SendMessages call counts as a SendMessage; Subscribe streams are not counted).",
       {"method", "code"});
   calls.Add({method, absl::StatusCodeToString(status.code())});
 }

@@ -8,12 +8,14 @@ namespace tchatator::gateway {
 
 std::shared_ptr<grpc::Channel> OpenCoreChannel(const std::string& target) {
   grpc::ChannelArguments args;
-  // Find a restarted core within a second instead of gRPC's default two minutes. Not
-  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: despite its name it is the time a connection
-  // attempt may take (20 s by default); at 100 ms, a first handshake slower than that,
-  // on a loaded machine, failed every call waiting for it with 503.
+  // Find a restarted core within a second instead of gRPC's default two minutes.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // Despite its name, the time a connection attempt may take (gRPC 1.51; 20 s by
+  // default). At 100 ms, a first handshake slower than that on a loaded machine failed
+  // every call waiting for it with 503; 20 s would hold calls to an address that drops
+  // packets (a core's pod gone) for their whole deadline.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
   args.SetLoadBalancingPolicyName("round_robin");
   // gRPC's client-side health checking: each core's health service streams its status
   // (it watches its database every second), and round_robin skips the cores that are not

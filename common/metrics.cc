@@ -54,8 +54,7 @@ std::string Number(double value) {
   return std::string(text, static_cast<size_t>(n));
 }
 
-void Header(std::string* out, std::string_view name, std::string_view help,
-            std::string_view type) {
+void Header(std::string* out, std::string_view name, std::string_view help, std::string_view type) {
   StrAppend(out, "# HELP ", name, " ", Escape(help, false), "\n# TYPE ", name, " ", type, "\n");
 }
 
@@ -184,8 +183,7 @@ std::string Metrics::Render() {
 }
 
 std::vector<double> LatencyBounds() {
-  return {0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-          10};
+  return {0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
 }  // namespace tchatator

@@ -2,7 +2,9 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include <asio/read_until.hpp>
@@ -32,7 +34,8 @@ std::pair<asio::buffers_iterator<asio::streambuf::const_buffers_type>, bool> Hea
       line_start = false;
     }
   }
-  return {last_newline, false};
+  // Only an LF followed by nothing but CRs leaves the state unsettled.
+  return {line_start ? last_newline : end, false};
 }
 
 }  // namespace
@@ -53,11 +56,10 @@ class MetricsServer::Connection : public std::enable_shared_from_this<Connection
   void Start() {
     started_ = std::chrono::steady_clock::now();
     Expire(kHeadTimeout);
-    asio::async_read_until(
-        socket_, head_, &HeadEnd,
-        [self = shared_from_this()](const asio::error_code& ec, size_t length) {
-          self->Read(ec, length);
-        });
+    asio::async_read_until(socket_, head_, &HeadEnd,
+                           [self = shared_from_this()](const asio::error_code& ec, size_t length) {
+                             self->Read(ec, length);
+                           });
   }
 
   void Close() {
@@ -66,8 +68,9 @@ class MetricsServer::Connection : public std::enable_shared_from_this<Connection
     timer_.cancel();
   }
 
-  // Whether its request head has come (it may no longer give its place to a newcomer).
-  bool head_read() const { return head_read_; }
+  // Whether it may give its place to a newcomer: it has not sent its whole request yet,
+  // or has been answered and only waits for its client to close.
+  bool evictable() const { return !head_read_ || answered_; }
 
  private:
   // Closes the connection `after` its start, unless something sooner closes it.
@@ -100,6 +103,7 @@ class MetricsServer::Connection : public std::enable_shared_from_this<Connection
                           self->Close();
                           return;
                         }
+                        self->answered_ = true;
                         asio::error_code ignored;
                         self->socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
                         self->Drain();
@@ -124,6 +128,7 @@ class MetricsServer::Connection : public std::enable_shared_from_this<Connection
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point started_;
   bool head_read_ = false;
+  bool answered_ = false;
   asio::streambuf head_;
   std::string answer_;
   char discard_[1024];
@@ -151,7 +156,12 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   sigset_t before;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &before);
-  server->thread_ = std::thread([s = server.get()] { s->io_.run(); });
+  try {
+    server->thread_ = std::thread([s = server.get()] { s->io_.run(); });
+  } catch (const std::system_error& e) {
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    return absl::ResourceExhaustedError(StrCat("metrics: cannot start a thread: ", e.what()));
+  }
   pthread_sigmask(SIG_SETMASK, &before, nullptr);
   return server;
 }
@@ -183,26 +193,33 @@ void MetricsServer::Accept() {
 }
 
 void MetricsServer::Admit(asio::ip::tcp::socket socket) {
-  std::erase_if(waiting_, [](const std::weak_ptr<Connection>& c) {
-    const std::shared_ptr<Connection> connection = c.lock();
-    return connection == nullptr || connection->head_read();
-  });
-  if (open_ >= kMaxConnections && !waiting_.empty()) {
+  std::erase_if(places_, [](const std::weak_ptr<Connection>& c) { return c.expired(); });
+  if (open_ >= kMaxConnections) {
+    const auto oldest = std::find_if(places_.begin(), places_.end(), [](const auto& c) {
+      const std::shared_ptr<Connection> connection = c.lock();
+      return connection != nullptr && connection->evictable();
+    });
+    if (oldest == places_.end()) {
+      // Every place is a request being answered: this one retries later. Without
+      // waiting: a short answer goes into the new socket's empty send buffer, and the
+      // request that came is read first, as a close with unread input would reset the
+      // connection.
+      const std::string busy = MetricsServerBusy();
+      asio::error_code ignored;
+      socket.non_blocking(true, ignored);
+      char request[1024];
+      socket.read_some(asio::buffer(request), ignored);
+      socket.write_some(asio::buffer(busy), ignored);
+      socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      socket.close(ignored);
+      return;
+    }
     // Its close aborts its read, and it goes; the newcomer counts meanwhile.
-    if (std::shared_ptr<Connection> oldest = waiting_.front().lock()) oldest->Close();
-    waiting_.pop_front();
-  } else if (open_ >= kMaxConnections) {
-    // Every place is taken by a scrape being answered: this one retries later. Without
-    // waiting: a short answer goes into the new socket's empty send buffer.
-    const std::string busy = MetricsServerBusy();
-    asio::error_code ignored;
-    socket.non_blocking(true, ignored);
-    socket.write_some(asio::buffer(busy), ignored);
-    socket.close(ignored);
-    return;
+    oldest->lock()->Close();
+    places_.erase(oldest);
   }
   auto connection = std::make_shared<Connection>(*this, std::move(socket));
-  waiting_.push_back(connection);
+  places_.push_back(connection);
   connection->Start();
 }
 

@@ -20,8 +20,9 @@ namespace tchatator {
 // Serves `metrics` over HTTP (GET /metrics, common/metrics_http.h) on a thread of its
 // own, so that a scrape never waits for the daemon's work. A connection has kHeadTimeout
 // to send its request and kTimeout in all; at most kMaxConnections are served at once: a
-// newcomer beyond them takes the place of the oldest that has not sent its request yet
-// (clients that connect and send nothing cannot keep scrapes out), else it is answered 503.
+// newcomer beyond them takes the place of the oldest that has not sent its whole request
+// yet or has had its answer (clients that hold connections cannot keep scrapes out), else
+// it is answered 503.
 class MetricsServer {
  public:
   static constexpr int kMaxConnections = 8;
@@ -30,8 +31,8 @@ class MetricsServer {
 
   // Listens on `address` (an IP literal) and `port` (0: any free port); `metrics` must
   // outlive the server.
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address,
-                                                              int port, Metrics& metrics);
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address, int port,
+                                                              Metrics& metrics);
   // Stops the thread, then closes the listening socket and every connection.
   ~MetricsServer();
 
@@ -49,7 +50,7 @@ class MetricsServer {
   // On the server's thread only. Declared before io_, whose destruction destroys the
   // connections its handlers still hold: they count themselves out.
   int open_ = 0;
-  std::list<std::weak_ptr<Connection>> waiting_;  // no request head yet, oldest first
+  std::list<std::weak_ptr<Connection>> places_;  // the connections, oldest first
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_pause_;

@@ -39,9 +39,9 @@ TEST(MetricsHttpTest, OtherPathsMethodsAndGarbageAreRefusedWithoutTheBody) {
   const std::string post = AnswerMetricsRequest("POST /metrics HTTP/1.1", body);
   EXPECT_TRUE(post.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")) << post;
   EXPECT_NE(post.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos) << post;
-  for (const char* head : {"", "GET", "GET /metrics", "GET  /metrics HTTP/1.1",
-                           "GET /metrics HTTP/1.1 extra", "GET /metrics SMTP/1.0",
-                           " /metrics HTTP/1.1", "\x16\x03\x01\x02\x00"}) {
+  for (const char* head :
+       {"", "GET", "GET /metrics", "GET  /metrics HTTP/1.1", "GET /metrics HTTP/1.1 extra",
+        "GET /metrics SMTP/1.0", " /metrics HTTP/1.1", "\x16\x03\x01\x02\x00"}) {
     const std::string answer = AnswerMetricsRequest(head, body);
     EXPECT_EQ(answer,
               "HTTP/1.1 400 Bad Request\r\n"

@@ -1,11 +1,11 @@
 // The daemons' Prometheus endpoints (gateway-metrics-port, core-metrics-port): what a
 // scrape shows after requests through the real stack.
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <regex>
 #include <string>
@@ -84,15 +84,17 @@ TEST(MetricsTest, ScrapesCountTheRequestsAndCallsOfBothDaemons) {
   EXPECT_EQ(Sample(gateway, R"(tchatator_gateway_requests_total{command="-",status="416"})"), 1);
   EXPECT_EQ(gateway.find("NOPE"), std::string::npos);
   EXPECT_EQ(Sample(gateway, R"(tchatator_gateway_request_seconds_count{command="SEND_MSG"})"), 4);
-  EXPECT_EQ(Sample(gateway, R"(tchatator_gateway_request_seconds_bucket{command="SEND_MSG",le="+Inf"})"),
-            4);
+  EXPECT_EQ(
+      Sample(gateway, R"(tchatator_gateway_request_seconds_bucket{command="SEND_MSG",le="+Inf"})"),
+      4);
   EXPECT_EQ(Sample(gateway, "tchatator_gateway_connections"), 2);
 
   const std::string core = Scrape(core_metrics);
   EXPECT_EQ(Sample(core, R"(tchatator_core_calls_total{method="Login",code="OK"})"), 2) << core;
   EXPECT_EQ(Sample(core, R"(tchatator_core_calls_total{method="SendMessage",code="OK"})"), 3);
-  EXPECT_EQ(Sample(core, R"(tchatator_core_calls_total{method="SendMessage",code="PERMISSION_DENIED"})"),
-            1);
+  EXPECT_EQ(
+      Sample(core, R"(tchatator_core_calls_total{method="SendMessage",code="PERMISSION_DENIED"})"),
+      1);
   EXPECT_EQ(Sample(core, "tchatator_core_database_up"), 1);
 
   member.conn.Close();

@@ -19,17 +19,15 @@ std::vector<std::string> Values(std::initializer_list<std::string_view> labels) 
 std::string Escape(std::string_view text, bool quote) {
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '"' && quote) {
-      out += "\\\"";
-    } else {
-      out += c;
-    }
+  size_t plain = 0;  // start of the run not yet copied
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c != '\\' && c != '\n' && (c != '"' || !quote)) continue;
+    out.append(text.data() + plain, i - plain);
+    out += c == '\n' ? "\\n" : c == '"' ? "\\\"" : "\\\\";
+    plain = i + 1;
   }
+  out.append(text.data() + plain, text.size() - plain);
   return out;
 }
 

@@ -41,7 +41,7 @@ std::pair<asio::buffers_iterator<asio::streambuf::const_buffers_type>, bool> Hea
 }  // namespace
 
 // One scrape: the head read (bounded, within kHeadTimeout), one answer written, then
-// what the client still sends read until it closes, all within kTimeout.
+// what the client still sends read until it closes, all within the server's timeout.
 class MetricsServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(MetricsServer& server, asio::ip::tcp::socket socket)
@@ -96,7 +96,7 @@ class MetricsServer::Connection : public std::enable_shared_from_this<Connection
                              asio::buffers_begin(data) + static_cast<ptrdiff_t>(length));
       answer_ = AnswerMetricsRequest(head, [this] { return server_.metrics_.Render(); });
     }
-    Expire(kTimeout);
+    Expire(server_.timeout_);
     asio::async_write(socket_, asio::buffer(answer_),
                       [self = shared_from_this()](const asio::error_code& written, size_t) {
                         if (written) {
@@ -134,9 +134,10 @@ class MetricsServer::Connection : public std::enable_shared_from_this<Connection
   char discard_[1024];
 };
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& address,
-                                                                    int port, Metrics& metrics) {
-  std::unique_ptr<MetricsServer> server(new MetricsServer(metrics));
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
+    const std::string& address, int port, Metrics& metrics,
+    std::chrono::steady_clock::duration timeout) {
+  std::unique_ptr<MetricsServer> server(new MetricsServer(metrics, timeout));
   asio::error_code ec;
   const asio::ip::address ip = asio::ip::make_address(address, ec);
   const asio::ip::tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));

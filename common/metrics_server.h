@@ -30,9 +30,10 @@ class MetricsServer {
   static constexpr std::chrono::seconds kTimeout{5};
 
   // Listens on `address` (an IP literal) and `port` (0: any free port); `metrics` must
-  // outlive the server.
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address, int port,
-                                                              Metrics& metrics);
+  // outlive the server. `timeout` replaces kTimeout (tests).
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& address, int port, Metrics& metrics,
+      std::chrono::steady_clock::duration timeout = kTimeout);
   // Stops the thread, then closes the listening socket and every connection.
   ~MetricsServer();
 
@@ -40,13 +41,14 @@ class MetricsServer {
 
  private:
   class Connection;
-  explicit MetricsServer(Metrics& metrics)
-      : metrics_(metrics), acceptor_(io_), accept_pause_(io_) {}
+  MetricsServer(Metrics& metrics, std::chrono::steady_clock::duration timeout)
+      : metrics_(metrics), timeout_(timeout), acceptor_(io_), accept_pause_(io_) {}
   void Accept();
   // Takes the newly accepted `socket` in, or answers it 503.
   void Admit(asio::ip::tcp::socket socket);
 
   Metrics& metrics_;
+  const std::chrono::steady_clock::duration timeout_;
   // On the server's thread only. Declared before io_, whose destruction destroys the
   // connections its handlers still hold: they count themselves out.
   int open_ = 0;

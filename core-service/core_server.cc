@@ -120,7 +120,10 @@ CoreServer::CoreServer(storage::Store& store, const Clock& clock,
   database_up_gauge_ = Metrics::Global().AddGauge(
       "tchatator_core_database_up",
       "1 while the core's last check (every second) found its database answering, else 0.",
-      [this] { return static_cast<double>(database_up_.load()); });
+      [this] {
+        std::lock_guard lock(health_mu_);
+        return serving_.value_or(false) ? 1.0 : 0.0;
+      });
 }
 
 CoreServer::~CoreServer() {
@@ -247,7 +250,6 @@ void CoreServer::WatchHealth() {
       // or here once this one has it again.
       if (!serving) listener_.streams->EndOpen("tchatator-core lost its database");
       serving_ = serving;
-      database_up_ = serving ? 1 : 0;
     }
     if (serving) {
       // After the health, which must not wait on this: a reload's new admin-api-key, a

@@ -1,7 +1,6 @@
 #ifndef TCHATATOR_CORE_SERVICE_CORE_SERVER_H_
 #define TCHATATOR_CORE_SERVICE_CORE_SERVER_H_
 
-#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -98,8 +97,7 @@ class CoreServer {
   AccountService accounts_;
   Listener listener_;
   std::string host_;
-  // What WatchHealth last found (1: the database answers), as tchatator_core_database_up.
-  std::atomic<int> database_up_{0};
+  // serving_, as tchatator_core_database_up.
   Metrics::GaugeHandle database_up_gauge_;
 };
 

@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <regex>
 #include <string>
 
 #include "tests/e2e/stack.h"
@@ -19,23 +18,10 @@ namespace {
 // The body of GET /metrics on 127.0.0.1:`port`, or "" (with a test failure) if the
 // answer is not 200.
 std::string Scrape(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  Client scrape(port);
   std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
-    const std::string request = "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n";
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char buffer[4096];
-      for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) {
-        answer.append(buffer, static_cast<size_t>(n));
-      }
-    }
-  }
-  close(fd);
+  EXPECT_TRUE(scrape.Send("GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n"));
+  EXPECT_TRUE(scrape.WaitClosed(5s, &answer));
   const size_t body = answer.find("\r\n\r\n");
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 OK\r\n") && body != std::string::npos) << answer;
   return body == std::string::npos ? "" : answer.substr(body + 4);
